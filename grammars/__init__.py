@@ -1,0 +1,1 @@
+"""The grammar of `.grow`, shipped as package data (see grammars/growdsl.lark)."""

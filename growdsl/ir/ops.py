@@ -1,0 +1,65 @@
+"""The op vocabulary of `.grow` v0: each op's signature, its defaults and its role in data flow.
+
+This table is the one definition of which ops exist and what arguments they take; lowering
+validates calls against it, the compiler maps each name to a module, shape inference and cost
+accounting key their rules on the same names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+REQUIRED = object()  # marks an argument without a default
+
+
+@dataclass(frozen=True)
+class OpSig:
+    """`params` in positional order, each with its default (or REQUIRED)."""
+
+    name: str
+    params: tuple[tuple[str, Any], ...] = ()
+    width: str | None = None  # the argument that sizes the output channels; may be a range
+    transparent: bool = False  # passes channels through unchanged (bn, activations, pools, ...)
+    choosable: tuple[str, ...] = field(default=())  # arguments that may be a set `{...}`
+    doc: str = ""
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(p for p, _ in self.params)
+
+    def defaults(self) -> dict[str, Any]:
+        return {p: d for p, d in self.params if d is not REQUIRED}
+
+
+_CONV_PARAMS = (("out", REQUIRED), ("k", 3), ("stride", 1), ("groups", 1), ("padding", None), ("bias", True))
+
+OPS: dict[str, OpSig] = {
+    s.name: s
+    for s in (
+        OpSig("linear", (("out", REQUIRED), ("bias", True)), width="out", choosable=("out",),
+              doc="fully connected layer; `linear(classes)` sizes the head from the data"),
+        OpSig("conv", _CONV_PARAMS, width="out", choosable=("out", "k", "stride"),
+              doc="2-D convolution; padding defaults to k // 2 (same size at stride 1)"),
+        OpSig("sepconv", (("out", REQUIRED), ("k", 3), ("stride", 1)), width="out", choosable=("out", "k"),
+              doc="depthwise k x k convolution then pointwise 1 x 1 convolution"),
+        OpSig("bn", transparent=True, doc="batch normalisation (1-d or 2-d from the input)"),
+        OpSig("relu", transparent=True),
+        OpSig("gelu", transparent=True),
+        OpSig("tanh", transparent=True),
+        OpSig("sigmoid", transparent=True),
+        OpSig("silu", transparent=True, doc="swish / SiLU"),
+        OpSig("maxpool", (("k", 2), ("stride", None)), transparent=True, choosable=("k",),
+              doc="max pooling; stride defaults to k"),
+        OpSig("avgpool", (("k", 2), ("stride", None)), transparent=True, choosable=("k",),
+              doc="average pooling; stride defaults to k"),
+        OpSig("gap", transparent=True, doc="global average pool to [C, 1, 1]"),
+        OpSig("flatten", doc="flattens everything but the batch dimension"),
+        OpSig("dropout", (("p", 0.5),), transparent=True),
+        OpSig("identity", transparent=True),
+    )
+}
+
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu")
+WEIGHT_OPS = ("linear", "conv", "sepconv")  # ops that own growable output neurons
+MERGES = ("add", "concat", "mean")
