@@ -1,0 +1,88 @@
+"""One builder per op of `growdsl.ir.ops.OPS`: an op node and its input shape to a torch module.
+
+Builders take the op's arguments (the table's defaults overlaid with the node's `args`) and the
+per-sample input shape from `infer_shapes` (no batch dimension), so a weight layer is sized by
+what actually flows into it. Modules are constructed with torch's default initialisation under
+the global RNG, so a seeded compile is reproducible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from growdsl.ir.ops import OPS
+
+Shape = tuple[int, ...]
+
+
+class SepConv(nn.Sequential):
+    """Depthwise k x k convolution (one filter per channel), then a pointwise 1 x 1 convolution.
+
+    The two halves are the submodules `depthwise` and `pointwise`, so their parameters are keyed
+    `<node id>.depthwise.weight` and `<node id>.pointwise.weight`.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, k: int, stride: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv2d(
+            in_channels, in_channels, k, stride=stride, padding=k // 2, groups=in_channels, bias=False
+        )
+        self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+
+def _linear(a: dict[str, Any], inp: Shape) -> nn.Module:
+    return nn.Linear(inp[-1], a["out"], bias=a["bias"])
+
+
+def _conv(a: dict[str, Any], inp: Shape) -> nn.Module:
+    padding = a["k"] // 2 if a["padding"] is None else a["padding"]
+    return nn.Conv2d(
+        inp[0], a["out"], a["k"], stride=a["stride"], padding=padding, groups=a["groups"], bias=a["bias"]
+    )
+
+
+def _sepconv(a: dict[str, Any], inp: Shape) -> nn.Module:
+    return SepConv(inp[0], a["out"], a["k"], a["stride"])
+
+
+def _bn(a: dict[str, Any], inp: Shape) -> nn.Module:
+    # [C] and [C, L] normalise per feature over the batch (and length); [C, H, W] per channel.
+    return nn.BatchNorm2d(inp[0]) if len(inp) == 3 else nn.BatchNorm1d(inp[0])
+
+
+def _pool(cls: type[nn.Module]) -> Callable[[dict[str, Any], Shape], nn.Module]:
+    def build(a: dict[str, Any], inp: Shape) -> nn.Module:
+        return cls(a["k"], stride=a["k"] if a["stride"] is None else a["stride"])
+
+    return build
+
+
+def _fixed(factory: Callable[[], nn.Module]) -> Callable[[dict[str, Any], Shape], nn.Module]:
+    return lambda a, inp: factory()
+
+
+BUILDERS: dict[str, Callable[[dict[str, Any], Shape], nn.Module]] = {
+    "linear": _linear,
+    "conv": _conv,
+    "sepconv": _sepconv,
+    "bn": _bn,
+    "relu": _fixed(nn.ReLU),
+    "gelu": _fixed(nn.GELU),
+    "tanh": _fixed(nn.Tanh),
+    "sigmoid": _fixed(nn.Sigmoid),
+    "silu": _fixed(nn.SiLU),
+    "maxpool": _pool(nn.MaxPool2d),
+    "avgpool": _pool(nn.AvgPool2d),
+    "gap": _fixed(lambda: nn.AdaptiveAvgPool2d(1)),
+    "flatten": _fixed(nn.Flatten),
+    "dropout": lambda a, inp: nn.Dropout(a["p"]),
+    "identity": _fixed(nn.Identity),
+}
+
+
+def build_op(op: str, args: dict[str, Any], inp: Shape) -> nn.Module:
+    """The module for one op node: `args` overlay the op's defaults; `inp` sizes weight layers."""
+    return BUILDERS[op]({**OPS[op].defaults(), **args}, inp)
