@@ -1,1 +1,43 @@
-"""lang"""
+"""The `.grow` language front end: text to `Spec` (parse), `Spec` to text (fmt), `--set` overrides."""
+
+from growdsl.lang.ast import (
+    Arg,
+    AtEpochs,
+    BlockDef,
+    BranchTerm,
+    Call,
+    ChoiceTerm,
+    Every,
+    ExportDecl,
+    GrowBlock,
+    GrowStmt,
+    ListValue,
+    ModelDecl,
+    Name,
+    Num,
+    OpTerm,
+    Param,
+    Range,
+    RepeatTerm,
+    SearchDecl,
+    SeqTerm,
+    Setting,
+    SetValue,
+    Spec,
+    Str,
+    Term,
+    TrainBlock,
+    TransformStmt,
+    Until,
+    Value,
+    When,
+)
+from growdsl.lang.parser import load, parse_text, parse_value
+
+__all__ = [
+    "Arg", "AtEpochs", "BlockDef", "BranchTerm", "Call", "ChoiceTerm", "Every", "ExportDecl",
+    "GrowBlock", "GrowStmt", "ListValue", "ModelDecl", "Name", "Num", "OpTerm", "Param", "Range",
+    "RepeatTerm", "SearchDecl", "SeqTerm", "SetValue", "Setting", "Spec", "Str", "Term",
+    "TrainBlock", "TransformStmt", "Until", "Value", "When",
+    "load", "parse_text", "parse_value",
+]  # fmt: skip
