@@ -1,0 +1,212 @@
+"""`TrainConfig`: the `train { ... }` block, validated, with defaults for what it leaves out.
+
+Defaults (used when the block or a setting is absent): `epochs 10`, `batch 64`,
+`optimizer adam(lr: 1e-3)` (a learning rate that works without tuning on the small tasks growdsl
+starts from), `schedule none`, `loss cross_entropy` (`mse` for a regression data set such as
+`wave`), `seed 0`, `device auto` (cuda when available, else cpu).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from growdsl.errors import RunError, Span, SpecError
+from growdsl.lang.ast import Call, Name, Setting, Str, TrainBlock, Value
+from growdsl.lang.suggest import unknown_name_message
+from growdsl.run.options import Option, boolean, integer, number, number_list, read_options, read_value
+
+SETTINGS = ("epochs", "batch", "optimizer", "schedule", "loss", "seed", "device")
+LOSSES = ("cross_entropy", "mse")
+
+_LR = number(0.0, lo_open=True)
+_DECAY = number(0.0)
+_BETAS = number_list(2, 0.0, 1.0, hi_open=True)
+_EPS = number(0.0, lo_open=True)
+
+OPTIMIZERS: dict[str, dict[str, Option]] = {
+    "sgd": {
+        "lr": Option(0.01, _LR),
+        "momentum": Option(0.0, number(0.0, 1.0, hi_open=True)),
+        "dampening": Option(0.0, number(0.0, 1.0)),
+        "weight_decay": Option(0.0, _DECAY),
+        "nesterov": Option(False, boolean),
+    },
+    "adam": {
+        "lr": Option(1e-3, _LR),
+        "betas": Option([0.9, 0.999], _BETAS),
+        "eps": Option(1e-8, _EPS),
+        "weight_decay": Option(0.0, _DECAY),
+        "amsgrad": Option(False, boolean),
+    },
+    "adamw": {
+        "lr": Option(1e-3, _LR),
+        "betas": Option([0.9, 0.999], _BETAS),
+        "eps": Option(1e-8, _EPS),
+        "weight_decay": Option(0.01, _DECAY),
+        "amsgrad": Option(False, boolean),
+    },
+}
+
+SCHEDULES: dict[str, dict[str, Option]] = {
+    "none": {},
+    "cosine": {"min_lr": Option(0.0, number(0.0))},  # anneals over the run's epochs
+    "step": {"every": Option(10, integer(1)), "gamma": Option(0.1, number(0.0, 1.0, lo_open=True))},
+}
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
+
+
+@dataclass(frozen=True)
+class Method:
+    """A named method with its keyword arguments: `sgd(lr: 0.1)`, `step(every: 10)`."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch: int = 64
+    optimizer: Method = Method("adam", {k: o.default for k, o in OPTIMIZERS["adam"].items()})
+    schedule: Method = Method("none")
+    loss: str = "cross_entropy"
+    seed: int = 0
+    device: str = "auto"
+
+
+def train_setting_names() -> tuple[str, ...]:
+    """The settings a `train` block (and `--set train.NAME=...`) may give."""
+    return SETTINGS
+
+
+def check_setting_name(name: str, span: Span | None = None) -> None:
+    """SpecError with a did-you-mean for a name that is not a train setting."""
+    if name not in SETTINGS:
+        raise SpecError(unknown_name_message("train setting", name, SETTINGS), span)
+
+
+def _as_call(value: Value, what: str, known: dict[str, dict[str, Option]]) -> Call:
+    """A bare name (`adam`, `cosine`) is the call without arguments."""
+    if isinstance(value, Name):
+        value = Call(value.id, (), value.span)
+    if not isinstance(value, Call):
+        raise SpecError(f"bad value for {what}", value.span, expected="one of " + ", ".join(known))
+    if value.name not in known:
+        raise SpecError(unknown_name_message(what, value.name, known), value.span)
+    return value
+
+
+def _method(value: Value, what: str, known: dict[str, dict[str, Option]]) -> Method:
+    call = _as_call(value, what, known)
+    kwargs = read_options(call, known[call.name], f"{call.name} option")
+    if call.name == "sgd" and kwargs["nesterov"] and (kwargs["momentum"] <= 0 or kwargs["dampening"] != 0):
+        raise SpecError(
+            "nesterov needs momentum > 0 and dampening 0",
+            call.span,
+            expected="sgd(lr: 0.1, momentum: 0.9, nesterov: true)",
+        )
+    return Method(call.name, kwargs)
+
+
+def _name(value: Value, what: str, known: tuple[str, ...]) -> str:
+    if not isinstance(value, (Name, Call)) or (isinstance(value, Call) and value.args):
+        raise SpecError(f"bad value for {what}", value.span, expected="one of " + ", ".join(known))
+    name = value.id if isinstance(value, Name) else value.name
+    if name not in known:
+        raise SpecError(unknown_name_message(what, name, known), value.span)
+    return name
+
+
+def _device(value: Value) -> str:
+    text = value.value if isinstance(value, Str) else value.id if isinstance(value, Name) else None
+    if text is None or not _DEVICE.match(text):
+        raise SpecError(
+            "bad value for train setting 'device'", value.span, expected='auto, cpu, cuda or "cuda:N"'
+        )
+    return text
+
+
+def _read(setting: Setting, regression: bool) -> Any:
+    name, value = setting.name, setting.value
+    if name == "epochs":
+        return read_value(value, integer(1), "train setting 'epochs'")
+    if name == "batch":
+        return read_value(value, integer(1), "train setting 'batch'")
+    if name == "seed":
+        return read_value(value, integer(0), "train setting 'seed'")
+    if name == "optimizer":
+        return _method(value, "optimizer", OPTIMIZERS)
+    if name == "schedule":
+        return _method(value, "schedule", SCHEDULES)
+    if name == "loss":
+        loss = _name(value, "loss", LOSSES)
+        if regression and loss == "cross_entropy":
+            raise SpecError(
+                "loss cross_entropy needs classes, but this data set is a regression task",
+                value.span,
+                expected="loss mse",
+            )
+        return loss
+    return _device(value)
+
+
+def train_config(block: TrainBlock | None, *, regression: bool = False) -> TrainConfig:
+    """Validate a `train` block into a TrainConfig; `regression` (a data set without classes)
+    makes `mse` the default loss and `cross_entropy` an error."""
+    values: dict[str, Any] = {"loss": "mse"} if regression else {}
+    seen: set[str] = set()
+    for setting in block.settings if block else ():
+        check_setting_name(setting.name, setting.span)
+        if setting.name in seen:
+            raise SpecError(f"train setting '{setting.name}' is given twice", setting.span)
+        seen.add(setting.name)
+        values[setting.name] = _read(setting, regression)
+    return TrainConfig(**values)
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` -> cuda when available, else cpu; an unavailable cuda device is a RunError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not _DEVICE.match(name):
+        raise RunError(f"unknown device '{name}' (expected auto, cpu, cuda or cuda:N)")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RunError(
+                f"device '{name}' was asked for, but CUDA is not available on this machine; "
+                "use device cpu or auto"
+            )
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise RunError(
+                f"device '{name}' does not exist: this machine has {torch.cuda.device_count()} CUDA device(s)"
+            )
+    return torch.device(name)
+
+
+def build_optimizer(method: Method, params: Any) -> torch.optim.Optimizer:
+    """The torch optimizer of a validated `optimizer` setting."""
+    kwargs = dict(method.kwargs)
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    cls = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[method.name]
+    return cls(params, **kwargs)
+
+
+def build_schedule(
+    method: Method, optimizer: torch.optim.Optimizer, epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The per-epoch learning-rate schedule, or None for `schedule none`."""
+    if method.name == "cosine":
+        min_lr = method.kwargs["min_lr"]
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs, eta_min=min_lr)
+    if method.name == "step":
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=method.kwargs["every"], gamma=method.kwargs["gamma"]
+        )
+    return None

@@ -1,0 +1,50 @@
+"""Small tasks generated in process: no files, deterministic under a seed, quick to train.
+
+Each generator returns `(x, y)` as numpy arrays: `x` float features, `y` integer labels for the
+classification tasks and float targets `[n, 1]` for the regression toy `wave`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn import datasets as skd
+
+
+def spirals(n: int, noise: float, turns: float, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`classes` interleaved spiral arms in the plane; `turns` full turns each, Gaussian noise."""
+    rng = np.random.RandomState(seed)
+    y = np.arange(n) % classes
+    # sqrt spreads points evenly along the arm's length rather than crowding its centre
+    t = np.sqrt(rng.uniform(0.05, 1.0, n)) * turns * 2 * np.pi
+    angle = t + 2 * np.pi * y / classes
+    radius = t / (turns * 2 * np.pi)
+    x = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
+    x += rng.normal(0.0, noise * 0.1, x.shape)  # noise is relative to the outer radius 1 / 10
+    return x.astype(np.float32), y
+
+
+def moons(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two interleaving half circles (scikit-learn's make_moons)."""
+    x, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
+    return x.astype(np.float32), y
+
+
+def circles(n: int, noise: float, factor: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A small circle inside a large one (scikit-learn's make_circles)."""
+    x, y = skd.make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
+    return x.astype(np.float32), y
+
+
+def blobs(n: int, classes: int, dim: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Isotropic Gaussian clusters, one per class, in `dim` dimensions."""
+    x, y = skd.make_blobs(n_samples=n, centers=classes, n_features=dim, cluster_std=spread, random_state=seed)
+    return x.astype(np.float32), y
+
+
+def wave(n: int, noise: float, freq: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """1-D regression: y = sin(freq x) + noise on x uniform in [-pi, pi]; the toy on which
+    splitting steepest descent is usually first shown to escape a too-small network."""
+    rng = np.random.RandomState(seed)
+    x = rng.uniform(-np.pi, np.pi, (n, 1))
+    y = np.sin(freq * x) + rng.normal(0.0, noise, (n, 1))
+    return x.astype(np.float32), y.astype(np.float32)

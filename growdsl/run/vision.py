@@ -1,0 +1,122 @@
+"""Image data sets from files: torchvision's MNIST, Fashion-MNIST and CIFAR-10, and ImageFolder.
+
+Nothing is downloaded unless the spec says `download: true`. Before torchvision is asked, the
+expected files are checked here, so a missing set is a DataError naming the folder and the files,
+not a torchvision traceback. Images are loaded once into float tensors in [0, 1]: training then
+indexes tensors, with no per-sample Python.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from growdsl.errors import DataError
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+_CIFAR_FILES = (
+    "data_batch_1",
+    "data_batch_2",
+    "data_batch_3",
+    "data_batch_4",
+    "data_batch_5",
+    "test_batch",
+    "batches.meta",
+)
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+
+
+def _require(folder: Path, files: tuple[str, ...], name: str) -> None:
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        raise DataError(
+            f"data set '{name}' not found: the folder {folder} lacks {', '.join(missing)}; "
+            "put the files there, point root: at the folder above it, or add download: true"
+        )
+
+
+def mnist_like(name: str, root: str, download: bool) -> tuple[Pair, Pair]:
+    """MNIST or Fashion-MNIST as ((train x, y), (test x, y)), x [n, 1, 28, 28] in [0, 1]."""
+    from torchvision import datasets as tvd
+
+    cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
+    if not download:
+        _require(Path(root) / cls.__name__ / "raw", _MNIST_FILES, name)
+    splits = []
+    for train in (True, False):
+        try:
+            ds = cls(root, train=train, download=download)
+        except (RuntimeError, OSError, ValueError) as e:
+            raise DataError(f"data set '{name}' could not be read from {root}: {e}") from e
+        splits.append((ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()))
+    return splits[0], splits[1]
+
+
+def cifar10(root: str, download: bool) -> tuple[Pair, Pair]:
+    """CIFAR-10 as ((train x, y), (test x, y)), x [n, 3, 32, 32] in [0, 1]."""
+    from torchvision import datasets as tvd
+
+    if not download:
+        _require(Path(root) / tvd.CIFAR10.base_folder, _CIFAR_FILES, "cifar10")
+    splits = []
+    for train in (True, False):
+        try:
+            ds = tvd.CIFAR10(root, train=train, download=download)
+        except (RuntimeError, OSError, ValueError) as e:
+            raise DataError(f"data set 'cifar10' could not be read from {root}: {e}") from e
+        x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).float() / 255.0
+        splits.append((x, torch.tensor(ds.targets, dtype=torch.long)))
+    return splits[0], splits[1]
+
+
+def folder_classes(root: str) -> list[str]:
+    """The class names of an ImageFolder tree: its subfolders, sorted (as torchvision does)."""
+    path = Path(root)
+    if not path.is_dir():
+        raise DataError(f"image folder {path} does not exist (expected one subfolder of images per class)")
+    classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"image folder {path} has no class subfolders (expected {path}/<class>/<image>)")
+    return classes
+
+
+def image_folder(root: str, size: list[int], channels: int) -> Pair:
+    """Every image under `root/<class>/` resized to `size`, as x [n, channels, H, W] in [0, 1]."""
+    from torchvision import datasets as tvd
+    from torchvision.transforms import functional as tf
+
+    folder_classes(root)  # the clear error for a missing or empty folder
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        ds = tvd.ImageFolder(root, loader=lambda p: _open_image(p, mode), is_valid_file=_is_image)
+    except (RuntimeError, OSError, FileNotFoundError) as e:
+        raise DataError(f"image folder {root} could not be read: {e}") from e
+    images, labels = [], []
+    for path, label in ds.samples:
+        image = ds.loader(path).resize((size[1], size[0]))
+        images.append(tf.pil_to_tensor(image))
+        labels.append(label)
+    return torch.stack(images).float() / 255.0, torch.tensor(labels, dtype=torch.long)
+
+
+def _is_image(path: str) -> bool:
+    return path.lower().endswith(IMAGE_SUFFIXES)
+
+
+def _open_image(path: str, mode: str):  # noqa: ANN202 - a PIL image
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return image.convert(mode)
+    except (OSError, UnidentifiedImageError) as e:
+        raise DataError(f"cannot read image {path}: {e}") from e
