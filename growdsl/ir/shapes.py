@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from growdsl.errors import ShapeError
 from growdsl.ir.graph import ArchGraph
+from growdsl.ir.ops import OPS
 
 Shape = tuple[int, ...]
 
@@ -79,7 +81,8 @@ def _branch_output(graph: ArchGraph, node: str, inp: Shape, shapes: dict[str, No
 def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
     """The output shape of op `node` given its input shape; the one rule table for every op."""
     attrs = graph[node]
-    op, args = attrs["op"], attrs.get("args", {})
+    op = attrs["op"]
+    args = resolved_args(op, attrs.get("args", {}))
     if op == "linear":
         if len(inp) != 1:
             flat_hint = "add `flatten` before it"
@@ -95,7 +98,7 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
                 f"has groups {groups}, which must divide its {channels} input and {args['out']} "
                 "output channels",
             )
-        padding = args.get("padding", args["k"] // 2)
+        padding = args.get("padding", 0)
         return (args["out"], *_window(graph, node, inp, args["k"], args["stride"], padding))
     if op in ("maxpool", "avgpool"):
         _image(graph, node, inp)
@@ -109,6 +112,18 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
     if op == "flatten":
         return (math.prod(inp),)
     return inp  # activations, dropout, identity keep the shape
+
+
+def resolved_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """`args` over the op table's defaults, with derived defaults filled in: a conv's padding
+    `k // 2`, a pool's stride `k`, a sepconv's padding `k // 2` (lowered graphs already hold
+    them; graphs a transform built may not)."""
+    full = {**OPS[op].defaults(), **args}
+    if op in ("conv", "sepconv") and full.get("padding") is None:
+        full["padding"] = full["k"] // 2
+    if op in ("maxpool", "avgpool") and full.get("stride") is None:
+        full["stride"] = full["k"]
+    return full
 
 
 def _image(graph: ArchGraph, node: str, inp: Shape) -> int:
