@@ -32,6 +32,8 @@ from growdsl.lang.ast import (
     Value,
     When,
 )
+from growdsl.lang.format import format_spec
+from growdsl.lang.overrides import apply_overrides
 from growdsl.lang.parser import load, parse_text, parse_value
 
 __all__ = [
@@ -39,5 +41,5 @@ __all__ = [
     "GrowBlock", "GrowStmt", "ListValue", "ModelDecl", "Name", "Num", "OpTerm", "Param", "Range",
     "RepeatTerm", "SearchDecl", "SeqTerm", "SetValue", "Setting", "Spec", "Str", "Term",
     "TrainBlock", "TransformStmt", "Until", "Value", "When",
-    "load", "parse_text", "parse_value",
+    "apply_overrides", "format_spec", "load", "parse_text", "parse_value",
 ]  # fmt: skip
