@@ -1,1 +1,32 @@
-"""ir"""
+"""ir: the `ArchGraph` and the graph functions over it (lowering, shapes, costs, data flow, sampling)."""
+
+from growdsl.ir.cost import costs, flops, param_count
+from growdsl.ir.dataflow import Consumer, DataFlow, consumers, is_transparent, next_op, prev_op, producers
+from growdsl.ir.dot import to_dot
+from growdsl.ir.graph import ArchGraph, from_json, to_json
+from growdsl.ir.lower import add_repeat_copy, lower
+from growdsl.ir.sample import fix_sizes, sample
+from growdsl.ir.shapes import NodeShapes, infer_shapes
+
+__all__ = [
+    "ArchGraph",
+    "Consumer",
+    "DataFlow",
+    "NodeShapes",
+    "add_repeat_copy",
+    "consumers",
+    "costs",
+    "fix_sizes",
+    "flops",
+    "from_json",
+    "infer_shapes",
+    "is_transparent",
+    "lower",
+    "next_op",
+    "param_count",
+    "prev_op",
+    "producers",
+    "sample",
+    "to_dot",
+    "to_json",
+]

@@ -1,0 +1,194 @@
+"""Data-flow questions over an `ArchGraph`: who produces a node's input, who reads its output.
+
+Growth needs these: widening a `linear` or `conv` adds output channels, and every weight op that
+reads those channels must grow matching input columns; a residual `branch add` ties the channels
+of every path together. Data flow follows the tree (see `graph.py`): a `seq` chains its live
+children, a `branch` feeds its input to every path and merges their outputs, a `choice` is its
+live child. Unchosen choice paths carry no data.
+
+Semantics, exactly:
+
+- A *weight op* is one of `WEIGHT_OPS` (`linear`, `conv`, `sepconv`): it owns output channels.
+- Every other op passes channels through: the transparent ones unchanged, `flatten` by turning
+  each channel of a `[C, H, W]` input into `H * W` consecutive features. Merges pass channels
+  through too: `add`/`mean` keep each channel's index, `concat` shifts a path's channels by the
+  widths of the paths before it.
+- `producers(node)`: the weight ops whose output channels arrive, through such pass-through ops
+  and merges, at `node`'s input; in data-flow order, each once. Empty where the input is the
+  network's input.
+- `consumers(node)`: the weight ops that read `node`'s output channels, each as a `Consumer` with
+  the `offset` and `spread` at which they arrive: channel `c` of `node` becomes the consumer's
+  input features `offset + c * spread ... offset + (c + 1) * spread - 1`. Empty where the output
+  reaches the network's output first.
+- `next_op(node)` / `prev_op(node)`: the same walks, stopping at the first op of any kind; lists,
+  since a branch fans out to (and merges from) several paths.
+
+Queries build a `DataFlow` for the graph; to ask many questions of one graph, build it once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from growdsl.ir.graph import ArchGraph
+from growdsl.ir.ops import OPS, WEIGHT_OPS
+from growdsl.ir.shapes import NodeShapes, infer_shapes
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """A weight op reading a node's channels: channel c arrives at features
+    `offset + c * spread` to `offset + (c + 1) * spread - 1` of its input."""
+
+    node: str
+    offset: int = 0
+    spread: int = 1
+
+
+class DataFlow:
+    """The data-flow view of one graph: sibling order precomputed, so each query is a walk."""
+
+    def __init__(self, graph: ArchGraph, shapes: dict[str, NodeShapes] | None = None) -> None:
+        self.graph = graph
+        self._shapes = shapes
+        self._kids: dict[str, list[str]] = {}
+        self._index: dict[str, int] = {}
+        for node in graph.g:
+            kids = graph.live_children(node)
+            self._kids[node] = kids
+            for i, kid in enumerate(kids):
+                self._index[kid] = i
+
+    @property
+    def shapes(self) -> dict[str, NodeShapes]:
+        if self._shapes is None:
+            self._shapes = infer_shapes(self.graph)
+        return self._shapes
+
+    def _is_weight(self, node: str) -> bool:
+        return self.graph.kind(node) == "op" and self.graph[node]["op"] in WEIGHT_OPS
+
+    def _is_op(self, node: str) -> bool:
+        return self.graph.kind(node) == "op"
+
+    # ------------------------------------------------------------ backward
+
+    def producers(self, node: str) -> list[str]:
+        return self._backward(node, self._is_weight)
+
+    def prev_op(self, node: str) -> list[str]:
+        return self._backward(node, self._is_op)
+
+    def _backward(self, node: str, stop: Callable[[str], bool]) -> list[str]:
+        """Ops satisfying `stop` found walking back from `node`'s input, passing through the rest."""
+        found: list[str] = []
+        work = [(node, False)]  # (node, True: look at its output / False: look at its input)
+        while work:
+            n, at_output = work.pop()
+            if at_output:
+                kind = self.graph.kind(n)
+                kids = self._kids[n]
+                if kind == "op" and stop(n):
+                    found.append(n)
+                elif kind == "branch" and kids:
+                    work.extend((p, True) for p in reversed(kids))
+                elif kind != "op" and kids:
+                    work.append((kids[-1], True))
+                else:  # a pass-through op or an empty container: look before it
+                    work.append((n, False))
+                continue
+            parent = self.graph.parent(n)
+            if parent is None:
+                continue  # the network's input
+            if self.graph.kind(parent) == "seq" and self._index[n] > 0:
+                work.append((self._kids[parent][self._index[n] - 1], True))
+            else:  # first in a seq, a branch path, a choice's path: its input is the parent's
+                work.append((parent, False))
+        return list(dict.fromkeys(found))
+
+    # ------------------------------------------------------------ forward
+
+    def consumers(self, node: str) -> list[Consumer]:
+        return self._forward(node, self._is_weight)
+
+    def next_op(self, node: str) -> list[str]:
+        return [c.node for c in self._forward(node, self._is_op)]
+
+    def _forward(self, node: str, stop: Callable[[str], bool]) -> list[Consumer]:
+        """Ops satisfying `stop` that `node`'s output reaches, with the offset and spread on arrival."""
+        found: list[Consumer] = []
+        work = [(node, True, 0, 1)]  # (node, True: leaving its output / False: entering it, ...)
+        while work:
+            n, leaving, offset, spread = work.pop()
+            if not leaving:
+                kind = self.graph.kind(n)
+                kids = self._kids[n]
+                if kind == "op" and stop(n):
+                    found.append(Consumer(n, offset, spread))
+                elif kind == "op":
+                    if self.graph[n]["op"] == "flatten":
+                        per_channel = math.prod(self.shapes[n].inp[1:])
+                        offset, spread = offset * per_channel, spread * per_channel
+                    work.append((n, True, offset, spread))
+                elif kind == "branch" and kids:
+                    work.extend((p, False, offset, spread) for p in reversed(kids))
+                elif kids:
+                    work.append((kids[0], False, offset, spread))
+                else:
+                    work.append((n, True, offset, spread))
+                continue
+            parent = self.graph.parent(n)
+            if parent is None:
+                continue  # the network's output
+            siblings = self._kids[parent]
+            kind = self.graph.kind(parent)
+            if kind == "seq" and self._index[n] + 1 < len(siblings):
+                work.append((siblings[self._index[n] + 1], False, offset, spread))
+                continue
+            if kind == "branch" and self.graph[parent]["merge"] == "concat":
+                offset += sum(self._width(p) for p in siblings[: self._index[n]])
+            work.append((parent, True, offset, spread))
+        return list(dict.fromkeys(found))
+
+    def _width(self, path: str) -> int:
+        """Channels (or features) a branch path puts into a concat."""
+        return self.shapes[path].out[0]
+
+    # ------------------------------------------------------------ transparency
+
+    def is_transparent(self, node: str) -> bool:
+        """Whether `node` passes its input channels through unchanged, channel for channel."""
+        kind = self.graph.kind(node)
+        if kind == "op":
+            return OPS[self.graph[node]["op"]].transparent
+        kids = self._kids[node]
+        if kind == "branch" and self.graph[node]["merge"] == "concat":
+            return False
+        return all(self.is_transparent(k) for k in kids)
+
+
+def producers(graph: ArchGraph, node: str) -> list[str]:
+    """The weight ops whose output channels form `node`'s input (see the module docstring)."""
+    return DataFlow(graph).producers(node)
+
+
+def consumers(graph: ArchGraph, node: str) -> list[Consumer]:
+    """The weight ops reading `node`'s output channels, with offset and spread (module docstring)."""
+    return DataFlow(graph).consumers(node)
+
+
+def is_transparent(graph: ArchGraph, node: str) -> bool:
+    """Whether `node` passes channels through unchanged (`bn`, activations, pools, dropout, ...)."""
+    return DataFlow(graph).is_transparent(node)
+
+
+def next_op(graph: ArchGraph, node: str) -> list[str]:
+    """The first ops (of any kind) that receive `node`'s output."""
+    return DataFlow(graph).next_op(node)
+
+
+def prev_op(graph: ArchGraph, node: str) -> list[str]:
+    """The last ops (of any kind) whose output forms `node`'s input."""
+    return DataFlow(graph).prev_op(node)
