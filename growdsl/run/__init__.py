@@ -1,1 +1,161 @@
-"""run"""
+"""run: a Spec to a run directory — data, training loop, checkpoints, history, report.
+
+`run(spec)` trains the spec's architecture and writes its run directory; `resume(dir)` continues
+an interrupted run from its checkpoint and, on the CPU, ends with bitwise the same weights as a run
+that was never interrupted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from growdsl import ir, lang
+from growdsl.compile import compile_graph
+from growdsl.errors import GrowDSLError
+from growdsl.export import write_atomically, write_exports
+from growdsl.ir.graph import ArchGraph
+from growdsl.lang.ast import Spec
+from growdsl.run import datasets
+from growdsl.run.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
+from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config
+from growdsl.run.datasets import Splits
+from growdsl.run.loop import TrainState, evaluate, fit, seed_everything, to_device
+from growdsl.run.progress import progress_enabled
+from growdsl.run.report import write_report
+from growdsl.run.rundir import MODEL, SPEC, append_history, make_run_dir, write_history, write_text
+
+__all__ = ["Run", "resume", "run"]
+
+
+@dataclass
+class Run:
+    """A finished (or stopped) run: its folder, final graph and model, history and test metrics."""
+
+    dir: Path
+    graph: ArchGraph
+    model: nn.Module
+    history: list[dict[str, Any]]
+    final_metrics: dict[str, Any]
+
+    def summary(self) -> str:
+        m = self.final_metrics
+        acc = f", test acc {m['test_acc']:.4f}" if m.get("test_acc") is not None else ""
+        return (
+            f"{self.dir}: {m['epochs']} epochs, test loss {m['test_loss']:.4f}{acc}, "
+            f"{m['params']:,} params, {m['flops']:,} FLOPs"
+        )
+
+
+def spec_text(spec: Spec) -> str:
+    """The text of the spec as it runs: the file itself when it still parses to `spec` (comments
+    kept), else the formatted spec (e.g. with `--set` overrides applied)."""
+    try:
+        text = Path(spec.file).read_text()
+        if lang.parse_text(text, spec.file) == spec:
+            return text
+    except (OSError, UnicodeDecodeError, GrowDSLError):
+        pass
+    header = "# The spec as run (with --set overrides applied), formatted by growdsl.\n"
+    return header + lang.format_spec(spec)
+
+
+def run(
+    spec: Spec,
+    out: str | Path | None = None,
+    *,
+    device: str | None = None,
+    quiet: bool = False,
+    force: bool = False,
+    epochs_limit: int | None = None,
+) -> Run:
+    """Train the spec's architecture; write its run directory (see `growdsl.run.rundir`).
+
+    `device` overrides `train.device`; `epochs_limit` stops after that many epochs, leaving a
+    checkpoint to resume from, as an interruption would.
+    """
+    info = datasets.describe(spec.data)
+    config = train_config(spec.train, regression=info.classes is None)
+    dev = resolve_device(device or config.device)
+    graph = ir.lower(spec, info.input_shape, info.classes)
+    data = datasets.load_data(spec.data, config.seed)  # before the folder: a DataError leaves none
+    run_dir = make_run_dir(out, graph.root, force=force)
+    shuffle = seed_everything(config.seed)
+    model = compile_graph(graph).to(dev)
+    optimizer = build_optimizer(config.optimizer, model.parameters())
+    scheduler = build_schedule(config.schedule, optimizer, config.epochs)
+    state = TrainState(graph, model, optimizer, scheduler, shuffle)
+    text = spec_text(spec)
+    write_text(run_dir / SPEC, text)
+    write_history(run_dir, [])
+    save_checkpoint(run_dir, {**state.checkpoint_payload(), "spec": text})  # resumable from epoch 0
+    stop_at = config.epochs if epochs_limit is None else min(config.epochs, epochs_limit)
+    return _train(spec, text, state, data, config, dev, run_dir, quiet, stop_at)
+
+
+def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
+    """Continue the run in `run_dir` from its checkpoint to the spec's last epoch."""
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir)
+    text = ckpt["spec"]
+    spec = lang.parse_text(text, str(run_dir / SPEC))
+    info = datasets.describe(spec.data)
+    config = train_config(spec.train, regression=info.classes is None)
+    dev = resolve_device(device or config.device)
+    data = datasets.load_data(spec.data, config.seed)
+    graph = ir.from_json(ckpt["graph"])
+    model = compile_graph(graph)
+    model.load_state_dict(ckpt["model"])
+    model.to(dev)
+    optimizer = build_optimizer(config.optimizer, model.parameters())
+    optimizer.load_state_dict(ckpt["optimizer"])
+    scheduler = build_schedule(config.schedule, optimizer, config.epochs)
+    if scheduler is not None:
+        scheduler.load_state_dict(ckpt["scheduler"])
+    shuffle = torch.Generator()
+    restore_rng_states(ckpt["rng"], shuffle)
+    state = TrainState(graph, model, optimizer, scheduler, shuffle, ckpt["epoch"], list(ckpt["history"]))
+    write_history(run_dir, state.history)  # drop lines of an epoch that ran past the checkpoint
+    return _train(spec, text, state, data, config, dev, run_dir, quiet, config.epochs)
+
+
+def _train(
+    spec: Spec,
+    text: str,
+    state: TrainState,
+    data: Splits,
+    config: TrainConfig,
+    device: torch.device,
+    run_dir: Path,
+    quiet: bool,
+    stop_at: int,
+) -> Run:
+    data = to_device(data, device)
+    fit(
+        state,
+        data,
+        config,
+        stop_at=stop_at,
+        log=lambda records: append_history(run_dir, records),
+        save=lambda s: save_checkpoint(run_dir, {**s.checkpoint_payload(), "spec": text}),
+        after_epoch=(),  # the growth policy (issue #3) joins here
+        show_progress=progress_enabled(quiet),
+    )
+    test_loss, test_acc = evaluate(state.model, data.test, config.loss)
+    final_metrics = {
+        "epochs": state.epoch,
+        "test_loss": test_loss,
+        "test_acc": test_acc,
+        "params": ir.param_count(state.graph),
+        "flops": ir.flops(state.graph),
+    }
+    weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
+    write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))
+    write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics)
+    formats = tuple(f.id for f in spec.export.formats) if spec.export else ()
+    write_exports(run_dir, spec, state.graph, state.model, formats)
+    return Run(run_dir, state.graph, state.model, state.history, final_metrics)

@@ -1,0 +1,84 @@
+"""`checkpoint.pt`: everything a run needs to continue exactly where it stopped.
+
+It holds the graph (as node-link JSON, so no class is pickled), the model, optimizer and schedule
+states, every random number generator (torch CPU and CUDA, Python, NumPy, the shuffle generator),
+the epoch, the history so far, and the spec as run. Only plain containers, numbers, strings and
+tensors go in, so it loads with `torch.load(weights_only=True)`: loading a checkpoint never runs
+code. It is written atomically, so a crash mid-write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from growdsl.errors import CheckpointError
+from growdsl.export import write_atomically
+
+FILE = "checkpoint.pt"
+FORMAT = 1  # bumped when the layout changes, so an old file is refused with a clear message
+
+
+def rng_states(shuffle: torch.Generator) -> dict[str, Any]:
+    """Every random state the training loop draws from, as weights_only-safe values."""
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "python": random.getstate(),
+        "numpy": {
+            "kind": kind,
+            "key": torch.from_numpy(key.astype(np.int64)),
+            "pos": pos,
+            "has_gauss": has_gauss,
+            "cached": cached,
+        },
+        "shuffle": shuffle.get_state(),
+    }
+
+
+def restore_rng_states(states: dict[str, Any], shuffle: torch.Generator) -> None:
+    """Put every generator back in the state `rng_states` saw."""
+    torch.set_rng_state(states["torch"])
+    if states["cuda"] and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    n = states["numpy"]
+    key = n["key"].numpy().astype(np.uint32)
+    np.random.set_state((n["kind"], key, n["pos"], n["has_gauss"], n["cached"]))
+    shuffle.set_state(states["shuffle"])
+
+
+def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
+    """Write `payload` (see `growdsl.run.loop.checkpoint_payload`) to RUN_DIR/checkpoint.pt
+    atomically: temp file in the same folder, fsync, rename."""
+    path = Path(run_dir) / FILE
+    write_atomically(path, lambda p: torch.save({"format": FORMAT, **payload}, p))
+    return path
+
+
+def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
+    """Read RUN_DIR/checkpoint.pt with weights_only=True; any problem is a CheckpointError."""
+    path = Path(run_dir) / FILE
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}: is {run_dir} a growdsl run directory?")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"checkpoint {path} is corrupt or unreadable ({first})") from e
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise CheckpointError(
+            f"checkpoint {path} is not a growdsl checkpoint of format {FORMAT} (written by another version?)"
+        )
+    missing = [k for k in ("epoch", "graph", "model", "optimizer", "rng", "history", "spec") if k not in data]
+    if missing:
+        raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
+    return data

@@ -1,0 +1,180 @@
+"""The training loop: seeded, index-batched epochs, one evaluation per epoch, one history line each.
+
+Everything that changes during a run lives in one `TrainState`, which is exactly what a
+checkpoint saves and `resume` restores; so a resumed run draws the same batches and the same
+dropout masks as an uninterrupted one, and ends with bitwise the same weights on the CPU.
+
+Growth joins here through `after_epoch`: callables run once after each epoch's evaluation, with
+the state (they may replace `graph`, `model`, `optimizer`) and the epoch's history record.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from growdsl import ir
+from growdsl.ir.graph import ArchGraph
+from growdsl.run.checkpoint import rng_states
+from growdsl.run.config import TrainConfig
+from growdsl.run.datasets import Pair, Splits
+from growdsl.run.progress import TrainingProgress
+
+EVAL_BATCH = 1024
+PROGRESS_EVERY = 10  # steps between live loss readings: each one syncs a GPU
+
+
+@dataclass
+class TrainState:
+    """What a run holds between epochs; `epoch` counts the epochs completed."""
+
+    graph: ArchGraph
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    shuffle: torch.Generator
+    epoch: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def checkpoint_payload(self) -> dict[str, Any]:
+        """The state as weights_only-safe data (the caller adds the spec text)."""
+        return {
+            "epoch": self.epoch,
+            "graph": ir.to_json(self.graph),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "rng": rng_states(self.shuffle),
+            "history": self.history,
+        }
+
+
+AfterEpoch = Callable[[TrainState, dict[str, Any]], None]
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed torch, Python and NumPy; return the generator that shuffles the training set."""
+    torch.manual_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def compute_loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """`cross_entropy` on class indices; `mse` on float targets, or on one-hot class indices."""
+    if name == "cross_entropy":
+        return F.cross_entropy(out, y)
+    target = F.one_hot(y, out.shape[-1]).to(out.dtype) if not y.is_floating_point() else y.view_as(out)
+    return F.mse_loss(out, target)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, pair: Pair, loss_name: str) -> tuple[float, float | None]:
+    """(mean loss, accuracy) on a split; accuracy is None for a regression target."""
+    x, y = pair
+    was_training = model.training
+    model.eval()
+    total_loss = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for i in range(0, len(x), EVAL_BATCH):
+        xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+        out = model(xb)
+        total_loss += compute_loss(loss_name, out, yb) * len(xb)
+        if not yb.is_floating_point():
+            correct += (out.argmax(dim=-1) == yb).sum()
+    model.train(was_training)
+    acc = None if y.is_floating_point() else correct.item() / len(x)
+    return total_loss.item() / len(x), acc
+
+
+def to_device(splits: Splits, device: torch.device) -> Splits:
+    """Move every split to the device once, before the first epoch."""
+
+    def move(pair: Pair | None) -> Pair | None:
+        return None if pair is None else (pair[0].to(device), pair[1].to(device))
+
+    return Splits(move(splits.train), move(splits.test), move(splits.val))
+
+
+def batches(n: int, batch: int, shuffle: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    """Index tensors of one epoch's batches, drawn from `shuffle`. A last batch of one sample is
+    dropped: batch norm cannot normalise a single sample in training mode."""
+    perm = torch.randperm(n, generator=shuffle).to(device)
+    chunks = list(perm.split(batch))
+    return chunks[:-1] if len(chunks) > 1 and len(chunks[-1]) == 1 else chunks
+
+
+def steps_per_epoch(n: int, batch: int) -> int:
+    """How many batches `batches` yields for `n` samples."""
+    full, rest = divmod(n, batch)
+    return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
+
+
+def train_epoch(state: TrainState, train: Pair, config: TrainConfig, progress: TrainingProgress) -> float:
+    """One pass over the training split; returns the mean training loss."""
+    x, y = train
+    state.model.train()
+    total = torch.zeros((), device=x.device)
+    seen = 0
+    for step, idx in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
+        loss = compute_loss(config.loss, state.model(x.index_select(0, idx)), y.index_select(0, idx))
+        state.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        state.optimizer.step()
+        total += loss.detach() * len(idx)
+        seen += len(idx)
+        live = progress.enabled and step % PROGRESS_EVERY == 0
+        progress.step((total / seen).item() if live else None)
+    if state.scheduler is not None:
+        state.scheduler.step()
+    return total.item() / seen
+
+
+def fit(
+    state: TrainState,
+    data: Splits,
+    config: TrainConfig,
+    *,
+    stop_at: int,
+    log: Callable[[list[dict[str, Any]]], None],
+    save: Callable[[TrainState], None],
+    after_epoch: Sequence[AfterEpoch] = (),
+    show_progress: bool = False,
+) -> None:
+    """Train from `state.epoch` up to epoch `stop_at`. After each epoch: evaluate on the held-out
+    split (val if there is one, else test), append the epoch's record to the history, run
+    `after_epoch` (which may append records of its own, e.g. growth steps), `log` the new records,
+    then `save` the state."""
+    held_out = data.val if data.val is not None else data.test
+    steps = steps_per_epoch(len(data.train[0]), config.batch)
+    with TrainingProgress(show_progress, config.epochs, steps) as progress:
+        while state.epoch < stop_at:
+            start = time.perf_counter()
+            progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))
+            loss = train_epoch(state, data.train, config, progress)
+            _, acc = evaluate(state.model, held_out, config.loss)
+            state.epoch += 1
+            record = {
+                "event": "epoch",
+                "epoch": state.epoch,
+                "loss": round(loss, 6),
+                "acc": None if acc is None else round(acc, 6),
+                "params": ir.param_count(state.graph),
+                "flops": ir.flops(state.graph),
+                "time": round(time.perf_counter() - start, 3),
+            }
+            progress.end_epoch(loss, acc)
+            logged = len(state.history)
+            state.history.append(record)
+            for hook in after_epoch:
+                hook(state, record)
+            log(state.history[logged:])
+            save(state)
