@@ -104,6 +104,11 @@ def _end_of_text(file: str, text: str) -> Span:
     return Span(file, len(lines), len(lines[-1]) + 1)
 
 
+def _acceptable(err: UnexpectedToken | UnexpectedEOF) -> set[str]:
+    # `accepts` (computed by lark's interactive parser) is complete; `expected` can miss keywords.
+    return set(getattr(err, "accepts", None) or err.expected)
+
+
 def syntax_error(err: UnexpectedInput, parser: Lark, text: str, file: str) -> SpecError:
     """The one `SpecError` for lark's `err` at its place in `text`."""
     if isinstance(err, UnexpectedCharacters):
@@ -114,7 +119,7 @@ def syntax_error(err: UnexpectedInput, parser: Lark, text: str, file: str) -> Sp
         allowed = expected_in_words(parser, err.allowed) if err.allowed else None
         return SpecError(f"unexpected character {char!r}", span, expected=allowed)
     if isinstance(err, UnexpectedEOF) or (isinstance(err, UnexpectedToken) and err.token.type == "$END"):
-        expected = expected_in_words(parser, err.expected)
+        expected = expected_in_words(parser, _acceptable(err))
         return SpecError(
             "unexpected end of file",
             _end_of_text(file, text),
@@ -124,10 +129,11 @@ def syntax_error(err: UnexpectedInput, parser: Lark, text: str, file: str) -> Sp
     assert isinstance(err, UnexpectedToken), err
     tok = err.token
     span = Span(file, tok.line, tok.column, tok.end_line, tok.end_column)
-    expected = expected_in_words(parser, err.expected)
+    acceptable = _acceptable(err)
+    expected = expected_in_words(parser, acceptable)
     hint = None
     if tok.type == "NAME":
-        keywords = [str(n).lower() for n in err.expected if str(n).lower() in KEYWORDS]
+        keywords = [str(n).lower() for n in acceptable if str(n).lower() in KEYWORDS]
         guess = did_you_mean(str(tok), keywords)
         hint = f"did you mean '{guess}'?" if guess else None
     if hint is None:
