@@ -160,7 +160,10 @@ class ArchGraph:
 
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Span):
-        return {"file": value.file, "line": value.line, "col": value.col}
+        span = {"file": value.file, "line": value.line, "col": value.col}
+        if value.end_line is not None:  # kept so a reloaded error caret spans the whole term
+            span.update(end_line=value.end_line, end_col=value.end_col)
+        return span
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, list):
@@ -172,7 +175,7 @@ def _jsonable(value: Any) -> Any:
 
 def _from_jsonable(key: str, value: Any) -> Any:
     if key == "span" and isinstance(value, dict):
-        return Span(value["file"], value["line"], value["col"])
+        return Span(value["file"], value["line"], value["col"], value.get("end_line"), value.get("end_col"))
     if key in ("width", "depth") and isinstance(value, list):
         return tuple(value)
     return value
