@@ -237,7 +237,9 @@ class _Lowerer:
             value = _substitute(value, env, self.known_names(env))
             if isinstance(value, ast.Range):
                 if name != sig.width:
-                    raise SpecError(f"{sig.name}'s `{name}` cannot be a range: only its width can grow", span)
+                    raise SpecError(
+                        f"{sig.name}'s `{name}` cannot be a range: only its width can grow", value.span
+                    )
                 lo = self.integer(value.lo, f"{sig.name}'s `{name}`", minimum=1)
                 hi = self.integer(value.hi, f"{sig.name}'s `{name}`", minimum=1)
                 if lo > hi:

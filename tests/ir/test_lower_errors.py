@@ -22,7 +22,7 @@ BLOCK = "block res(c, k: 3) { conv(c, k: k) relu }\n"
         ("model m { flatten linear(0) }", (1, 26), "linear's `out` must be a positive integer, a range"),
         ("model m { flatten linear(2.5) }", (1, 26), "linear's `out` must be a positive integer"),
         ('model m { flatten linear("x") }', (1, 26), "linear's `out` must be a positive integer"),
-        ("model m { conv(8, k: 2..5) }", (1, 19), "conv's `k` cannot be a range: only its width can grow"),
+        ("model m { conv(8, k: 2..5) }", (1, 22), "conv's `k` cannot be a range: only its width can grow"),
         ("model m { conv(8, groups: {1, 2}) }", (1, 27), "conv's `groups` cannot be a set of choices"),
         ("model m { conv(8, k: 0) }", (1, 22), "conv's `k` must be a positive integer, not 0"),
         ("model m { conv(8, bias: 1) }", (1, 25), "conv's `bias` must be true or false"),
