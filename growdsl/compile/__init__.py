@@ -3,3 +3,7 @@
 from growdsl.compile.compiler import GrowNet, compile_graph
 
 __all__ = ["GrowNet", "compile_graph"]
+
+from growdsl._callable import make_callable  # noqa: E402
+
+make_callable(__name__)  # growdsl.compile(...) calls growdsl.api.compile

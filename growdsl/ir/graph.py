@@ -35,6 +35,7 @@ from typing import Any
 import networkx as nx
 
 from growdsl.errors import Span
+from growdsl.ir.ops import explicit_args
 
 KINDS = ("seq", "branch", "choice", "op")
 
@@ -126,7 +127,7 @@ class ArchGraph:
         a = self.g.nodes[node_id]
         kind = a["kind"]
         if kind == "op":
-            args = ", ".join(f"{k}: {v}" for k, v in a.get("args", {}).items())
+            args = ", ".join(f"{k}: {v}" for k, v in explicit_args(a["op"], a.get("args", {})).items())
             text = f"{a['op']}({args})" if args else a["op"]
             if a.get("width"):
                 text += " width {}..{}".format(*a["width"])

@@ -88,3 +88,19 @@ OPS: dict[str, OpSig] = {
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu")
 WEIGHT_OPS = ("linear", "conv", "sepconv")  # ops that own growable output neurons
 MERGES = ("add", "concat", "mean")
+
+
+def implied_defaults(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """Each argument's default given the others: conv padding is k // 2, a pool's stride is k."""
+    defaults = OPS[op].defaults()
+    if "padding" in defaults and "k" in args:
+        defaults["padding"] = args["k"] // 2
+    if "stride" in defaults and defaults["stride"] is None and "k" in args:
+        defaults["stride"] = args["k"]
+    return defaults
+
+
+def explicit_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """The resolved arguments a person would have to write: those that differ from the default."""
+    defaults = implied_defaults(op, args)
+    return {k: v for k, v in args.items() if k not in defaults or defaults[k] != v}

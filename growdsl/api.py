@@ -1,0 +1,108 @@
+"""The public Python API; the CLI is a thin layer over these functions.
+
+Each function is one stage of the pipeline (DESIGN.md): `load` (text -> Spec), `lower`
+(Spec -> ArchGraph, binding the data's shape and classes), `compile` (ArchGraph -> nn.Module),
+`check` (everything `run` would validate, without training), `run`, `resume` and `export`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from growdsl import ir, lang
+from growdsl import run as run_stage
+from growdsl.compile import compile_graph
+from growdsl.export import write_exports
+from growdsl.grow import check_grow
+from growdsl.ir import ArchGraph, NodeShapes
+from growdsl.lang.ast import Spec
+from growdsl.run import Run, datasets
+from growdsl.run.checkpoint import load_checkpoint
+from growdsl.run.config import train_config
+from growdsl.search import check_search
+
+
+def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
+    """Parse a `.grow` file, then apply `--set key=value` overrides."""
+    spec = lang.load(path)
+    return lang.apply_overrides(spec, overrides) if overrides else spec
+
+
+def lower(spec: Spec) -> ArchGraph:
+    """Lower the spec's model, with `classes` and the input shape bound from its data."""
+    info = datasets.describe(spec.data)
+    return ir.lower(spec, info.input_shape, info.classes)
+
+
+def compile(graph: ArchGraph) -> nn.Module:  # noqa: A001 - mirrors DESIGN.md's growdsl.compile
+    return compile_graph(graph)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What `growdsl check` reports: the lowered graph, its shapes and its size."""
+
+    spec: Spec
+    graph: ArchGraph
+    shapes: dict[str, NodeShapes]
+    params: int
+    flops: int
+
+    def summary(self) -> str:
+        out = self.shapes[self.graph.root].out
+        growable = sum(
+            1 for n in self.graph.walk() if self.graph[n].get("width") or self.graph[n].get("depth")
+        )
+        choices = sum(1 for n in self.graph.walk(live_only=False) if self.graph.kind(n) == "choice")
+        return (
+            f"{self.spec.file}: ok: model {self.graph.root}, input {list(self.graph.input_shape)} -> "
+            f"output {list(out)}, {len(self.graph.ops())} ops, {self.params:,} params, "
+            f"{self.flops:,} FLOPs, {growable} growable, {choices} choices"
+        )
+
+
+def check(spec: Spec) -> CheckResult:
+    """Validate everything a run would use (model, shapes, data options, training settings, growth
+    and search policies) without loading data or training."""
+    graph = lower(spec)
+    shapes = ir.infer_shapes(graph)
+    train_config(spec.train)
+    check_grow(spec.grow)
+    check_search(spec.search)
+    return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
+
+
+def check_file(path: str | Path, overrides: list[str] | None = None) -> CheckResult:
+    return check(load(path, overrides))
+
+
+def run(
+    spec: Spec,
+    out: str | Path | None = None,
+    *,
+    device: str | None = None,
+    quiet: bool = False,
+    force: bool = False,
+) -> Run:
+    """Check the spec, then train (and grow) it; the run directory is `out` or `runs/<model>-<time>`."""
+    check(spec)
+    return run_stage.run(spec, out, device=device, quiet=quiet, force=force)
+
+
+def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
+    """Continue an interrupted run from `run_dir/checkpoint.pt`."""
+    return run_stage.resume(run_dir, device=device, quiet=quiet)
+
+
+def export(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
+    """Write a run's graph and weights (from its checkpoint) in more formats, into `run_dir`."""
+    run_dir = Path(run_dir)
+    ckpt = load_checkpoint(run_dir)
+    spec = lang.parse_text(ckpt["spec"], str(run_dir / "spec.grow"))
+    graph = ir.from_json(ckpt["graph"])
+    model = compile_graph(graph)
+    model.load_state_dict(ckpt["model"])
+    return write_exports(run_dir, spec, graph, model, tuple(formats))

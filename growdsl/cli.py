@@ -1,0 +1,149 @@
+"""The `growdsl` command line: a thin layer over `growdsl.api`.
+
+User mistakes arrive here as `GrowDSLError`s and leave as a rendered message on stderr with exit
+code 2; this is the only place that prints errors or exits.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from growdsl.errors import GrowDSLError
+
+SET_HELP = "Override a setting, validated like the spec: train.epochs=5, data.test=0.3 (repeatable)."
+
+
+def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Render growdsl's errors without a traceback and exit with their code (2)."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except GrowDSLError as e:
+            click.echo(e.render(), err=True)
+            sys.exit(e.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+
+    return wrapper
+
+
+@click.group()
+@click.version_option(package_name="growdsl")
+def main() -> None:
+    """growdsl: write a search space and a growth policy in a .grow spec; growdsl builds,
+    trains and grows the network."""
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@_user_errors
+def check(spec: Path, overrides: tuple[str, ...]) -> None:
+    """Parse, lower and shape-check SPEC; print a one-line summary."""
+    from growdsl import api
+
+    click.echo(api.check_file(spec, list(overrides)).summary())
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--dot", "dot_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the graph as Graphviz DOT to this file.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@_user_errors
+def show(spec: Path, dot_file: Path | None, overrides: tuple[str, ...]) -> None:
+    """Print SPEC's model tree with shapes, params, FLOPs and growable ranges."""
+    from growdsl import api
+    from growdsl.show import render_tree
+    from growdsl.export import write_atomically
+    from growdsl.ir import costs, to_dot
+
+    result = api.check_file(spec, list(overrides))
+    node_costs = costs(result.graph)
+    render_tree(result.graph, result.shapes, node_costs)
+    click.echo(result.summary())
+    if dot_file is not None:
+        text = to_dot(result.graph, result.shapes, node_costs)
+        write_atomically(dot_file, lambda p: p.write_text(text))
+        click.echo(f"wrote {dot_file}")
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-w", "--write", is_flag=True, help="Rewrite SPEC in place instead of printing.")
+@click.option("--check", "check_only", is_flag=True, help="Exit 1 if SPEC is not in canonical form.")
+@_user_errors
+def fmt(spec: Path, write: bool, check_only: bool) -> None:
+    """Print SPEC in canonical form (idempotent; lowers to the same graph)."""
+    from growdsl import lang
+    from growdsl.export import write_atomically
+
+    text = lang.format_spec(lang.load(spec))
+    if check_only:
+        if spec.read_text() != text:
+            click.echo(f"{spec}: not in canonical form", err=True)
+            sys.exit(1)
+        return
+    if write:
+        if spec.read_text() != text:
+            write_atomically(spec, lambda p: p.write_text(text))
+            click.echo(f"formatted {spec}", err=True)
+        return
+    click.echo(text, nl=False)
+
+
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Run directory (default runs/<model>-<time>/); refused if it exists and is not empty.")
+@click.option("--force", is_flag=True, help="Allow a non-empty --out (files a run writes are replaced).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--device", help="cpu, cuda, cuda:N or auto (overrides train.device).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_user_errors
+def run(spec: Path, out: Path | None, force: bool, overrides: tuple[str, ...], device: str | None,
+        quiet: bool) -> None:
+    """Train (and grow) the network of SPEC; write the run directory."""
+    from growdsl import api
+
+    result = api.run(api.load(spec, list(overrides)), out=out, device=device, quiet=quiet, force=force)
+    click.echo(result.summary())
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@_user_errors
+def resume(run_dir: Path, quiet: bool) -> None:
+    """Continue an interrupted run from RUN_DIR/checkpoint.pt."""
+    from growdsl import api
+
+    result = api.resume(run_dir, quiet=quiet)
+    click.echo(result.summary())
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", multiple=True, required=True,
+              type=click.Choice(["grow", "json", "graphml", "dot", "torchscript", "onnx"]),
+              help="Format to write (repeatable).")
+@_user_errors
+def export(run_dir: Path, formats: tuple[str, ...]) -> None:
+    """Write a finished run's graph and weights in more formats, into RUN_DIR."""
+    from growdsl import api
+
+    for path in api.export(run_dir, formats):
+        click.echo(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""Validation of a `search` declaration against the methods this version implements."""
+
+from __future__ import annotations
+
+from growdsl.errors import SpecError
+from growdsl.lang.ast import SearchDecl
+from growdsl.lang.suggest import did_you_mean
+
+KNOWN_SEARCHES: dict[str, str] = {
+    "random": "random search",
+    "pbt": "PBT-NAS (mixing good networks, shrink-perturb)",
+    "pathlevel": "path-level search with a tree-LSTM controller",
+}
+
+
+def check_search(decl: SearchDecl | None) -> None:
+    if decl is None:
+        return
+    name = decl.method.name
+    if name in KNOWN_SEARCHES:
+        raise SpecError(
+            f"search method '{name}' ({KNOWN_SEARCHES[name]}) is not implemented in this version of growdsl",
+            decl.method.span,
+            hint="remove the search block to train the first architecture of the space",
+        )
+    guess = did_you_mean(name, KNOWN_SEARCHES)
+    raise SpecError(
+        f"unknown search method '{name}'" + (f": did you mean '{guess}'?" if guess else ""),
+        decl.method.span,
+        expected="one of " + ", ".join(KNOWN_SEARCHES),
+    )

@@ -1,0 +1,45 @@
+"""`growdsl show`: the model tree as a person reads it, with shapes, sizes and growable ranges."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.tree import Tree
+
+from growdsl.ir import ArchGraph, NodeShapes
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def _line(graph: ArchGraph, node: str, shapes: dict[str, NodeShapes], costs: dict[str, tuple[int, int]]) -> str:
+    text = f"[bold]{node}[/bold]  {graph.describe(node)}"
+    if node in shapes:
+        s = shapes[node]
+        text += f"  [cyan]{_shape(s.inp)} -> {_shape(s.out)}[/cyan]"
+    params, flops = costs.get(node, (0, 0))
+    if params or flops:
+        text += f"  [green]{params:,} params, {flops:,} FLOPs[/green]"
+    return text
+
+
+def render_tree(
+    graph: ArchGraph,
+    shapes: dict[str, NodeShapes],
+    costs: dict[str, tuple[int, int]],
+    console: Console | None = None,
+) -> None:
+    """Print the live tree (unchosen choice paths are shown dimmed, without shapes)."""
+    console = console or Console(highlight=False)
+
+    def visit(node: str, into: Tree) -> None:
+        live = set(graph.live_children(node))
+        for child in graph.children(node):
+            if child in live:
+                visit(child, into.add(_line(graph, child, shapes, costs)))
+            else:
+                visit(child, into.add(f"[dim]{child}  {graph.describe(child)}  (not chosen)[/dim]"))
+
+    tree = Tree(_line(graph, graph.root, shapes, costs))
+    visit(graph.root, tree)
+    console.print(tree)
