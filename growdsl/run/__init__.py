@@ -160,6 +160,7 @@ def _train(
     write_exports(run_dir, spec, state.graph, state.model, formats)
     return Run(run_dir, state.graph, state.model, state.history, final_metrics)
 
+
 from growdsl._callable import make_callable  # noqa: E402
 
 make_callable(__name__)  # growdsl.run(...) calls growdsl.api.run
