@@ -166,9 +166,21 @@ def test_torch_compile_traces_the_whole_net_in_one_graph(resnet_graph, backend):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_compiled_net_runs_on_cuda(resnet_graph):
+def test_compiled_net_trains_on_cuda(resnet_graph):
     net = compile_graph(resnet_graph).to("cuda")
-    assert net(torch.randn(2, 3, 8, 8, device="cuda")).device.type == "cuda"
+    out = net(torch.randn(2, 3, 8, 8, device="cuda"))
+    assert out.device.type == "cuda"
+    out.sum().backward()
+    assert net.module_at("net.stem.0").weight.grad.device.type == "cuda"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="inductor is checked on a CUDA device")
+def test_torch_compile_inductor_on_cuda_agrees_with_eager(resnet_graph):
+    torch._dynamo.reset()
+    net = compile_graph(resnet_graph).to("cuda").eval()
+    x = torch.randn(4, 3, 8, 8, device="cuda")
+    compiled = torch.compile(net, backend="inductor", fullgraph=True)
+    torch.testing.assert_close(compiled(x), net(x), rtol=1e-4, atol=1e-4)
 
 
 def test_a_label_that_shadows_a_module_attribute_is_a_spec_error(add_op):
