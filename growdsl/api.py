@@ -67,9 +67,10 @@ class CheckResult:
 def check(spec: Spec) -> CheckResult:
     """Validate everything a run would use (model, shapes, data options, training settings, growth
     and search policies) without loading data or training."""
-    graph = lower(spec)
+    info = datasets.describe(spec.data)
+    graph = ir.lower(spec, info.input_shape, info.classes)
     shapes = ir.infer_shapes(graph)
-    train_config(spec.train)
+    train_config(spec.train, regression=info.classes is None)
     check_grow(spec.grow)
     check_search(spec.search)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))

@@ -178,9 +178,15 @@ class _Lowerer:
             raise TypeError(f"unknown term {term!r}")
 
     def paths(self, graph: ArchGraph, node: str, paths: tuple[ast.SeqTerm, ...], env: Env) -> None:
+        """One child per path: the term itself when the path is a single term (`| identity`),
+        so ids stay short, else a `seq` of the path's terms."""
         for i, path in enumerate(paths):
-            graph.add(node, f"{node}.{i}", "seq", pos=i, label=path.label, span=path.span)
-            self.sequence(graph, f"{node}.{i}", path.terms, env)
+            if len(path.terms) == 1 and path.label is None:
+                (term,) = path.terms
+                self.term(graph, node, f"{node}.{term.label or i}", i, term, env)
+            else:
+                graph.add(node, f"{node}.{i}", "seq", pos=i, label=path.label, span=path.span)
+                self.sequence(graph, f"{node}.{i}", path.terms, env)
 
     def repeat(
         self, graph: ArchGraph, parent: str, node: str, term: ast.RepeatTerm, env: Env, common: dict
@@ -189,18 +195,29 @@ class _Lowerer:
         if isinstance(count, ast.Range):
             lo = self.integer(count.lo, "repeat's low end", minimum=0)
             hi = self.integer(count.hi, "repeat's high end", minimum=max(lo, 1))
-            template = ArchGraph.new(TEMPLATE_ROOT, self.input_shape, self.classes)
-            template[TEMPLATE_ROOT]["span"] = term.body.span
-            self.sequence(template, TEMPLATE_ROOT, term.body.terms, env)
+            holder = "#repeat"  # a scratch root: the template's own root is the copy, `*`
+            template = ArchGraph.new(holder, self.input_shape, self.classes)
+            self.copy(template, holder, TEMPLATE_ROOT, 0, term.body, env)
             data = to_json(template)
             graph.add(parent, node, "seq", depth=(lo, hi), **common)
-            graph[node]["template"] = {"nodes": data["nodes"], "edges": data["edges"]}
+            graph[node]["template"] = {
+                "nodes": [n for n in data["nodes"] if n["id"] != holder],
+                "edges": [e for e in data["edges"] if e["source"] != holder],
+            }
         else:
             lo = self.integer(count, "repeat count", minimum=1)
             graph.add(parent, node, "seq", **common)
         for i in range(lo):
-            graph.add(node, f"{node}.{i}", "seq", pos=i, span=term.body.span)
-            self.sequence(graph, f"{node}.{i}", term.body.terms, env)
+            self.copy(graph, node, f"{node}.{i}", i, term.body, env)
+
+    def copy(self, graph: ArchGraph, parent: str, node: str, pos: int, body: ast.SeqTerm, env: Env) -> None:
+        """One copy of a repeat's body: the term itself when the body is a single term, so ids
+        stay short, else a `seq` of the body's terms."""
+        if len(body.terms) == 1:
+            self.term(graph, parent, node, pos, body.terms[0], env)
+        else:
+            graph.add(parent, node, "seq", pos=pos, span=body.span)
+            self.sequence(graph, node, body.terms, env)
 
     def block_use(
         self, graph: ArchGraph, parent: str, node: str, term: ast.OpTerm, env: Env, common: dict

@@ -121,6 +121,16 @@ def test_add_repeat_copy_appends_a_fresh_copy_from_the_template(lower_text):
     assert graph.is_tree()
 
 
+def test_a_single_term_body_is_its_own_copy_without_a_wrapping_seq(lower_text):
+    graph = lower_text("model m { flatten repeat 1..3 { linear(8) as fc } branch add { relu | identity } }")
+    assert graph.children("m.1") == ["m.1.0"]
+    assert graph.kind("m.1.0") == "op" and graph["m.1.0"]["label"] == "fc"
+    assert graph.children("m.2") == ["m.2.0", "m.2.1"]  # single-term paths are the ops themselves
+    assert add_repeat_copy(graph, "m.1") == "m.1.1"
+    assert graph.kind("m.1.1") == "op" and graph["m.1.1"]["args"] == graph["m.1.0"]["args"]
+    assert infer_shapes(graph)["m.1"].out == (8,)
+
+
 def test_repeat_from_zero_starts_empty(lower_text):
     graph = lower_text("model m { flatten repeat 0..2 { linear(8) } }")
     assert graph.children("m.1") == []

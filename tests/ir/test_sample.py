@@ -36,7 +36,7 @@ def test_sample_resolves_every_choice_and_set_and_leaves_the_space_alone(lower_t
         stem = arch["net.stem"]["args"]
         assert stem["out"] in (8, 16, 32) and stem["padding"] == stem["k"] // 2
         assert arch["net.1"]["args"]["stride"] == arch["net.1"]["args"]["k"]
-        assert arch["net.3.0.0.0.0"]["args"]["out"] == 8  # ranges stay at their low end
+        assert arch["net.3.0.0"]["args"]["out"] == 8  # ranges stay at their low end
     assert len({_fingerprint(a) for a in drawn}) > 1
 
 
@@ -53,7 +53,7 @@ def test_fix_sizes_drops_ranges_sets_and_templates_but_keeps_sizes(lower_text):
         assert not {"width", "depth", "template", "options", "auto"} & set(fixed[node])
     assert fixed["net.stem"]["args"] == space["net.stem"]["args"]
     assert fixed.children("net.3") == space.children("net.3")
-    assert "width" in space["net.3.0.0.0.0"]
+    assert "width" in space["net.3.0.0"]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

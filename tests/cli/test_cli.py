@@ -1,0 +1,145 @@
+"""The CLI as a user meets it: exit codes, messages without tracebacks, files on disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from growdsl.cli import main
+
+SPECS = Path(__file__).parents[2] / "specs"
+
+TINY = """\
+data digits(test: 0.2)
+model tiny {
+    flatten
+    linear(8..32) as hidden  relu
+    linear(classes)
+}
+train {
+    epochs 2
+    batch 128
+    optimizer sgd(lr: 0.1)
+    seed 0
+}
+"""
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.grow"
+    path.write_text(TINY)
+    return path
+
+
+def test_run_in_a_real_subprocess_writes_the_run_directory(tiny: Path, tmp_path: Path):
+    out = tmp_path / "run"
+    done = subprocess.run(
+        [sys.executable, "-m", "growdsl.cli", "run", str(tiny), "--out", str(out), "--quiet",
+         "--set", "train.epochs=1"],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(out) in done.stdout and "1 epochs" in done.stdout
+    for name in ("spec.grow", "history.jsonl", "checkpoint.pt", "model.pt", "final.grow", "graph.json",
+                 "report.html", "report.png"):
+        assert (out / name).is_file(), name
+    lines = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
+    epochs = [r for r in lines if r["event"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1]
+    assert set(epochs[0]) >= {"loss", "acc", "params", "flops", "time"}
+    assert invoke("check", str(out / "final.grow")).exit_code == 0  # final.grow re-parses
+
+
+def test_a_spec_mistake_exits_2_with_its_place_and_no_traceback(tmp_path: Path):
+    bad = tmp_path / "bad.grow"
+    bad.write_text("data digits\nmodel m {\n  flatten\n  lineer(8) relu\n}\n")
+    done = subprocess.run([sys.executable, "-m", "growdsl.cli", "check", str(bad)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert f"{bad}:4:3: unknown op 'lineer': did you mean 'linear'?" in done.stderr
+    assert "lineer(8) relu" in done.stderr and "^" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_check_prints_a_one_line_summary(tiny: Path):
+    result = invoke("check", str(tiny))
+    assert result.exit_code == 0
+    assert "ok: model tiny, input [1, 8, 8] -> output [10]" in result.output
+    assert "1 growable" in result.output
+
+
+def test_show_prints_shapes_and_writes_dot(tiny: Path, tmp_path: Path):
+    dot = tmp_path / "g.dot"
+    result = invoke("show", str(tiny), "--dot", str(dot))
+    assert result.exit_code == 0
+    assert "tiny.hidden" in result.output and "width 8..32" in result.output
+    assert "[64] -> [8]" in result.output
+    assert dot.read_text().lstrip().startswith("digraph")
+
+
+def test_fmt_write_is_idempotent_and_check_detects_drift(tiny: Path):
+    assert invoke("fmt", "--check", str(tiny)).exit_code == 1
+    assert invoke("fmt", "-w", str(tiny)).exit_code == 0
+    once = tiny.read_text()
+    assert invoke("fmt", "-w", str(tiny)).exit_code == 0
+    assert tiny.read_text() == once
+    assert invoke("fmt", "--check", str(tiny)).exit_code == 0
+    assert invoke("fmt", str(tiny)).output == once
+
+
+def test_a_bad_set_key_exits_2_naming_it(tiny: Path):
+    result = invoke("check", str(tiny), "--set", "train.epochz=3")
+    assert result.exit_code == 2
+    assert "epochz" in result.output and "epochs" in result.output
+
+
+def test_a_grow_block_with_an_unimplemented_method_fails_at_check(tiny: Path):
+    tiny.write_text(TINY + "grow {\n    every 2 epochs\n    split(frac: 0.25)\n}\n")
+    result = invoke("check", str(tiny))
+    assert result.exit_code == 2
+    assert "tiny.grow:15:5:" in result.output and "'split'" in result.output and "not implemented" in result.output
+
+
+def test_run_refuses_a_non_empty_out_and_leaves_it_untouched(tiny: Path, tmp_path: Path):
+    out = tmp_path / "busy"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = invoke("run", str(tiny), "--out", str(out), "--quiet")
+    assert result.exit_code == 2
+    assert "--force" in result.output
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_resume_of_a_corrupt_checkpoint_exits_2(tmp_path: Path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    result = invoke("resume", str(tmp_path))
+    assert result.exit_code == 2
+    assert "checkpoint" in result.output.lower()
+
+
+def test_run_resume_and_export_through_the_cli(tiny: Path, tmp_path: Path):
+    out = tmp_path / "run"
+    assert invoke("run", str(tiny), "--out", str(out), "--quiet").exit_code == 0
+    result = invoke("resume", str(out), "--quiet")  # already finished: nothing more to train
+    assert result.exit_code == 0, result.output
+    result = invoke("export", str(out), "--format", "dot", "--format", "graphml", "--format", "torchscript")
+    assert result.exit_code == 0, result.output
+    for name in ("graph.dot", "graph.graphml", "model.torchscript.pt"):
+        assert (out / name).is_file()
+
+
+def test_every_example_spec_checks():
+    for spec in sorted(SPECS.glob("*.grow")):
+        result = invoke("check", str(spec))
+        assert result.exit_code == 0, (spec, result.output)
