@@ -239,6 +239,9 @@ class SpecBuilder(Transformer):
     def name(self, meta: Meta, children: list) -> ast.Name:
         return ast.Name(str(children[0]), self._span(meta))
 
+    def indexed_name(self, meta: Meta, children: list) -> ast.Name:
+        return ast.Name(f"{children[0]}:{children[1]}", self._span(meta))
+
     def list(self, meta: Meta, items: list) -> ast.ListValue:
         return ast.ListValue(tuple(items), self._span(meta))
 

@@ -126,7 +126,7 @@ def _device(value: Value) -> str:
     text = value.value if isinstance(value, Str) else value.id if isinstance(value, Name) else None
     if text is None or not _DEVICE.match(text):
         raise SpecError(
-            "bad value for train setting 'device'", value.span, expected='auto, cpu, cuda or "cuda:N"'
+            "bad value for train setting 'device'", value.span, expected="auto, cpu, cuda or cuda:N"
         )
     return text
 

@@ -24,6 +24,7 @@ from growdsl.lang import (
     TransformStmt,
     Until,
     When,
+    format_spec,
     parse_text,
     parse_value,
 )
@@ -184,3 +185,11 @@ def test_a_large_spec_parses_fast():
     spec = parse_text(text)
     assert len(spec.model.body.terms) == 2002
     assert time.perf_counter() - start < 0.5
+
+
+def test_a_device_index_parses_as_written_and_formats_back():
+
+    spec = parse_text("model m { relu } train { device cuda:1 epochs 3 }")
+    assert spec.train.settings[0].value == Name("cuda:1")
+    assert parse_text(format_spec(spec)) == spec
+    assert parse_value("cuda:0") == Name("cuda:0")
