@@ -99,7 +99,7 @@ def compiled_net(text: str) -> nn.Module:
 def same_weights(compiled: nn.Module, hand: nn.Module) -> None:
     """Copy the compiled net's weights into the hand-written one (same order) and check outputs."""
     hand.load_state_dict(dict(zip(hand.state_dict(), compiled.state_dict().values(), strict=True)))
-    x = torch.randn(4, *INPUT)
+    x = torch.randn(4, *INPUT, device=next(hand.parameters()).device)
     compiled.eval(), hand.eval()
     torch.testing.assert_close(compiled(x), hand(x))  # the two are the same function
     compiled.train(), hand.train()
