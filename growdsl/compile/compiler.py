@@ -18,11 +18,6 @@ from growdsl.errors import SpecError
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.shapes import NodeShapes, infer_shapes
 
-# Names a child module cannot take: torch would refuse them, as they shadow module attributes.
-_RESERVED = frozenset(name for cls in (Chain, Choice, *BRANCHES.values()) for name in dir(cls)) | frozenset(
-    vars(nn.Module())
-)
-
 
 class GrowNet(Chain):
     """The compiled network: the root node's module, registered under the root id.
@@ -43,6 +38,13 @@ class GrowNet(Chain):
             return self.get_submodule(node_id)
         except AttributeError:
             raise KeyError(f"node {node_id!r} lies on an unchosen choice path: it has no module") from None
+
+
+# Names a module cannot take: torch would refuse them (or they would hide an attribute), as they
+# shadow attributes of the containers or of `GrowNet` (`graph`, `module_at`).
+_RESERVED = frozenset(
+    name for cls in (GrowNet, Chain, Choice, *BRANCHES.values()) for name in dir(cls)
+) | frozenset((*vars(nn.Module()), "graph"))
 
 
 def compile_graph(graph: ArchGraph) -> GrowNet:

@@ -183,11 +183,19 @@ def test_torch_compile_inductor_on_cuda_agrees_with_eager(resnet_graph):
     torch.testing.assert_close(compiled(x), net(x), rtol=1e-4, atol=1e-4)
 
 
-def test_a_label_that_shadows_a_module_attribute_is_a_spec_error(add_op):
+@pytest.mark.parametrize("label", ["forward", "training", "merge"])
+def test_a_label_that_shadows_a_module_attribute_is_a_spec_error(label):
     g = ArchGraph.new("net", (4,))
-    g.add("net", "net.forward", "op", op="identity", args={}, label="forward")
-    with pytest.raises(SpecError, match="'forward' cannot name a module"):
+    g.add("net", "net.0", "branch", merge="add")
+    g.add("net.0", f"net.0.{label}", "op", op="identity", args={}, label=label)
+    with pytest.raises(SpecError, match=f"'{label}' cannot name a module"):
         compile_graph(g)
+
+
+@pytest.mark.parametrize("root", ["graph", "module_at"])
+def test_a_model_name_that_shadows_a_grownet_attribute_is_a_spec_error(root):
+    with pytest.raises(SpecError, match=f"'{root}' cannot name a module"):
+        compile_graph(ArchGraph.new(root, (4,)))
 
 
 def test_a_child_id_outside_its_parents_path_is_refused(add_op):
