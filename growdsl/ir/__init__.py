@@ -1,7 +1,17 @@
 """ir: the `ArchGraph` and the graph functions over it (lowering, shapes, costs, data flow, sampling)."""
 
 from growdsl.ir.cost import costs, flops, param_count
-from growdsl.ir.dataflow import Consumer, DataFlow, consumers, is_transparent, next_op, prev_op, producers
+from growdsl.ir.dataflow import (
+    Consumer,
+    DataFlow,
+    Reach,
+    consumers,
+    is_transparent,
+    next_op,
+    prev_op,
+    producers,
+    reach,
+)
 from growdsl.ir.dot import to_dot
 from growdsl.ir.graph import ArchGraph, from_json, to_json
 from growdsl.ir.lower import add_repeat_copy, lower
@@ -12,6 +22,7 @@ __all__ = [
     "ArchGraph",
     "Consumer",
     "DataFlow",
+    "Reach",
     "NodeShapes",
     "add_repeat_copy",
     "consumers",
@@ -25,6 +36,7 @@ __all__ = [
     "next_op",
     "param_count",
     "prev_op",
+    "reach",
     "producers",
     "sample",
     "to_dot",

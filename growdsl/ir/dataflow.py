@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import OPS, WEIGHT_OPS
@@ -45,6 +45,20 @@ class Consumer:
     node: str
     offset: int = 0
     spread: int = 1
+
+
+@dataclass
+class Reach:
+    """Everything a node's output channels pass through on their way to the weight ops that read
+    them: what widening that node must resize (`consumers`, and `passes`: the pass-through ops
+    with per-channel state, such as `bn`, at the offset and spread the channels have there), and
+    what forbids widening it (`merges`: the `add`/`mean` branches whose other paths would no longer
+    match; `reaches_output`: the channels become the network's output)."""
+
+    consumers: list[Consumer] = field(default_factory=list)
+    passes: list[Consumer] = field(default_factory=list)
+    merges: list[str] = field(default_factory=list)
+    reaches_output: bool = False
 
 
 class DataFlow:
@@ -111,14 +125,19 @@ class DataFlow:
     # ------------------------------------------------------------ forward
 
     def consumers(self, node: str) -> list[Consumer]:
-        return self._forward(node, self._is_weight)
+        return self._forward(node, self._is_weight).consumers
 
     def next_op(self, node: str) -> list[str]:
-        return [c.node for c in self._forward(node, self._is_op)]
+        return [c.node for c in self._forward(node, self._is_op).consumers]
 
-    def _forward(self, node: str, stop: Callable[[str], bool]) -> list[Consumer]:
-        """Ops satisfying `stop` that `node`'s output reaches, with the offset and spread on arrival."""
-        found: list[Consumer] = []
+    def reach(self, node: str) -> Reach:
+        """Where `node`'s output channels go, up to the weight ops that read them (see `Reach`)."""
+        return self._forward(node, self._is_weight)
+
+    def _forward(self, node: str, stop: Callable[[str], bool]) -> Reach:
+        """Ops satisfying `stop` that `node`'s output reaches, with the offset and spread on arrival,
+        and what the channels pass through on the way."""
+        reach = Reach()
         work = [(node, True, 0, 1)]  # (node, True: leaving its output / False: entering it, ...)
         while work:
             n, leaving, offset, spread = work.pop()
@@ -126,8 +145,9 @@ class DataFlow:
                 kind = self.graph.kind(n)
                 kids = self._kids[n]
                 if kind == "op" and stop(n):
-                    found.append(Consumer(n, offset, spread))
+                    reach.consumers.append(Consumer(n, offset, spread))
                 elif kind == "op":
+                    reach.passes.append(Consumer(n, offset, spread))
                     if self.graph[n]["op"] == "flatten":
                         per_channel = math.prod(self.shapes[n].inp[1:])
                         offset, spread = offset * per_channel, spread * per_channel
@@ -141,7 +161,8 @@ class DataFlow:
                 continue
             parent = self.graph.parent(n)
             if parent is None:
-                continue  # the network's output
+                reach.reaches_output = True
+                continue
             siblings = self._kids[parent]
             kind = self.graph.kind(parent)
             if kind == "seq" and self._index[n] + 1 < len(siblings):
@@ -149,8 +170,13 @@ class DataFlow:
                 continue
             if kind == "branch" and self.graph[parent]["merge"] == "concat":
                 offset += sum(self._width(p) for p in siblings[: self._index[n]])
+            elif kind == "branch" and len(siblings) > 1:
+                reach.merges.append(parent)
             work.append((parent, True, offset, spread))
-        return list(dict.fromkeys(found))
+        reach.consumers = list(dict.fromkeys(reach.consumers))
+        reach.passes = list(dict.fromkeys(reach.passes))
+        reach.merges = list(dict.fromkeys(reach.merges))
+        return reach
 
     def _width(self, path: str) -> int:
         """Channels (or features) a branch path puts into a concat."""
@@ -177,6 +203,11 @@ def producers(graph: ArchGraph, node: str) -> list[str]:
 def consumers(graph: ArchGraph, node: str) -> list[Consumer]:
     """The weight ops reading `node`'s output channels, with offset and spread (module docstring)."""
     return DataFlow(graph).consumers(node)
+
+
+def reach(graph: ArchGraph, node: str) -> Reach:
+    """Where `node`'s output channels go and what they pass through (see `Reach`)."""
+    return DataFlow(graph).reach(node)
 
 
 def is_transparent(graph: ArchGraph, node: str) -> bool:

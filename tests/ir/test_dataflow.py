@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from growdsl.ir import Consumer, DataFlow, consumers, is_transparent, next_op, prev_op, producers
+from growdsl.ir import Consumer, DataFlow, consumers, is_transparent, next_op, prev_op, producers, reach
 
 MLP = "model mlp { flatten linear(8) as h1 relu dropout linear(8) as h2 bn relu linear(classes) as out }"
 CNN = "model net { conv(4) as c1 bn relu maxpool conv(6) as c2 relu flatten linear(classes) as fc }"
@@ -91,3 +91,26 @@ def test_queries_on_a_deep_chain_do_not_recurse(lower_text):
     flow = DataFlow(g)
     assert flow.consumers("m.first") == [Consumer("m.last")]
     assert flow.producers("m.last") == ["m.first"]
+
+
+def test_reach_lists_what_widening_must_resize_and_what_forbids_it(lower_text):
+    g = lower_text(
+        "model r { conv(4) as stem bn as norm relu branch add { conv(4) as a | identity } "
+        "gap flatten linear(2) as fc }"
+    )
+    stem = reach(g, "r.stem")
+    assert stem.consumers == [Consumer("r.3.a"), Consumer("r.fc")]
+    assert Consumer("r.norm") in stem.passes and Consumer("r.3.1") in stem.passes
+    assert stem.merges == ["r.3"] and not stem.reaches_output  # the identity path ties widths
+    fc = reach(g, "r.fc")
+    assert fc.consumers == [] and fc.reaches_output
+
+
+def test_reach_through_concat_and_flatten_gives_offsets_for_per_channel_ops(lower_text):
+    g = lower_text(
+        "model m { conv(2) as a branch concat { identity | conv(3) as b } bn flatten linear(4) as fc }"
+    )
+    b = reach(g, "m.1.b")
+    assert b.merges == [] and not b.reaches_output
+    assert Consumer("m.2", 2, 1) in b.passes  # the bn after the concat sees b's channels at 2..4
+    assert b.consumers == [Consumer("m.fc", 2 * 64, 64)]
