@@ -1,9 +1,22 @@
-"""Growth transforms (splitting, firefly, path-level) and the policy that schedules them.
+"""Growth: transforms that rewrite a trained network's graph and carry its weights over.
 
-This version implements none of the methods yet; `check_grow` makes a spec that asks for one fail
-at `check` with a message naming it, instead of silently training without growth.
+`policy.py` decides when and how far to grow and picks among the candidates of the transforms
+(`transform.py` is their protocol); `surgery.py` is the weight surgery they share; `carry.py`
+carries the optimizer over; `net.py` holds a graph with its compiled module.
 """
 
-from growdsl.grow.policy import KNOWN_TRANSFORMS, check_grow
+from growdsl.grow.net import Net, rebuild
+from growdsl.grow.policy import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS, GrowthPolicy, check_grow
+from growdsl.grow.transform import Applied, Candidate, Transform
 
-__all__ = ["KNOWN_TRANSFORMS", "check_grow"]
+__all__ = [
+    "IMPLEMENTED_TRANSFORMS",
+    "KNOWN_TRANSFORMS",
+    "Applied",
+    "Candidate",
+    "GrowthPolicy",
+    "Net",
+    "Transform",
+    "check_grow",
+    "rebuild",
+]

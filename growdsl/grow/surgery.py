@@ -59,7 +59,8 @@ def widen_blocker(graph, node: str, flow: DataFlow | None = None) -> str | None:
     if reach.reaches_output:
         return f"{node}'s channels are the network's output"
     if reach.merges:
-        return f"{node}'s channels meet other paths in branch {graph[reach.merges[0]]['merge']} at {reach.merges[0]}"
+        merge = reach.merges[0]
+        return f"{node}'s channels meet other paths in branch {graph[merge]['merge']} at {merge}"
     for c in reach.consumers:
         if graph[c.node]["op"] == "conv" and graph[c.node]["args"].get("groups", 1) != 1:
             return f"{node} feeds the grouped conv {c.node}"

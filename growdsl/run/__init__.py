@@ -7,6 +7,7 @@ that was never interrupted.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,14 @@ from growdsl import ir, lang
 from growdsl.compile import compile_graph
 from growdsl.errors import GrowDSLError
 from growdsl.export import write_atomically, write_exports
+from growdsl.grow.policy import GrowthPolicy
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
 from growdsl.run import datasets
 from growdsl.run.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config
 from growdsl.run.datasets import Splits
-from growdsl.run.loop import TrainState, evaluate, fit, seed_everything, to_device
+from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_everything, to_device
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
 from growdsl.run.rundir import MODEL, SPEC, append_history, make_run_dir, write_history, write_text
@@ -123,6 +125,22 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     return _train(spec, text, state, data, config, dev, run_dir, quiet, config.epochs)
 
 
+def _growth_hooks(spec: Spec, data: Splits, config: TrainConfig) -> tuple:
+    """The growth policy's after-epoch hook, when the spec has a `grow` block."""
+    if spec.grow is None:
+        return ()
+    policy = GrowthPolicy.from_block(spec.grow)
+    hook = policy.hook(
+        data.train,
+        functools.partial(compute_loss, config.loss),
+        functools.partial(build_optimizer, config.optimizer),
+        lambda optimizer: build_schedule(config.schedule, optimizer, config.epochs),
+        config.seed,
+        config.epochs,
+    )
+    return (hook,)
+
+
 def _train(
     spec: Spec,
     text: str,
@@ -142,7 +160,7 @@ def _train(
         stop_at=stop_at,
         log=lambda records: append_history(run_dir, records),
         save=lambda s: save_checkpoint(run_dir, {**s.checkpoint_payload(), "spec": text}),
-        after_epoch=(),  # the growth policy (issue #3) joins here
+        after_epoch=_growth_hooks(spec, data, config),
         show_progress=progress_enabled(quiet),
     )
     test_loss, test_acc = evaluate(state.model, data.test, config.loss)

@@ -1,0 +1,108 @@
+"""The `Transform` protocol every growth method implements, and what it trades in.
+
+A transform proposes scored `Candidate`s for a net; the policy (`policy.py`) picks among the
+candidates of every transform of a `grow` block, greedily by score per added cost, under the
+step's budget and the ranges; the transform then applies its chosen ones (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+
+from growdsl.errors import SpecError
+from growdsl.grow.net import Net
+from growdsl.grow.surgery import IndexMaps
+from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.graph import ArchGraph
+from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.lang.ast import Call, ListValue, Name
+
+Pair = tuple[torch.Tensor, torch.Tensor]
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One possible change: `score` is its predicted loss decrease (larger is better), `params`
+    and `flops` what applying it adds, `width` the neurons it adds to `node` (checked against the
+    node's range; a new layer adds depth instead). `detail` goes into the history; `payload` is
+    the transform's own (an eigenvector, a learned direction)."""
+
+    transform: str
+    node: str
+    score: float
+    params: int
+    flops: int = 0
+    width: int = 1
+    depth: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+    payload: Any = field(default=None, compare=False, repr=False)
+
+
+@dataclass
+class Applied:
+    """A transform's result: the new net, the index maps of each widening in the order done (so
+    the optimizer state follows), and one history record per changed node."""
+
+    net: Net
+    index_maps: list[IndexMaps]
+    records: list[dict[str, Any]]
+
+
+class Transform(Protocol):
+    name: str
+
+    def propose(self, net: Net, train: Pair, loss_fn: LossFn, rng: torch.Generator) -> list[Candidate]:
+        """Scored candidates for `net`, from (a sample of) the training split."""
+        ...
+
+    def limit(self, net: Net) -> int | None:
+        """How many candidates one step may take (e.g. `frac` of the current neurons)."""
+        ...
+
+    def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
+        """Apply the chosen candidates; the old net stays untouched."""
+        ...
+
+
+def option_labels(call: Call) -> list[str] | None:
+    """The `on: [labels]` option of a transform call, or None when absent."""
+    value = call.keywords.get("on")
+    if value is None:
+        return None
+    items = value.items if isinstance(value, ListValue) else (value,)
+    if not all(isinstance(v, Name) for v in items):
+        raise SpecError("`on` takes a list of labels", value.span, expected="on: [label, ...]")
+    return [v.id for v in items]
+
+
+def targets(graph: ArchGraph, labels: list[str] | None, span=None) -> set[str]:
+    """The weight ops a transform may act on: every one, or those `on: [labels]` names. A label
+    on a channel-transparent op (`relu as stem`) names the weight op producing its input; a
+    label on a container names every weight op inside it."""
+    weight_ops = {n for n in graph.walk() if graph.kind(n) == "op" and graph[n]["op"] in WEIGHT_OPS}
+    if labels is None:
+        return weight_ops
+    flow = DataFlow(graph)
+    chosen: set[str] = set()
+    for label in labels:
+        nodes = graph.by_label(label)
+        if not nodes:
+            known = sorted({a["label"] for _, a in graph.g.nodes(data=True) if a.get("label")})
+            raise SpecError(
+                f"no node is labelled '{label}'",
+                span,
+                expected="a label given with `as`: " + ", ".join(known),
+            )
+        for node in nodes:
+            if node in weight_ops:
+                chosen.add(node)
+            elif graph.kind(node) == "op":
+                chosen.update(flow.producers(node))
+            else:
+                chosen.update(n for n in graph.ops(node) if n in weight_ops)
+    return chosen

@@ -1,0 +1,182 @@
+"""The growth policy: schedules, budgets, ranges, limits, optimizer carry-over, history, resume.
+
+The transform here is a small real one defined for these tests ("copy": duplicate the first
+neurons of every growable layer, outgoing weights shared, as a split with eps 0 does), so the
+policy is exercised without depending on any one method's scores.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from growdsl import api
+from growdsl.errors import SpecError
+from growdsl.grow import policy as policy_module
+from growdsl.grow.net import Net
+from growdsl.grow.policy import GrowthPolicy, Schedule
+from growdsl.grow.surgery import scale_outgoing, widen, widen_blocker
+from growdsl.grow.transform import Applied, Candidate
+from growdsl.ir import param_count
+from growdsl.lang import parse_text
+from growdsl.run import resume, run
+
+
+class CopyNeurons:
+    """Proposes, for every growable layer, copying each of its neurons (score 1, cost exact)."""
+
+    name = "copy"
+
+    def __init__(self, call) -> None:
+        self.limit_count = call.keywords["count"].value if "count" in call.keywords else None
+
+    def limit(self, net: Net) -> int | None:
+        return self.limit_count
+
+    def propose(self, net, train, loss_fn, rng):
+        out = []
+        for node in net.graph.ops():
+            if widen_blocker(net.graph, node) is None and net.graph[node].get("width"):
+                grown = widen(net, node, [0]).net
+                added = param_count(grown.graph) - param_count(net.graph)
+                for i in range(net.graph[node]["args"]["out"]):
+                    out.append(Candidate("copy", node, 1.0, added, detail={"neuron": i}))
+        return out
+
+    def apply(self, net, chosen):
+        maps, records = [], []
+        by_node: dict[str, list[int]] = {}
+        for c in chosen:
+            by_node.setdefault(c.node, []).append(c.detail["neuron"])
+        for node, neurons in by_node.items():
+            before = param_count(net.graph)
+            grown = widen(net, node, neurons)
+            for src, new in zip(neurons, grown.new_neurons, strict=True):
+                scale_outgoing(grown.net, node, src, 0.5)
+                scale_outgoing(grown.net, node, new, 0.5)
+            net = grown.net
+            maps.append(grown.index_maps)
+            records.append(
+                {
+                    "transform": "copy",
+                    "node": node,
+                    "params_before": before,
+                    "params_after": param_count(net.graph),
+                    "score": float(len(neurons)),
+                    "detail": {"neurons": neurons},
+                }
+            )
+        return Applied(net, maps, records)
+
+
+@pytest.fixture(autouse=True)
+def copy_transform(monkeypatch):
+    monkeypatch.setitem(policy_module.IMPLEMENTED_TRANSFORMS, "copy", CopyNeurons)
+    monkeypatch.setitem(policy_module.KNOWN_TRANSFORMS, "copy", "copy neurons (tests)")
+
+
+SPEC = """\
+data digits(test: 0.2)
+model m {{
+    flatten
+    linear(4..12) as h1 tanh
+    linear(4..9) as h2 tanh
+    linear(classes)
+}}
+train {{ epochs 6 batch 64 optimizer sgd(lr: 0.05, momentum: 0.9) schedule cosine seed 3 }}
+grow {{
+    {grow}
+}}
+"""
+
+
+def _spec(grow: str):
+    return parse_text(SPEC.format(grow=grow), "test.grow")
+
+
+def _grows(history):
+    return [r for r in history if r["event"] == "grow"]
+
+
+def test_every_n_epochs_grows_at_those_epochs_and_logs_each_changed_node(tmp_path):
+    result = run(_spec("every 2 epochs\ncopy(count: 2)"), tmp_path / "r", quiet=True)
+    grows = _grows(result.history)
+    assert sorted({g["epoch"] for g in grows}) == [2, 4]  # never after the last epoch
+    for g in grows:
+        assert g["params_after"] > g["params_before"] and g["transform"] == "copy"
+    lines = [json.loads(x) for x in (tmp_path / "r" / "history.jsonl").read_text().splitlines()]
+    assert _grows(lines) == grows
+    epochs = [r for r in lines if r["event"] == "epoch"]
+    assert epochs[-1]["params"] == param_count(result.graph) > epochs[0]["params"]
+
+
+def test_ranges_are_never_exceeded(tmp_path):
+    result = run(_spec("every 1 epochs\ncopy"), tmp_path / "r", quiet=True)
+    assert result.graph["m.h1"]["args"]["out"] == 12 and result.graph["m.h2"]["args"]["out"] == 9
+
+
+def test_a_params_budget_is_never_exceeded_and_is_shared_across_steps(tmp_path):
+    base = param_count(api.lower(_spec("copy")))
+    cap = base + 300
+    result = run(_spec(f"every 1 epochs\nuntil params > {cap}\ncopy"), tmp_path / "r", quiet=True)
+    sizes = [r["params"] for r in result.history if r["event"] == "epoch"]
+    assert max(sizes) <= cap and param_count(result.graph) <= cap
+    assert len({g["epoch"] for g in _grows(result.history)}) >= 2  # spread over steps, not all at once
+
+
+def test_a_steps_budget_limits_the_number_of_growth_steps(tmp_path):
+    result = run(_spec("every 1 epochs\nuntil steps > 2\ncopy(count: 1)"), tmp_path / "r", quiet=True)
+    assert sorted({g["epoch"] for g in _grows(result.history)}) == [1, 2]
+
+
+def test_at_epochs_and_plateau_schedules():
+    assert [e for e in range(1, 8) if Schedule(at=(2, 5)).due(e, [])] == [2, 5]
+    flat = [{"event": "epoch", "epoch": i, "loss": loss} for i, loss in enumerate([1.0, 0.9, 0.9, 0.95], 1)]
+    assert Schedule(patience=2).due(4, flat)
+    assert not Schedule(patience=3).due(4, flat)
+    after_growth = [*flat, {"event": "grow", "epoch": 4}]
+    assert not Schedule(patience=2).due(4, after_growth)  # a grown net starts a fresh plateau
+
+
+def test_momentum_of_a_copied_neuron_goes_to_its_copy(tmp_path):
+    spec = _spec("at epochs [1]\ncopy(count: 1)")
+    result = run(spec, tmp_path / "r", quiet=True, epochs_limit=1)
+    # after the step at epoch 1: h1 (or h2) has one more neuron; its momentum equals its source's
+    ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
+    grown = _grows(ckpt["history"])[0]
+    node, src = grown["node"], grown["detail"]["neurons"][0]
+    names = [n for n, _ in result.model.named_parameters()]
+    state = ckpt["optimizer"]["state"][names.index(f"{node}.weight")]["momentum_buffer"]
+    new = result.graph[node]["args"]["out"] - 1
+    assert torch.equal(state[new], state[src])
+
+
+def test_resume_in_the_middle_of_a_growing_run_reproduces_the_uninterrupted_run(tmp_path):
+    spec = _spec("every 2 epochs\ncopy(count: 3)")
+    whole = run(spec, tmp_path / "whole", quiet=True)
+    run(spec, tmp_path / "cut", quiet=True, epochs_limit=3)  # after the step at 2, before 4
+    resumed = resume(tmp_path / "cut", quiet=True)
+    untimed = [{k: v for k, v in r.items() if k != "time"} for r in whole.history]
+    assert [{k: v for k, v in r.items() if k != "time"} for r in resumed.history] == untimed
+    assert _grows(whole.history) and _grows(whole.history) == _grows(resumed.history)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    ("grow", "message"),
+    [
+        ("every 2 epochs\nat epochs [3]\ncopy", "one schedule"),
+        ("until parms > 3k\ncopy", "did you mean 'params'"),
+        ("until params < 3k\ncopy", "upper bound"),
+        ("when plateu(patience: 2)\ncopy", "did you mean 'plateau'"),
+        ("when plateau(patients: 2)\ncopy", "did you mean 'patience'"),
+        ("every 2 epochs", "names no transform"),
+        ("every 0 epochs\ncopy", "at least 1"),
+    ],
+)
+def test_grow_block_mistakes_are_spec_errors(grow, message):
+    with pytest.raises(SpecError, match=message):
+        GrowthPolicy.from_block(_spec(grow).grow)
