@@ -88,7 +88,7 @@ def _neuron_hessian(model, site, x, neuron):
     theta = layer.weight[neuron].detach().flatten()
     if layer.bias is not None:
         theta = torch.cat([theta, layer.bias[neuron].detach()[None]])
-    return torch.autograd.functional.hessian(loss_like, theta)
+    return torch.autograd.functional.hessian(loss_like, theta, vectorize=True)
 
 
 LAYERS = {

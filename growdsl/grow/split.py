@@ -1,0 +1,254 @@
+"""`split(...)`: splitting steepest descent as a growth transform (Liu et al. 2019; the fast,
+energy-aware variant of Wang et al. 2019; signed splitting of Wu et al. 2020).
+
+`propose` scores every neuron of every splittable, growable layer by the loss decrease its best
+split predicts to second order; `apply` performs the chosen splits through the shared weight
+surgery (`surgery.widen` copies the neuron, its BN entries and its consumer columns), then moves
+each copy along ±ε v and shares the outgoing columns by the scheme's weights. The math lives in
+`growdsl.grow.splitting`; docs/methods/splitting.md explains every option.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from growdsl import ir
+from growdsl.errors import SpecError
+from growdsl.grow.net import Net
+from growdsl.grow.splitting.eigen import EigenPairs, exact_eigenpairs, fast_eigenpairs
+from growdsl.grow.splitting.factors import SplitFactors, collect_factors
+from growdsl.grow.splitting.schemes import Scheme, best_splits, signed_three, signed_two
+from growdsl.grow.splitting.sites import NotSplittable, SplitSite, find_site
+from growdsl.grow.surgery import axes, incoming_keys, widen, widen_blocker
+from growdsl.grow.transform import Applied, Candidate, LossFn, Pair, targets
+from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.graph import ArchGraph
+from growdsl.lang.ast import Call, ListValue, Name, Value
+from growdsl.run.options import BadValue, Option, integer, number, read_options
+
+
+def _one_of(*names: str):  # noqa: ANN202 - a Check
+    expected = " or ".join(names)
+
+    def check(value: Value) -> str:
+        if isinstance(value, Name) and value.id in names:
+            return value.id
+        raise BadValue(expected)
+
+    return check
+
+
+def _labels(value: Value) -> list[str]:
+    items = value.items if isinstance(value, ListValue) else (value,)
+    if not all(isinstance(v, Name) for v in items):
+        raise BadValue("a list of labels, as in on: [hidden1]")
+    return [v.id for v in items]
+
+
+SPLIT_OPTIONS: dict[str, Option] = {
+    "frac": Option(0.25, number(0.0, 1.0, lo_open=True), "share of the current neurons one step may split"),
+    "count": Option(None, integer(1), "neurons one step may split (instead of frac)"),
+    "eps": Option(0.01, number(0.0), "step ε along the eigenvector"),
+    "method": Option("fast", _one_of("exact", "fast", "signed"), "how the eigenpairs are found, or signed"),
+    "solver": Option("fast", _one_of("exact", "fast"), "eigen-solver of method: signed"),
+    "c": Option(1.0, number(0.0, lo_open=True), "signed split's weight constant"),
+    "scheme": Option("two", _one_of("two", "three"), "signed split with two or three copies"),
+    "samples": Option(512, integer(1), "training samples the splitting matrices average over"),
+    "iters": Option(30, integer(1), "fast solver: most LOBPCG iterations"),
+    "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: residual tolerance, relative"),
+    "on": Option(None, _labels, "labels of the layers to split"),
+}
+
+
+@dataclass(frozen=True)
+class SplitChoice:
+    """A candidate's payload: split `neuron` by `scheme` along unit direction `direction` (θ space:
+    the incoming weights flattened, then the bias)."""
+
+    neuron: int
+    scheme: Scheme
+    direction: torch.Tensor
+    eigenvalue: float
+
+
+@dataclass
+class SplitTransform:
+    """The `split` transform of a grow block; options as in `SPLIT_OPTIONS`."""
+
+    options: dict[str, Any]
+    on_span: Any = None
+    name: str = "split"
+
+    @classmethod
+    def from_call(cls, call: Call) -> SplitTransform:
+        """Validate `split(...)`'s options; every mistake is a SpecError at its place."""
+        options = read_options(call, SPLIT_OPTIONS, "split option")
+        given = call.keywords
+        if "count" in given and "frac" in given:
+            raise SpecError("split takes frac or count, not both", given["count"].span)
+        method = options["method"]
+        for signed_only in ("solver", "c", "scheme"):
+            if signed_only in given and method != "signed":
+                raise SpecError(
+                    f"split option '{signed_only}' applies to method: signed only", given[signed_only].span
+                )
+        if method == "exact" and ("iters" in given or "tol" in given):
+            key = "iters" if "iters" in given else "tol"
+            raise SpecError(f"split option '{key}' applies to the fast solver only", given[key].span)
+        return cls(options, given["on"].span if "on" in given else call.span)
+
+    # ------------------------------------------------------------ where
+
+    def sites(self, graph: ArchGraph) -> tuple[list[SplitSite], dict[str, str]]:
+        """The layers this transform acts on, and why each other target layer is left alone."""
+        flow = DataFlow(graph)
+        found, skipped = [], {}
+        for node in sorted(targets(graph, self.options["on"], self.on_span), key=graph.ops().index):
+            attrs = graph[node]
+            blocker = widen_blocker(graph, node, flow)
+            if not attrs.get("width"):
+                skipped[node] = "its width is fixed (no range such as 8..128)"
+            elif blocker is not None:
+                skipped[node] = blocker
+            else:
+                try:
+                    found.append(find_site(graph, node, flow))
+                except NotSplittable as why:
+                    skipped[node] = str(why)
+        return found, skipped
+
+    def limit(self, net: Net) -> int | None:
+        """`count`, or `frac` of the current neurons of the layers split acts on (at least one)."""
+        if self.options["count"] is not None:
+            return self.options["count"]
+        sites, _ = self.sites(net.graph)
+        total = sum(net.graph[s.node]["args"]["out"] for s in sites)
+        return max(1, math.floor(self.options["frac"] * total))
+
+    # ------------------------------------------------------------ scoring
+
+    def _eigenpairs(self, factors: SplitFactors, rng: torch.Generator) -> EigenPairs:
+        method = self.options["method"]
+        signed = method == "signed"
+        solver = self.options["solver"] if signed else method
+        if solver == "exact":
+            return exact_eigenpairs(factors, largest=signed)
+        return fast_eigenpairs(
+            factors, largest=signed, iters=self.options["iters"], tol=self.options["tol"], generator=rng
+        )
+
+    def _signed_scheme(self) -> Scheme | None:
+        if self.options["method"] != "signed":
+            return None
+        c = self.options["c"]
+        return signed_two(c) if self.options["scheme"] == "two" else signed_three(c)
+
+    def propose(self, net: Net, train: Pair, loss_fn: LossFn, rng: torch.Generator) -> list[Candidate]:
+        """One candidate per neuron whose best split predicts a loss decrease, scored by it."""
+        sites, _ = self.sites(net.graph)
+        if not sites:
+            return []
+        x, y = train
+        take = torch.randperm(len(x), generator=rng)[: self.options["samples"]].to(x.device)
+        device = net.device
+        factors = collect_factors(net.model, sites, x[take].to(device), y[take].to(device), loss_fn)
+        eps = self.options["eps"]
+        candidates = []
+        for layer in factors:
+            pairs = self._eigenpairs(layer, rng)
+            splits = best_splits(pairs, eps, self._signed_scheme())
+            params, flops = _neuron_cost(net.graph, layer.site.node)
+            lam = {0: pairs.lam_min, 1: pairs.lam_max}
+            for i in torch.nonzero(splits.decrease > 0).flatten().tolist():
+                scheme = splits.schemes[int(splits.scheme[i])]
+                eigenvalue = float(lam[int(splits.scheme[i])][i])
+                candidates.append(
+                    Candidate(
+                        self.name,
+                        layer.site.node,
+                        float(splits.decrease[i]),
+                        params * scheme.added,
+                        flops * scheme.added,
+                        width=scheme.added,
+                        detail={"neuron": i, "scheme": scheme.name, "eigenvalue": eigenvalue},
+                        payload=SplitChoice(i, scheme, splits.direction[i].detach().cpu(), eigenvalue),
+                    )
+                )
+        return candidates
+
+    # ------------------------------------------------------------ applying
+
+    def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
+        """Split the chosen neurons, later layers first (so a consumer's directions still match its
+        input size when its producer grows); the old net stays untouched."""
+        by_node: dict[str, list[SplitChoice]] = defaultdict(list)
+        for cand in chosen:
+            by_node[cand.node].append(cand.payload)
+        order = net.graph.ops()
+        maps, records = [], []
+        for node in sorted(by_node, key=order.index, reverse=True):
+            splits = by_node[node]
+            sources = [s.neuron for s in splits for _ in range(s.scheme.added)]
+            widening = widen(net, node, sources)
+            net = widening.net
+            _place_offspring(net, node, splits, widening.new_neurons, self.options["eps"])
+            maps.append(widening.index_maps)
+            records.append(
+                {
+                    "transform": self.name,
+                    "node": node,
+                    "method": self.options["method"],
+                    "split": [s.neuron for s in splits],
+                    "added": len(sources),
+                    "width": net.graph[node]["args"]["out"],
+                    "eigenvalues": [round(s.eigenvalue, 8) for s in splits],
+                }
+            )
+        return Applied(net, maps, records)
+
+
+def _neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
+    """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
+    wider = graph.copy()
+    wider[node]["args"] = {**graph[node]["args"], "out": graph[node]["args"]["out"] + 1}
+    return ir.param_count(wider) - ir.param_count(graph), ir.flops(wider) - ir.flops(graph)
+
+
+def _place_offspring(net: Net, node: str, splits: list[SplitChoice], new: list[int], eps: float) -> None:
+    """In place on the freshly widened `net`: copy k of a neuron gets θ + ε δ_k v and w_k of the
+    outgoing columns (the neuron itself is copy 0; `new` lists the added neurons in order)."""
+    state = net.model.state_dict()
+    weight_key, bias_key = incoming_keys(net.graph, node)
+    weight, bias = state[weight_key], state[bias_key] if bias_key else None
+    fan_in = weight[0].numel()
+    share = torch.ones(weight.shape[0], dtype=weight.dtype)
+    added = iter(new)
+    with torch.no_grad():
+        theta_old = {
+            s.neuron: (weight[s.neuron].clone(), bias[s.neuron].clone() if bias is not None else None)
+            for s in splits
+        }
+        for s in splits:
+            expected = fan_in + (bias is not None)
+            if s.direction.numel() != expected:
+                raise ValueError(
+                    f"split direction of {node} has {s.direction.numel()} entries, the neuron {expected}"
+                )
+            v = s.direction.to(weight)
+            w0, b0 = theta_old[s.neuron]
+            copies = [s.neuron] + [next(added) for _ in range(s.scheme.added)]
+            for index, offset, w_k in zip(copies, s.scheme.offsets, s.scheme.weights, strict=True):
+                weight[index] = w0 + eps * offset * v[:fan_in].reshape(w0.shape)
+                if bias is not None:
+                    bias[index] = b0 + eps * offset * v[fan_in]
+                share[index] = w_k
+        for axis in axes(net.graph, node, state):
+            if axis.role == "consumer":
+                factors = share.repeat_interleave(axis.spread).to(state[axis.key])
+                shape = [-1 if d == axis.dim else 1 for d in range(state[axis.key].dim())]
+                state[axis.key].narrow(axis.dim, axis.offset, len(factors)).mul_(factors.view(shape))
