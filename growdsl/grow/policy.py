@@ -24,6 +24,7 @@ from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.carry import carried_optimizer
 from growdsl.grow.net import Net
+from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
 from growdsl.lang.ast import AtEpochs, Every, GrowBlock, TransformStmt, Until, When
 from growdsl.lang.suggest import did_you_mean
@@ -36,7 +37,7 @@ KNOWN_TRANSFORMS: dict[str, str] = {
     "pathlevel": "path-level network transformation",
 }
 TransformFactory = Callable[[Any], Transform]
-IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {}
+IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {"split": SplitTransform.from_call}
 
 BUDGET_METRICS = ("params", "flops", "steps")
 PLATEAU_OPTIONS = {

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from growdsl.compile import compile_graph
+from growdsl import api
 from growdsl.grow.splitting.curvature import CURVATURES
 from growdsl.grow.splitting.eigen import exact_eigenpairs, fast_eigenpairs
 from growdsl.grow.splitting.factors import collect_factors, neuron_layer
@@ -24,7 +24,7 @@ ACTIVATION_MODULES = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GEL
 def _net(body: str, input_shape: tuple[int, ...], classes: int = 3, seed: int = 0):
     torch.manual_seed(seed)
     graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), input_shape, classes)
-    model = compile_graph(graph).double()
+    model = api.compile(graph).double()
     for module in model.modules():  # BN with non-trivial statistics, so its factor c matters
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.5, 0.5)

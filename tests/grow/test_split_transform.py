@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from growdsl.compile import compile_graph
+from growdsl import api
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
@@ -18,7 +18,7 @@ from growdsl.lang import parse_text, parse_value
 def _net(body: str, input_shape: tuple[int, ...], classes: int = 3, seed: int = 0) -> Net:
     torch.manual_seed(seed)
     graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), input_shape, classes)
-    return Net(graph, compile_graph(graph).double())
+    return Net(graph, api.compile(graph).double())
 
 
 def _split(text: str = "split()") -> SplitTransform:
@@ -141,14 +141,14 @@ def test_positive_split_finds_nothing_where_every_neuron_is_stable():
 @pytest.mark.parametrize("options", ["scheme: two", "scheme: three", "scheme: two, solver: exact"])
 def test_signed_split_lowers_the_loss_where_positive_splits_cannot(options):
     net, (x, y) = _stable_net()
-    before = F.mse_loss(net.model(x), y)
+    before = F.mse_loss(net.model(x), y).detach()
     cands, applied = _propose_and_apply(
         net, _split(f"split(method: signed, eps: 0.1, {options})"), (x, y), F.mse_loss
     )
     assert cands and all(
         c.detail["scheme"].startswith("signed") and c.detail["eigenvalue"] > 0 for c in cands
     )
-    after = F.mse_loss(applied.net.model(x), y)
+    after = F.mse_loss(applied.net.model(x), y).detach()
     assert after < before
     predicted = sum(c.score for c in cands)
     assert float(before - after) == pytest.approx(predicted, rel=0.25)
