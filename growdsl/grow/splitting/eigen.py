@@ -93,6 +93,7 @@ def min_rayleigh(
     scale = operator_scale(factors)[:, None]
     big = 10.0 * scale + 1.0  # beyond any eigenvalue: parks the directions a neuron lacks
     tiny = torch.finfo(h.dtype).eps ** 0.5
+    floor = torch.finfo(h.dtype).tiny  # a safe divisor: 1e-300 would underflow to 0 in float32
     x = torch.randn(factors.neurons, factors.dim, generator=generator, dtype=torch.float64).to(h)
     x = x / x.norm(dim=1, keepdim=True)
     sx = apply(x)
@@ -104,7 +105,7 @@ def min_rayleigh(
             break
         r = r - _rowdot(r, x) * x
         rn = r.norm(dim=1, keepdim=True)
-        r, r_ok = r / rn.clamp_min(1e-300), rn > 0
+        r, r_ok = r / rn.clamp_min(floor), rn > 0
         sr = apply(r)
         basis, images, valid = [x, r], [sx, sr], [torch.ones_like(r_ok), r_ok]
         if p is not None:
@@ -114,7 +115,7 @@ def min_rayleigh(
                 p, sp = p - a * x - b * r, sp - a * sx - b * sr
             pn = p.norm(dim=1, keepdim=True)
             p_ok = pn > tiny * norm0
-            p, sp = p / pn.clamp_min(1e-300), sp / pn.clamp_min(1e-300)
+            p, sp = p / pn.clamp_min(floor), sp / pn.clamp_min(floor)
             basis.append(p)
             images.append(sp)
             valid.append(p_ok)
@@ -124,7 +125,8 @@ def min_rayleigh(
         gram = q @ sq.transpose(1, 2)
         gram = 0.5 * (gram + gram.transpose(1, 2))
         gram = gram * ok[:, :, None] * ok[:, None, :] + torch.diag_embed((1 - ok) * big)
-        _, vecs = torch.linalg.eigh(gram)
+        _, vecs = torch.linalg.eigh(gram.double())  # 3x3: float64 costs nothing, avoids failures
+        vecs = vecs.to(h.dtype)
         y = (vecs[:, :, :1] * ok[:, :, None]).transpose(1, 2)  # [C, 1, k]
         step, s_step = (y[:, :, 1:] @ q[:, 1:]).squeeze(1), (y[:, :, 1:] @ sq[:, 1:]).squeeze(1)
         x, sx = y[:, 0, :1] * x + step, y[:, 0, :1] * sx + s_step
