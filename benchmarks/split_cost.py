@@ -1,0 +1,90 @@
+"""Cost of one split step (exact and fast) as a ratio of one training epoch on the same data.
+
+The claim under test (issue #3): the fast method (batched LOBPCG on S v products, never forming
+S) costs at most one epoch at width 1024 and is faster than the exact method (forming every S_i
+and a batched `eigh`) from width 256 up. The network is an MLP on digits, flatten -> linear(W)
+tanh -> linear(W) tanh -> linear(10), so the second layer's neurons have D = W + 1 inputs. An
+epoch is SGD with batch 64 over the training split; a split step is `SplitTransform.propose`
+(one forward and backward on `samples` training rows, then every layer's eigenpairs). Each is
+timed `--repeats` times and the fastest kept (noise on a shared machine only adds time).
+
+    python benchmarks/split_cost.py [--widths 64 256 1024] [--repeats 3] [--samples 512] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from growdsl import api
+from growdsl.grow.net import Net
+from growdsl.grow.split import SplitTransform
+from growdsl.ir import lower
+from growdsl.lang import parse_text, parse_value
+from growdsl.run.datasets import load_data
+
+
+def _net(width: int) -> Net:
+    body = f"flatten linear({width}..{4 * width}) tanh linear({width}..{4 * width}) tanh linear(classes)"
+    graph = lower(parse_text(f"model mlp {{ {body} }}", "bench.grow"), (1, 8, 8), 10)
+    return Net(graph, api.compile(graph))
+
+
+def _epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
+    opt = torch.optim.SGD(net.model.parameters(), lr=0.05, momentum=0.9)
+    order = torch.randperm(len(x))
+    net.model.train()
+    for start in range(0, len(x), batch):
+        idx = order[start : start + batch]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net.model(x[idx]), y[idx]).backward()
+        opt.step()
+
+
+def _fastest(fn, repeats: int) -> float:  # noqa: ANN001 - any callable
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=[64, 256, 1024])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=512)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x, y = load_data(parse_value("digits(test: 0.2)"), 0).train
+    rows = []
+    for width in args.widths:
+        net = _net(width)
+        epoch = _fastest(lambda net=net: _epoch(net, x, y), args.repeats)
+        times = {}
+        for method in ("exact", "fast"):
+            split = SplitTransform.from_call(parse_value(f"split(method: {method}, samples: {args.samples})"))
+            step = lambda s=split, net=net: s.propose(net, (x, y), F.cross_entropy, torch.Generator())  # noqa: E731
+            times[method] = _fastest(step, args.repeats)
+        rows.append((width, epoch, times["exact"], times["fast"]))
+    head = "| width | epoch (s) | exact step (s) | fast step (s) | exact/epoch | fast/epoch | fast/exact |"
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}")
+    print(f"digits train split {len(x)} rows, samples {args.samples}, fastest of {args.repeats}")
+    print(head)
+    print("|" + "---|" * 7)
+    for width, epoch, exact, fast in rows:
+        print(
+            f"| {width} | {epoch:.3f} | {exact:.3f} | {fast:.3f} | {exact / epoch:.2f} | {fast / epoch:.2f} "
+            f"| {fast / exact:.2f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
