@@ -23,6 +23,7 @@ import torch
 from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.carry import carried_optimizer
+from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
@@ -37,7 +38,10 @@ KNOWN_TRANSFORMS: dict[str, str] = {
     "pathlevel": "path-level network transformation",
 }
 TransformFactory = Callable[[Any], Transform]
-IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {"split": SplitTransform.from_call}
+IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {
+    "split": SplitTransform.from_call,
+    "firefly": FireflyTransform.from_call,
+}
 
 BUDGET_METRICS = ("params", "flops", "steps")
 PLATEAU_OPTIONS = {

@@ -1,0 +1,258 @@
+"""The augmented network of a firefly step: every candidate of the step in one net, each behind a
+gate, so one forward and backward pass scores them all (METHODS.md section 4, point 4).
+
+Built once per step from the current net with the shared surgery: `deepen` appends each new-layer
+candidate (a repeat copy that is the identity), then `widen` gives every target layer its
+candidate channels after the old ones: `N` fresh neurons, then the `S` split sources twice (the
+`+` copies, then the `−` copies). The gates enter as a reparametrisation of the weights (the net
+is run with `torch.func.functional_call`), with ε the step size and `a` a neuron's outgoing
+column:
+
+- new neuron j: incoming row `θ_j` (learned), outgoing columns `g_j · A_j` (`A_j` learned);
+  applied at `g_j = ε`;
+- split of neuron i: rows `θ_i ± ε u_i` (`u_i` learned), columns `(1 − g) a_i` for the neuron
+  and `½ g a_i` for each copy, i.e. `σ(θᵀh) a + g [½σ((θ+δ)ᵀh) + ½σ((θ−δ)ᵀh) − σ(θᵀh)] a`;
+  applied at `g = 1`;
+- new layer: each of its tensors is `W_id + g · D` (`W_id` the identity initialisation, `D`
+  learned); applied at `g = ε`.
+
+At `g = 0` the augmented net computes exactly the current net's function, and `∂L/∂g` of a
+candidate there involves only that candidate (its channels reach the loss through its own gate),
+so the Taylor scores of all candidates come from one backward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch.func import functional_call
+
+from growdsl.grow.deepen import NotIdentity, deepen
+from growdsl.grow.net import Net
+from growdsl.grow.surgery import Axis, axes, incoming_keys, widen
+from growdsl.ir.dataflow import DataFlow
+
+
+_ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
+
+
+@dataclass
+class LayerCandidates:
+    """A target layer's candidates in the augmented net: its old `width`, `new` fresh neurons
+    and the split `sources`; gates `gate` to `gate + new + len(sources)`."""
+
+    node: str
+    width: int
+    new: int
+    sources: list[int]
+    gate: int = 0
+    weight_key: str = ""
+    bias_key: str | None = None
+    consumers: list[Axis] = field(default_factory=list)
+    original_columns: torch.Tensor | None = None  # the row's input columns that exist now
+
+    @property
+    def added(self) -> int:
+        return self.new + 2 * len(self.sources)
+
+
+@dataclass
+class BlockCandidate:
+    """A new-layer candidate: the copy `node` appended to repeat `seq`; gate `gate`."""
+
+    seq: str
+    node: str
+    gate: int
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Augmented:
+    """The augmented net, its learned candidate tensors and the layout of its gates."""
+
+    net: Net
+    base: dict[str, torch.Tensor]
+    eps: float
+    layers: list[LayerCandidates]
+    blocks: list[BlockCandidate]
+    learned: dict[str, torch.Tensor]
+    scales: torch.Tensor  # each gate's value when its candidate is applied
+
+    @property
+    def gates(self) -> int:
+        return self.scales.numel()
+
+    # ------------------------------------------------------------ the reparametrisation
+
+    def parameters(self, gates: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The augmented net's parameters as functions of the gates and the learned tensors."""
+        eff = {k: v for k, v in self.base.items() if k in self._param_keys}
+        for i, layer in enumerate(self.layers):
+            _rows(eff, layer, self.learned, i, self.eps)
+        for i, layer in enumerate(self.layers):
+            g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
+            for axis in layer.consumers:
+                eff[axis.key] = _columns(eff[axis.key], axis, layer, g, self.learned[f"{i}.out.{axis.key}"])
+        for block in self.blocks:
+            for key in block.keys:
+                eff[key] = self.base[key] + gates[block.gate] * self.learned[f"b{block.gate}.{key}"]
+        return eff
+
+    @property
+    def _param_keys(self) -> set[str]:
+        return {k for k, _ in self.net.model.named_parameters()}
+
+    def loss(self, gates: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
+        return loss_fn(functional_call(self.net.model, self.parameters(gates), (x,)), y)
+
+    def penalty(self) -> torch.Tensor:
+        """METHODS.md's `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `ε u`, new layers' `D`) and θ_new
+        (new neurons' rows and outgoing columns)."""
+        total = torch.zeros((), dtype=self.scales.dtype, device=self.scales.device)
+        for name, value in self.learned.items():
+            kind = name.split(".")[1] if not name.startswith("b") else "delta"
+            weight = {"u": self.eps**2, "ub": self.eps**2, "delta": 1.0}.get(kind, 1e-2)
+            total = total + weight * value.pow(2).sum()
+        return 1e-2 * total
+
+    def scores(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
+        """First-order predicted loss decrease of every candidate: `−scale · ∂L/∂g` at `g = 0⁺`.
+
+        The gates sit at a tiny positive value rather than 0: a new layer that is the identity on
+        a ReLU output puts its own ReLU exactly at its kink for every zero input, and there only
+        the right derivative (the side `g = ε` moves to) predicts the step; autograd's
+        `relu'(0) = 0` would drop it. The function moves by ~1e-30, nothing at any precision."""
+        gates = torch.full_like(self.scales, _ZERO_PLUS).requires_grad_(True)
+        (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
+        return -self.scales * grad
+
+
+def _rows(eff, layer: LayerCandidates, learned, i: int, eps: float) -> None:
+    w, n, s = layer.width, layer.new, len(layer.sources)
+    for key, suffix in ((layer.weight_key, ""), (layer.bias_key, "b")):
+        if key is None:
+            continue
+        base = eff[key]
+        delta = eps * learned[f"{i}.u{suffix}"]
+        eff[key] = torch.cat(
+            [
+                base[:w],
+                learned[f"{i}.theta{suffix}"],
+                base[w + n : w + n + s] + delta,
+                base[w + n + s :] - delta,
+            ]
+        )
+
+
+def _columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoing) -> torch.Tensor:
+    """A consumer's input columns for `layer`'s channels, gated (see the module docstring)."""
+    w, n, s, spread = layer.width, layer.new, len(layer.sources), axis.spread
+    dim, start = axis.dim, axis.offset
+    g_new, g_split = g[:n], g[n:]
+    shape = [-1 if d == dim else 1 for d in range(weight.dim())]
+    keep = torch.ones(w, dtype=g.dtype, device=g.device)
+    if s:
+        keep = keep.index_add(0, torch.tensor(layer.sources, device=g.device), -g_split)
+    old = weight.narrow(dim, start, w * spread) * keep.repeat_interleave(spread).view(shape)
+    new = outgoing * g_new.repeat_interleave(spread).view(shape)
+    half = (0.5 * g_split).repeat_interleave(spread).view(shape)
+    plus = weight.narrow(dim, start + (w + n) * spread, s * spread) * half
+    minus = weight.narrow(dim, start + (w + n + s) * spread, s * spread) * half
+    end = start + (w + layer.added) * spread
+    rest = weight.narrow(dim, end, weight.shape[dim] - end)
+    return torch.cat([weight.narrow(dim, 0, start), old, new, plus, minus, rest], dim)
+
+
+# ---------------------------------------------------------------- building
+
+
+def augment(
+    net: Net,
+    plans: list[tuple[str, int, list[int]]],
+    repeats: list[tuple[str, int]],
+    x: torch.Tensor,
+    eps: float,
+    rng: torch.Generator,
+) -> Augmented:
+    """The augmented net for `plans` (`(layer, new neurons, split sources)`) and `repeats`
+    (`(seq, new copies)`); `x` a sample of inputs (the new layers' BN statistics)."""
+    blocks: list[BlockCandidate] = []
+    for seq, copies in repeats:
+        for _ in range(copies):
+            try:
+                deeper = deepen(net, seq, x, rng)
+            except NotIdentity:  # this body cannot start as the identity: no candidate
+                break
+            net = deeper.net
+            blocks.append(BlockCandidate(seq, deeper.node, 0))
+    original = {node: net.graph[node]["args"]["out"] for node, _, _ in plans}
+    layers = []
+    for node, new, sources in plans:
+        net = widen(net, node, [None] * new + list(sources) * 2).net
+        layers.append(LayerCandidates(node, original[node], new, list(sources)))
+    state = {k: v.detach() for k, v in net.model.state_dict().items()}
+    flow = DataFlow(net.graph)
+    gate, learned, scales = 0, {}, []
+    dtype, device = next(iter(state.values())).dtype, net.device
+    for i, layer in enumerate(layers):
+        layer.gate = gate
+        gate += layer.new + len(layer.sources)
+        scales += [eps] * layer.new + [1.0] * len(layer.sources)
+        layer.weight_key, layer.bias_key = incoming_keys(net.graph, layer.node)
+        layer.consumers = [
+            a for a in axes(net.graph, layer.node, state, flow.reach(layer.node)) if a.role == "consumer"
+        ]
+        weight = state[layer.weight_key]
+        fan = weight[0].numel()
+        learned[f"{i}.theta"] = _uniform(rng, (layer.new, *weight.shape[1:]), fan, weight)
+        learned[f"{i}.u"] = _normal(rng, (len(layer.sources), *weight.shape[1:]), fan, weight)
+        if layer.bias_key is not None:
+            learned[f"{i}.thetab"] = _uniform(rng, (layer.new,), fan, weight)
+            learned[f"{i}.ub"] = _normal(rng, (len(layer.sources),), fan, weight)
+        for axis in layer.consumers:
+            cons = state[axis.key]
+            shape = list(cons.shape)
+            shape[axis.dim] = layer.new * axis.spread
+            learned[f"{i}.out.{axis.key}"] = _uniform(
+                rng, tuple(shape), cons.shape[1] if cons.dim() else 1, cons
+            )
+    for layer in layers:
+        layer.original_columns = _original_columns(state[layer.weight_key].shape[1], layer.node, layers, flow)
+    for block in blocks:
+        block.gate = gate
+        gate += 1
+        scales.append(eps)
+        block.keys = [k for k, _ in net.model.named_parameters() if k.startswith(block.node + ".")]
+        for key in block.keys:
+            t = state[key]
+            learned[f"b{block.gate}.{key}"] = _normal(
+                rng, tuple(t.shape), t[0].numel() if t.dim() > 1 else 1, t
+            )
+    for t in learned.values():
+        t.requires_grad_(True)
+    net.model.eval()
+    return Augmented(
+        net, state, eps, layers, blocks, learned, torch.tensor(scales, dtype=dtype, device=device)
+    )
+
+
+def _original_columns(fan_in: int, node: str, layers: list[LayerCandidates], flow: DataFlow) -> torch.Tensor:
+    """Indices of `node`'s input columns that are not candidate channels of another layer."""
+    keep = torch.ones(fan_in, dtype=torch.bool)
+    for layer in layers:
+        for c in flow.reach(layer.node).consumers:
+            if c.node == node:
+                start = c.offset + layer.width * c.spread
+                keep[start : start + layer.added * c.spread] = False
+    return keep.nonzero().flatten()
+
+
+def _uniform(rng: torch.Generator, shape: tuple[int, ...], fan: int, like: torch.Tensor) -> torch.Tensor:
+    """torch's default layer initialisation, U(±1/√fan), drawn from `rng`."""
+    bound = 1.0 / max(fan, 1) ** 0.5
+    return ((torch.rand(shape, generator=rng, dtype=torch.float64) * 2 - 1) * bound).to(like)
+
+
+def _normal(rng: torch.Generator, shape: tuple[int, ...], fan: int, like: torch.Tensor) -> torch.Tensor:
+    return (torch.randn(shape, generator=rng, dtype=torch.float64) / max(fan, 1) ** 0.5).to(like)

@@ -1,0 +1,361 @@
+"""`firefly(...)`: firefly descent as a growth transform (Wu, Liu, Stone, Liu, NeurIPS 2020).
+
+`propose` builds the step's augmented net (`augment.py`: new neurons, splits and new layers, each
+behind a gate), optimises the candidates' own tensors briefly with every gate on (stage 1:
+RMSprop, METHODS.md's small penalty), then scores every candidate by its first-order loss
+decrease from one backward pass at the gates' zero (stage 2). The policy keeps the best greedily;
+`apply` rebuilds the net with only the chosen ones, through the shared surgery (`deepen`,
+`widen`, `scale_outgoing`), carrying their learned tensors. docs/methods/firefly.md explains
+every option.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from growdsl import ir
+from growdsl.errors import SpecError
+from growdsl.grow.firefly.augment import Augmented, augment
+from growdsl.grow.net import Net, rebuild
+from growdsl.grow.surgery import axes, incoming_keys, scale_outgoing, widen, widen_blocker
+from growdsl.grow.transform import Applied, Candidate, LossFn, Pair, targets
+from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.graph import ArchGraph
+from growdsl.ir.lower import add_repeat_copy
+from growdsl.lang.ast import Call, ListValue, Name, Value
+from growdsl.run.options import BadValue, Option, integer, number, read_options
+
+
+def _labels(value: Value) -> list[str]:
+    items = value.items if isinstance(value, ListValue) else (value,)
+    if not all(isinstance(v, Name) for v in items):
+        raise BadValue("a list of labels, as in on: [hidden1]")
+    return [v.id for v in items]
+
+
+FIREFLY_OPTIONS: dict[str, Option] = {
+    "wider": Option(70, integer(0), "candidate new neurons per layer (the authors' 70)"),
+    "candidates": Option(64, integer(0), "existing neurons per layer offered a split"),
+    "deeper": Option(1, integer(0), "candidate new layers (repeat copies) per growable repeat"),
+    "eps": Option(0.01, number(0.0), "step size ε of new neurons and new layers, and of splits' δ"),
+    "frac": Option(0.3, number(0.0, 1.0, lo_open=True), "share of the current neurons one step may add"),
+    "count": Option(None, integer(1), "candidates one step may take (instead of frac)"),
+    "steps": Option(20, integer(0), "stage-1 optimisation steps on mini-batches"),
+    "lr": Option(1e-3, number(0.0, lo_open=True), "stage-1 RMSprop learning rate"),
+    "batch": Option(64, integer(1), "stage-1 mini-batch size"),
+    "samples": Option(512, integer(1), "training samples the stage-2 scores average over"),
+    "on": Option(None, _labels, "labels of the layers (and repeats) to grow"),
+}
+
+
+@dataclass(frozen=True)
+class NewNeuron:
+    """Payload: a fresh neuron's incoming row and bias, and its outgoing columns per consumer key
+    (rows of the consumer as it is now); applied with the columns times ε."""
+
+    theta: torch.Tensor
+    bias: torch.Tensor | None
+    outgoing: dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class Split:
+    """Payload: split `neuron` into `θ ± ε u` with half the outgoing weights each."""
+
+    neuron: int
+    u: torch.Tensor
+    u_bias: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class NewLayer:
+    """Payload: a new copy of repeat `seq`; its tensors, keyed relative to the copy, are
+    `identity + ε · direction` (buffers: `identity`)."""
+
+    seq: str
+    identity: dict[str, torch.Tensor]
+    direction: dict[str, torch.Tensor]
+
+
+@dataclass
+class FireflyTransform:
+    """The `firefly` transform of a grow block; options as in `FIREFLY_OPTIONS`."""
+
+    options: dict[str, Any]
+    on_span: Any = None
+    name: str = "firefly"
+
+    @classmethod
+    def from_call(cls, call: Call) -> FireflyTransform:
+        """Validate `firefly(...)`'s options; every mistake is a SpecError at its place."""
+        options = read_options(call, FIREFLY_OPTIONS, "firefly option")
+        given = call.keywords
+        if "count" in given and "frac" in given:
+            raise SpecError("firefly takes frac or count, not both", given["count"].span)
+        if options["wider"] == options["candidates"] == options["deeper"] == 0:
+            raise SpecError(
+                "firefly with wider: 0, candidates: 0 and deeper: 0 proposes nothing",
+                call.span,
+                hint="give new neurons (wider), splits (candidates) or new layers (deeper)",
+            )
+        return cls(options, given["on"].span if "on" in given else call.span)
+
+    @property
+    def eps(self) -> float:
+        return self.options["eps"]
+
+    # ------------------------------------------------------------ where
+
+    def layers(self, graph: ArchGraph) -> list[str]:
+        """Target layers that may gain neurons: a width range with room, nothing blocking."""
+        flow = DataFlow(graph)
+        chosen = targets(graph, self.options["on"], self.on_span)
+        return [
+            n
+            for n in graph.ops()
+            if n in chosen
+            and graph[n].get("width")
+            and graph[n]["width"][1] > graph[n]["args"]["out"]
+            and widen_blocker(graph, n, flow) is None
+        ]
+
+    def repeats(self, graph: ArchGraph) -> list[str]:
+        """Growable repeats with room whose body holds a target layer (or any, without `on`)."""
+        chosen = targets(graph, self.options["on"], self.on_span)
+        found = []
+        for n in graph.walk():
+            depth = graph[n].get("depth")
+            if graph.kind(n) == "seq" and depth and depth[1] > len(graph.children(n)):
+                inside = set(graph.ops(n))
+                if self.options["on"] is None or inside & chosen:
+                    found.append(n)
+        return found
+
+    def limit(self, net: Net) -> int | None:
+        """`count`, or `frac` of the current neurons of the target layers (at least one)."""
+        if self.options["count"] is not None:
+            return self.options["count"]
+        total = sum(net.graph[n]["args"]["out"] for n in self.layers(net.graph))
+        return max(1, math.floor(self.options["frac"] * total))
+
+    # ------------------------------------------------------------ stage 1 and 2
+
+    def plan(
+        self, net: Net, rng: torch.Generator
+    ) -> tuple[list[tuple[str, int, list[int]]], list[tuple[str, int]]]:
+        """Which candidates this step builds: per layer, new neurons (at most its room) and split
+        sources (a random sample of `candidates`); per repeat, `deeper` copies (at most its room)."""
+        graph = net.graph
+        plans = []
+        for node in self.layers(graph):
+            width = graph[node]["args"]["out"]
+            room = graph[node]["width"][1] - width
+            new = min(self.options["wider"], room)
+            take = min(self.options["candidates"], width)
+            sources = sorted(torch.randperm(width, generator=rng)[:take].tolist())
+            if new or sources:
+                plans.append((node, new, sources))
+        widened = {node for node, _, _ in plans}
+        repeats = []
+        for seq in self.repeats(graph):
+            room = graph[seq]["depth"][1] - len(graph.children(seq))
+            trial = graph.copy()
+            copy = add_repeat_copy(trial, seq)
+            # a copy fed by a layer that gains neurons this step would change width under it
+            if set(DataFlow(trial).producers(copy)) & widened:
+                continue
+            repeats.append((seq, min(self.options["deeper"], room)))
+        return plans, [(seq, n) for seq, n in repeats if n]
+
+    def propose(self, net: Net, train: Pair, loss_fn: LossFn, rng: torch.Generator) -> list[Candidate]:
+        """Every candidate of the step, scored by its first-order loss decrease after stage 1."""
+        plans, repeats = self.plan(net, rng)
+        if not plans and not repeats:
+            return []
+        x, y = train
+        device = net.device
+        sample = torch.randperm(len(x), generator=rng)[: self.options["samples"]]
+        xs, ys = x[sample].to(device), y[sample].to(device)
+        aug = augment(net, plans, repeats, xs, self.eps, rng)
+        self._stage_one(aug, x, y, loss_fn, rng)
+        scores = aug.scores(xs, ys, loss_fn).detach().cpu()
+        return self._candidates(net, aug, scores)
+
+    def _stage_one(self, aug: Augmented, x, y, loss_fn: LossFn, rng: torch.Generator) -> None:
+        """All candidates on (each gate at its applied value); optimise their own tensors."""
+        if not self.options["steps"]:
+            return
+        optimizer = torch.optim.RMSprop(list(aug.learned.values()), lr=self.options["lr"])
+        device = aug.net.device
+        for _ in range(self.options["steps"]):
+            batch = torch.randperm(len(x), generator=rng)[: self.options["batch"]]
+            loss = aug.loss(aug.scales, x[batch].to(device), y[batch].to(device), loss_fn) + aug.penalty()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        for t in aug.learned.values():
+            t.grad = None
+
+    def _candidates(self, net: Net, aug: Augmented, scores: torch.Tensor) -> list[Candidate]:
+        out = []
+        for i, layer in enumerate(aug.layers):
+            params, flops = _neuron_cost(net.graph, layer.node)
+            cols = layer.original_columns
+            for j in range(layer.new):
+                theta = aug.learned[f"{i}.theta"][j].detach().index_select(0, cols.to(net.device))
+                bias = aug.learned[f"{i}.thetab"][j].detach() if layer.bias_key else None
+                outgoing = {}
+                for axis in layer.consumers:
+                    rows = net.graph[axis.key.rsplit(".", 1)[0].removesuffix(".pointwise")]["args"]["out"]
+                    a = aug.learned[f"{i}.out.{axis.key}"].detach()
+                    outgoing[axis.key] = a.narrow(axis.dim, j * axis.spread, axis.spread)[:rows].clone()
+                payload = NewNeuron(theta.clone(), bias, outgoing)
+                score = float(scores[layer.gate + j])
+                out.append(
+                    Candidate(
+                        self.name, layer.node, score, params, flops, detail={"kind": "new"}, payload=payload
+                    )
+                )
+            for k, neuron in enumerate(layer.sources):
+                u = aug.learned[f"{i}.u"][k].detach().index_select(0, cols.to(net.device)).clone()
+                ub = aug.learned[f"{i}.ub"][k].detach().clone() if layer.bias_key else None
+                score = float(scores[layer.gate + layer.new + k])
+                detail = {"kind": "split", "neuron": neuron}
+                out.append(
+                    Candidate(
+                        self.name,
+                        layer.node,
+                        score,
+                        params,
+                        flops,
+                        detail=detail,
+                        payload=Split(neuron, u, ub),
+                    )
+                )
+        for block in aug.blocks:
+            prefix = block.node + "."
+            state = aug.net.model.state_dict()
+            identity = {k[len(prefix) :]: v.clone() for k, v in state.items() if k.startswith(prefix)}
+            direction = {
+                k[len(prefix) :]: aug.learned[f"b{block.gate}.{k}"].detach().clone() for k in block.keys
+            }
+            params, flops = _copy_cost(net.graph, block.seq)
+            out.append(
+                Candidate(
+                    self.name,
+                    block.seq,
+                    float(scores[block.gate]),
+                    params,
+                    flops,
+                    width=0,
+                    depth=1,
+                    detail={"kind": "deeper"},
+                    payload=NewLayer(block.seq, identity, direction),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------ applying
+
+    def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
+        """New layers first, then each layer's new neurons and splits, later layers first (so a
+        consumer's rows still match its input when its producer grows). Old net untouched."""
+        records = []
+        for cand in chosen:
+            if isinstance(cand.payload, NewLayer):
+                before = ir.param_count(net.graph)
+                net = self._insert(net, cand.payload)
+                records.append(_record(self.name, cand.node, before, net, cand.score, {"kind": "deeper"}))
+        by_node: dict[str, list[Candidate]] = defaultdict(list)
+        for cand in chosen:
+            if not isinstance(cand.payload, NewLayer):
+                by_node[cand.node].append(cand)
+        order = net.graph.ops()
+        maps = []
+        for node in sorted(by_node, key=order.index, reverse=True):
+            cands = by_node[node]
+            new = [c.payload for c in cands if isinstance(c.payload, NewNeuron)]
+            splits = [c.payload for c in cands if isinstance(c.payload, Split)]
+            before = ir.param_count(net.graph)
+            widening = widen(net, node, [None] * len(new) + [s.neuron for s in splits])
+            net = widening.net
+            self._place(net, node, new, splits, widening.new_neurons)
+            maps.append(widening.index_maps)
+            detail = {
+                "new": len(new),
+                "split": [s.neuron for s in splits],
+                "width": net.graph[node]["args"]["out"],
+            }
+            records.append(_record(self.name, node, before, net, sum(c.score for c in cands), detail))
+        return Applied(net, maps, records)
+
+    def _insert(self, net: Net, layer: NewLayer) -> Net:
+        graph = net.graph.copy()
+        copy = add_repeat_copy(graph, layer.seq)
+        state = dict(net.model.state_dict())
+        for rel, value in layer.identity.items():
+            step = layer.direction.get(rel)
+            state[f"{copy}.{rel}"] = value if step is None else value + self.eps * step.to(value)
+        return rebuild(graph, state, net.model.training)
+
+    def _place(
+        self, net: Net, node: str, new: list[NewNeuron], splits: list[Split], added: list[int]
+    ) -> None:
+        """In place on the freshly widened `net`: the new neurons' rows and ε-scaled columns, the
+        splits' `θ ± ε u` and halved columns."""
+        state = net.model.state_dict()
+        weight_key, bias_key = incoming_keys(net.graph, node)
+        weight, bias = state[weight_key], state[bias_key] if bias_key else None
+        consumers = [a for a in axes(net.graph, node, state) if a.role == "consumer"]
+        with torch.no_grad():
+            for neuron, index in zip(new, added, strict=False):
+                weight[index] = neuron.theta.to(weight)
+                if bias is not None:
+                    bias[index] = neuron.bias.to(bias)
+                for axis in consumers:
+                    a = neuron.outgoing[axis.key].to(state[axis.key])
+                    cols = state[axis.key].narrow(axis.dim, axis.offset + index * axis.spread, axis.spread)
+                    cols.narrow(0, 0, a.shape[0]).copy_(self.eps * a)
+            for split, index in zip(splits, added[len(new) :], strict=True):
+                theta = weight[split.neuron].clone()
+                weight[split.neuron] = theta + self.eps * split.u.to(weight)
+                weight[index] = theta - self.eps * split.u.to(weight)
+                if bias is not None:
+                    b = bias[split.neuron].clone()
+                    bias[split.neuron] = b + self.eps * split.u_bias.to(bias)
+                    bias[index] = b - self.eps * split.u_bias.to(bias)
+        for split, index in zip(splits, added[len(new) :], strict=True):
+            scale_outgoing(net, node, split.neuron, 0.5)
+            scale_outgoing(net, node, index, 0.5)
+
+
+def _record(
+    name: str, node: str, before: int, net: Net, score: float, detail: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "transform": name,
+        "node": node,
+        "params_before": before,
+        "params_after": ir.param_count(net.graph),
+        "score": score,
+        "detail": detail,
+    }
+
+
+def _neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
+    """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
+    wider = graph.copy()
+    wider[node]["args"] = {**graph[node]["args"], "out": graph[node]["args"]["out"] + 1}
+    return ir.param_count(wider) - ir.param_count(graph), ir.flops(wider) - ir.flops(graph)
+
+
+def _copy_cost(graph: ArchGraph, seq: str) -> tuple[int, int]:
+    """Params and FLOPs one more copy of repeat `seq` adds."""
+    deeper = graph.copy()
+    add_repeat_copy(deeper, seq)
+    return ir.param_count(deeper) - ir.param_count(graph), ir.flops(deeper) - ir.flops(graph)

@@ -1,0 +1,154 @@
+"""Firefly descent: candidates preserve the function at eps = 0, the one-pass Taylor scores match
+the loss changes of the candidates applied one at a time, options are checked at their places."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from growdsl import api
+from growdsl.compile import compile_graph
+from growdsl.errors import SpecError
+from growdsl.grow.firefly import FireflyTransform
+from growdsl.grow.firefly.augment import augment
+from growdsl.grow.net import Net
+from growdsl.lang import parse_text
+
+MLP = (
+    "flatten linear(6..20) as h1 tanh linear(6..20) as h2 tanh repeat 1..3 { linear(6) relu } linear(classes)"
+)
+CNN = (
+    "conv(4..12, k: 3) as c1 bn relu maxpool(2) conv(4..12, k: 3) as c2 relu "
+    "repeat 1..2 { branch add { conv(4) bn relu conv(4) bn | identity } relu } flatten linear(classes)"
+)
+SEPARATE = "flatten linear(6..20) as h1 tanh branch concat { linear(5) tanh | identity } linear(classes)"
+
+
+def _setup(body: str, options: str = "", seed: int = 0):
+    spec = parse_text(f"data digits\nmodel m {{ {body} }}\ngrow {{ firefly({options}) }}\n", "t.grow")
+    graph = api.lower(spec)
+    torch.manual_seed(seed)
+    model = compile_graph(graph).double()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(96, *graph.input_shape, dtype=torch.double, generator=gen)
+    y = torch.randint(0, graph.classes, (96,), generator=gen)
+    model.train()
+    with torch.no_grad():
+        model(x)  # BN statistics away from their defaults
+    model.eval()
+    transform = FireflyTransform.from_call(spec.grow.statements[-1].call)
+    return Net(graph, model), transform, (x, y)
+
+
+def _loss(net: Net, data) -> float:
+    with torch.no_grad():
+        return float(F.cross_entropy(net.model(data[0]), data[1]))
+
+
+def _with_eps(transform: FireflyTransform, eps: float) -> FireflyTransform:
+    return dataclasses.replace(transform, options={**transform.options, "eps": eps})
+
+
+def _by_kind(candidates, kind):
+    return [c for c in candidates if c.detail["kind"] == kind]
+
+
+@pytest.mark.parametrize("body", [MLP, CNN], ids=["mlp", "cnn"])
+def test_every_candidate_kind_at_zero_eps_leaves_outputs_unchanged(body):
+    net, transform, data = _setup(body, "wider: 3, candidates: 3, deeper: 1, steps: 3, samples: 64")
+    cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(1))
+    assert {c.detail["kind"] for c in cands} == {"new", "split", "deeper"}
+    still = _with_eps(transform, 0.0)
+    with torch.no_grad():
+        before = net.model(data[0])
+        for kind in ("new", "split", "deeper"):
+            grown = still.apply(net, _by_kind(cands, kind)).net
+            assert grown.graph is not net.graph
+            torch.testing.assert_close(grown.model(data[0]), before, rtol=0, atol=1e-12)
+        grown = still.apply(net, cands).net
+        torch.testing.assert_close(grown.model(data[0]), before, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
+def test_the_augmented_net_with_gates_off_is_the_current_net(body):
+    net, transform, data = _setup(body, "wider: 4, candidates: 4, deeper: 2")
+    plans, repeats = transform.plan(net, torch.Generator().manual_seed(0))
+    aug = augment(net, plans, repeats, data[0], 0.01, torch.Generator().manual_seed(0))
+    gates = torch.zeros_like(aug.scales)
+    with torch.no_grad():
+        out = torch.func.functional_call(aug.net.model, aug.parameters(gates), (data[0],))
+        torch.testing.assert_close(out, net.model(data[0]), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
+def test_one_pass_scores_equal_each_candidate_applied_alone(body):
+    """The augmented pass's score of a new neuron or layer is −ε ∂L/∂g (from the right: a new
+    layer's ReLU may sit at its kink): the forward difference of the loss with that candidate
+    alone applied at a tiny step h; a split's is L(0) − L(split)."""
+    net, transform, data = _setup(
+        body, "wider: 3, candidates: 3, deeper: 1, steps: 5, eps: 0.001, samples: 96"
+    )
+    cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(2))
+    h = 1e-7
+    base = _loss(net, data)
+    for cand in cands:
+        if cand.detail["kind"] == "split":
+            alone = base - _loss(transform.apply(net, [cand]).net, data)
+        else:
+            alone = transform.eps * (base - _loss(_with_eps(transform, h).apply(net, [cand]).net, data)) / h
+        assert alone == pytest.approx(cand.score, rel=1e-3, abs=1e-13), cand.detail
+
+
+@pytest.mark.parametrize("body", [MLP, CNN], ids=["mlp", "cnn"])
+def test_the_taylor_score_predicts_the_loss_change_at_a_small_eps_within_ten_percent(body):
+    net, transform, data = _setup(
+        body, "wider: 4, candidates: 4, deeper: 1, steps: 5, eps: 0.001, samples: 96"
+    )
+    cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(3))
+    base = _loss(net, data)
+    for kind in ("new", "deeper", "split"):
+        best = max(_by_kind(cands, kind), key=lambda c: abs(c.score))
+        actual = base - _loss(transform.apply(net, [best]).net, data)
+        assert actual == pytest.approx(best.score, rel=0.1), kind
+
+
+def test_stage_one_raises_the_best_score():
+    net, transform, data = _setup(MLP, "wider: 6, candidates: 0, deeper: 0, samples: 96, lr: 0.01")
+    lazy = dataclasses.replace(transform, options={**transform.options, "steps": 0})
+    rng = torch.Generator
+    untrained = max(c.score for c in lazy.propose(net, data, F.cross_entropy, rng().manual_seed(4)))
+    trained = max(c.score for c in transform.propose(net, data, F.cross_entropy, rng().manual_seed(4)))
+    assert trained > untrained
+
+
+def test_candidates_respect_room_and_on_labels():
+    net, transform, data = _setup(
+        "flatten linear(6..8) as h1 tanh linear(6..20) as h2 tanh linear(classes)", "wider: 5, on: [h1]"
+    )
+    cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(0))
+    assert {c.node for c in cands} == {"m.h1"}
+    assert len(_by_kind(cands, "new")) == 2  # the room left in 6..8
+    assert transform.limit(net) == 1  # 30 % of h1's 6 neurons
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ("widr: 4", "did you mean 'wider'"),
+        ("eps: -1", "firefly option 'eps'"),
+        ("wider: 2.5", "firefly option 'wider'"),
+        ("frac: 0.2, count: 3", "frac or count"),
+        ("wider: 0, candidates: 0, deeper: 0", "proposes nothing"),
+        ("on: [3]", "firefly option 'on'"),
+    ],
+)
+def test_option_mistakes_are_spec_errors_at_their_place(options, message):
+    spec = parse_text(
+        f"data digits\nmodel m {{ flatten linear(classes) }}\ngrow {{ firefly({options}) }}\n", "t.grow"
+    )
+    with pytest.raises(SpecError, match=message) as err:
+        FireflyTransform.from_call(spec.grow.statements[-1].call)
+    assert err.value.span is not None and err.value.span.line == 3
