@@ -33,7 +33,6 @@ from growdsl.grow.net import Net
 from growdsl.grow.surgery import Axis, axes, incoming_keys, widen
 from growdsl.ir.dataflow import DataFlow
 
-
 _ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
 
 
