@@ -45,7 +45,7 @@ FIREFLY_OPTIONS: dict[str, Option] = {
     "eps": Option(0.01, number(0.0), "step size ε of new neurons and new layers, and of splits' δ"),
     "frac": Option(0.3, number(0.0, 1.0, lo_open=True), "share of the current neurons one step may add"),
     "count": Option(None, integer(1), "candidates one step may take (instead of frac)"),
-    "steps": Option(20, integer(0), "stage-1 optimisation steps on mini-batches"),
+    "steps": Option(10, integer(0), "stage-1 optimisation steps on mini-batches"),
     "lr": Option(1e-3, number(0.0, lo_open=True), "stage-1 RMSprop learning rate"),
     "batch": Option(64, integer(1), "stage-1 mini-batch size"),
     "samples": Option(512, integer(1), "training samples the stage-2 scores average over"),

@@ -1,0 +1,91 @@
+"""Cost of one firefly step (wider, deeper, both) as a ratio of one training epoch on the same data.
+
+The claim under test (issue #4): a firefly step costs at most 1.5 epochs for a 3-layer MLP of
+width 256 on digits. The net is flatten -> linear(256) relu -> linear(256) relu -> repeat 1..2
+{ linear(256) relu } -> linear(10): two growable layers and one growable repeat. An epoch is SGD
+with batch 64 over the training split; a step is `FireflyTransform.propose` (building the
+augmented net, stage 1, one scoring pass) plus `apply` of the best `frac` of the candidates.
+Each is timed `--repeats` times and the fastest kept (noise on a shared machine only adds time).
+
+    python benchmarks/firefly_cost.py [--width 256] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import torch
+import torch.nn.functional as F
+
+from growdsl import api
+from growdsl.grow.firefly import FireflyTransform
+from growdsl.grow.net import Net
+from growdsl.ir import lower
+from growdsl.lang import parse_text, parse_value
+from growdsl.run.datasets import load_data
+
+VARIANTS = {
+    "wider + deeper (defaults)": "firefly()",
+    "wider only": "firefly(deeper: 0)",
+    "deeper only": "firefly(wider: 0, candidates: 0)",
+}
+
+
+def _net(width: int) -> Net:
+    body = (
+        f"flatten linear({width}..{4 * width}) relu linear({width}..{4 * width}) relu "
+        f"repeat 1..2 {{ linear({width}) relu }} linear(classes)"
+    )
+    graph = lower(parse_text(f"model mlp {{ {body} }}", "bench.grow"), (1, 8, 8), 10)
+    return Net(graph, api.compile(graph))
+
+
+def _epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
+    opt = torch.optim.SGD(net.model.parameters(), lr=0.05, momentum=0.9)
+    order = torch.randperm(len(x))
+    net.model.train()
+    for start in range(0, len(x), batch):
+        idx = order[start : start + batch]
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net.model(x[idx]), y[idx]).backward()
+        opt.step()
+
+
+def _step(transform: FireflyTransform, net: Net, x, y) -> None:  # noqa: ANN001
+    candidates = transform.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(0))
+    best = sorted(candidates, key=lambda c: c.score, reverse=True)[: transform.limit(net)]
+    transform.apply(net, best)
+
+
+def _timed(fn) -> float:  # noqa: ANN001 - any callable
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--width", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    x, y = load_data(parse_value("digits(test: 0.2)"), 0).train
+    net = _net(args.width)
+    transforms = {name: FireflyTransform.from_call(parse_value(call)) for name, call in VARIANTS.items()}
+    epoch, steps = float("inf"), dict.fromkeys(VARIANTS, float("inf"))
+    for _ in range(args.repeats):  # interleaved, so machine noise hits epochs and steps alike
+        epoch = min(epoch, _timed(lambda: _epoch(net, x, y)))
+        for name, transform in transforms.items():
+            steps[name] = min(steps[name], _timed(lambda t=transform: _step(t, net, x, y)))
+    cpu = platform.processor() or platform.machine()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}")
+    print(f"digits train split {len(x)} rows, width {args.width}, fastest of {args.repeats}")
+    print("| step | step (s) | epoch (s) | step / epoch |\n| --- | --- | --- | --- |")
+    for name, call in VARIANTS.items():
+        print(f"| {name}: `{call}` | {steps[name]:.3f} | {epoch:.3f} | {steps[name] / epoch:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
