@@ -104,10 +104,11 @@ def test_a_bad_set_key_exits_2_naming_it(tiny: Path):
 
 
 def test_a_grow_block_with_an_unimplemented_method_fails_at_check(tiny: Path):
-    tiny.write_text(TINY + "grow {\n    every 2 epochs\n    split(frac: 0.25)\n}\n")
+    tiny.write_text(TINY + "grow {\n    every 2 epochs\n    pathlevel(ops: [replicate_add])\n}\n")
     result = invoke("check", str(tiny))
     assert result.exit_code == 2
-    assert "tiny.grow:15:5:" in result.output and "'split'" in result.output and "not implemented" in result.output
+    assert "tiny.grow:15:5:" in result.output and "'pathlevel'" in result.output
+    assert "not implemented" in result.output
 
 
 def test_run_refuses_a_non_empty_out_and_leaves_it_untouched(tiny: Path, tmp_path: Path):

@@ -175,6 +175,7 @@ def test_an_op_near_a_keyword_is_not_taken_for_a_typo():
     assert info.value.hint is None
 
 
+@pytest.mark.benchmark  # timed: under CI's load a wall-clock bound is noise, so not a test by default
 def test_a_large_spec_parses_fast():
     import time
 
