@@ -8,7 +8,7 @@ epoch is SGD with batch 64 over the training split; a split step is `SplitTransf
 (one forward and backward on `samples` training rows, then every layer's eigenpairs). Each is
 timed `--repeats` times and the fastest kept (noise on a shared machine only adds time).
 
-    python benchmarks/split_cost.py [--widths 64 256 1024] [--repeats 3] [--samples 512] [--markdown]
+    python benchmarks/split_cost.py [--widths 64 256 1024] [--repeats 3] [--samples 512]
 """
 
 from __future__ import annotations
@@ -59,30 +59,27 @@ def main() -> None:
     parser.add_argument("--widths", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=512)
-    parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     torch.manual_seed(0)
     x, y = load_data(parse_value("digits(test: 0.2)"), 0).train
-    rows = []
-    for width in args.widths:
-        net = _net(width)
-        epoch = _fastest(lambda net=net: _epoch(net, x, y), args.repeats)
-        times = {}
-        for method in ("exact", "fast"):
-            split = SplitTransform.from_call(parse_value(f"split(method: {method}, samples: {args.samples})"))
-            step = lambda s=split, net=net: s.propose(net, (x, y), F.cross_entropy, torch.Generator())  # noqa: E731
-            times[method] = _fastest(step, args.repeats)
-        rows.append((width, epoch, times["exact"], times["fast"]))
-    head = "| width | epoch (s) | exact step (s) | fast step (s) | exact/epoch | fast/epoch | fast/exact |"
     cpu = platform.processor() or platform.machine()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}")
     print(f"digits train split {len(x)} rows, samples {args.samples}, fastest of {args.repeats}")
-    print(head)
-    print("|" + "---|" * 7)
-    for width, epoch, exact, fast in rows:
+    print("| width | epoch (s) | exact step (s) | fast step (s) | exact/epoch | fast/epoch | fast/exact |")
+    print("|" + "---|" * 7, flush=True)
+    for width in args.widths:  # one row at a time: the exact step at width 1024 takes minutes
+        net = _net(width)
+        epoch = _fastest(lambda net=net: _epoch(net, x, y), args.repeats)
+        times = {}
+        for method in ("fast", "exact"):
+            split = SplitTransform.from_call(parse_value(f"split(method: {method}, samples: {args.samples})"))
+            step = lambda s=split, net=net: s.propose(net, (x, y), F.cross_entropy, torch.Generator())  # noqa: E731
+            times[method] = _fastest(step, args.repeats)
+        exact, fast = times["exact"], times["fast"]
         print(
             f"| {width} | {epoch:.3f} | {exact:.3f} | {fast:.3f} | {exact / epoch:.2f} | {fast / epoch:.2f} "
-            f"| {fast / exact:.2f} |"
+            f"| {fast / exact:.2f} |",
+            flush=True,
         )
 
 
