@@ -1,0 +1,131 @@
+"""Does firefly grow better networks than the alternatives at equal size? (issue #4)
+
+Each arm is a whole `growdsl.run` of one spec: the net starts at its ranges' low ends and grows
+every `--every` epochs for `--epochs` epochs (Adam). Arms: firefly (defaults), firefly wider only
+(`deeper: 0`), deeper only (`wider: 0, candidates: 0`), splitting (`split()`), random growth (the
+same candidate kinds and per-step count, untrained random tensors applied at full scale
+(`eps: 1`) and chosen by random scores), and the firefly run's final architecture (its
+`final.grow`) trained from scratch for the same epochs. Reports test accuracy and params, mean ±
+std over seeds.
+
+    python benchmarks/firefly_quality.py [--tasks digits spirals cnn] [--seeds 0 1 2] [--epochs 16]
+        [--every 4] [--arms ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import tempfile
+from pathlib import Path
+
+import torch
+
+from growdsl import api  # noqa: F401 - imports growdsl.run before growdsl.grow (an import cycle)
+from growdsl.grow import policy
+from growdsl.grow.firefly import FireflyTransform
+from growdsl.ir import param_count
+from growdsl.lang import parse_text
+from growdsl.run import run
+
+TASKS = {
+    "digits": (
+        "digits(test: 0.2)",
+        "flatten linear(8..64) relu linear(8..64) relu repeat 1..3 { linear(8..64) relu } linear(classes)",
+    ),
+    "spirals": (
+        "spirals(n: 2000, noise: 0.2, turns: 2)",
+        "linear(4..48) relu linear(4..48) relu repeat 1..3 { linear(4..48) relu } linear(classes)",
+    ),
+    "cnn": (
+        "digits(test: 0.2)",
+        "conv(4..16) bn relu conv(4..16) bn relu "
+        "repeat 1..3 { branch add { conv(4..16) bn relu conv(4..16) bn | identity } relu } "
+        "gap flatten linear(classes)",
+    ),
+}
+ARMS = {
+    "firefly": "firefly()",
+    "firefly wider only": "firefly(deeper: 0)",
+    "firefly deeper only": "firefly(wider: 0, candidates: 0)",
+    "split": "split()",
+    "random growth": "randomgrow(steps: 0, eps: 1)",
+}
+
+
+class RandomGrowth(FireflyTransform):
+    """Firefly's candidates, untrained (stage 1 off), chosen by random scores: random growth of the
+    same kinds and count."""
+
+    def propose(self, net, train, loss_fn, rng):  # noqa: ANN001, ANN201
+        cands = super().propose(net, train, loss_fn, rng)
+        scores = torch.rand(len(cands), generator=rng).tolist()
+        return [dataclasses.replace(c, score=s + 1e-6) for c, s in zip(cands, scores, strict=True)]
+
+
+def _spec(task: str, grow: str | None, seed: int, epochs: int, every: int, model: str | None = None) -> str:
+    data, body = TASKS[task]
+    text = f"data {data}\n" + (model or f"model m {{ {body} }}\n")
+    text += f"train {{ epochs {epochs} batch 64 optimizer adam(lr: 0.003) seed {seed} }}\n"
+    if grow:
+        text += f"grow {{ every {every} epochs\n{grow} }}\n"
+    return text
+
+
+def _model_of(final_grow: Path) -> str:
+    text = final_grow.read_text()
+    start = text.index("model ")
+    depth, i = 0, text.index("{", start)
+    for j in range(i, len(text)):
+        depth += {"{": 1, "}": -1}.get(text[j], 0)
+        if depth == 0:
+            return text[start : j + 1] + "\n"
+    raise ValueError("no model in final.grow")
+
+
+def _one(text: str, out: Path):  # noqa: ANN202
+    result = run(parse_text(text, "bench.grow"), out, quiet=True)
+    last = [r for r in result.history if r["event"] == "epoch"][-1]
+    return last.get("test_acc", last.get("val_acc", last.get("acc"))), param_count(result.graph)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--epochs", type=int, default=16)
+    parser.add_argument("--every", type=int, default=4)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
+    args = parser.parse_args()
+    policy.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
+    policy.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
+    print(f"epochs {args.epochs}, grow every {args.every}, seeds {args.seeds}")
+    print("| task | arm | test accuracy | params |\n| --- | --- | --- | --- |")
+    with tempfile.TemporaryDirectory() as tmp:
+        for task in args.tasks:
+            results: dict[str, list[tuple[float, int]]] = {}
+            for seed in args.seeds:
+                for arm in args.arms:
+                    grow = ARMS[arm]
+                    out = Path(tmp) / f"{task}-{arm}-{seed}".replace(" ", "_")
+                    results.setdefault(arm, []).append(
+                        _one(_spec(task, grow, seed, args.epochs, args.every), out)
+                    )
+                    if arm == "firefly":
+                        model = _model_of(out / "final.grow")
+                        text = _spec(task, None, seed, args.epochs, args.every, model)
+                        results.setdefault("firefly's final net from scratch", []).append(
+                            _one(text, Path(tmp) / f"{task}-scratch-{seed}")
+                        )
+            for arm, rows in results.items():
+                accs, params = [a for a, _ in rows], [p for _, p in rows]
+                print(
+                    f"| {task} | {arm} | {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} | "
+                    f"{statistics.mean(params):.0f} ± {statistics.stdev(params):.0f} |",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()
