@@ -29,7 +29,7 @@ from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
 from growdsl.lang.ast import AtEpochs, Every, GrowBlock, TransformStmt, Until, When
 from growdsl.lang.suggest import did_you_mean
-from growdsl.run.options import Option, integer, number, read_options
+from growdsl.options import Option, integer, number, read_options
 
 # The transforms of LANGUAGE.md; those with a factory in IMPLEMENTED_TRANSFORMS can run.
 KNOWN_TRANSFORMS: dict[str, str] = {
@@ -216,9 +216,24 @@ class GrowthPolicy:
                 optimizer,
                 scheduler,
             )
-            state.history.extend({"event": "grow", "epoch": epoch, **r} for r in records)
+            state.history.extend(_history_line(epoch, r) for r in records)
 
         return after_epoch
+
+
+GROW_LINE_KEYS = ("transform", "node", "params_before", "params_after", "score")
+
+
+def _history_line(epoch: int, record: dict[str, Any]) -> dict[str, Any]:
+    """One `grow` line of history.jsonl, in the one format every transform shares: the fixed keys
+    first, whatever else the transform reports under `detail`."""
+    detail = {k: v for k, v in record.items() if k not in GROW_LINE_KEYS and k != "detail"}
+    return {
+        "event": "grow",
+        "epoch": epoch,
+        **{k: record[k] for k in GROW_LINE_KEYS},
+        "detail": {**record.get("detail", {}), **detail},
+    }
 
 
 def _room(graph: ir.ArchGraph, node: str) -> int:

@@ -29,7 +29,7 @@ from growdsl.grow.transform import Applied, Candidate, LossFn, Pair, targets
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, ListValue, Name, Value
-from growdsl.run.options import BadValue, Option, integer, number, read_options
+from growdsl.options import BadValue, Option, integer, number, read_options
 
 
 def _one_of(*names: str):  # noqa: ANN202 - a Check
@@ -186,14 +186,15 @@ class SplitTransform:
     def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
         """Split the chosen neurons, later layers first (so a consumer's directions still match its
         input size when its producer grows); the old net stays untouched."""
-        by_node: dict[str, list[SplitChoice]] = defaultdict(list)
+        by_node: dict[str, list[Candidate]] = defaultdict(list)
         for cand in chosen:
-            by_node[cand.node].append(cand.payload)
+            by_node[cand.node].append(cand)
         order = net.graph.ops()
         maps, records = [], []
         for node in sorted(by_node, key=order.index, reverse=True):
-            splits = by_node[node]
+            splits: list[SplitChoice] = [c.payload for c in by_node[node]]
             sources = [s.neuron for s in splits for _ in range(s.scheme.added)]
+            params_before = ir.param_count(net.graph)
             widening = widen(net, node, sources)
             net = widening.net
             _place_offspring(net, node, splits, widening.new_neurons, self.options["eps"])
@@ -202,6 +203,9 @@ class SplitTransform:
                 {
                     "transform": self.name,
                     "node": node,
+                    "params_before": params_before,
+                    "params_after": ir.param_count(net.graph),
+                    "score": sum(c.score for c in by_node[node]),
                     "method": self.options["method"],
                     "split": [s.neuron for s in splits],
                     "added": len(sources),

@@ -46,7 +46,9 @@ class Candidate:
 @dataclass
 class Applied:
     """A transform's result: the new net, the index maps of each widening in the order done (so
-    the optimizer state follows), and one history record per changed node."""
+    the optimizer state follows), and one history record per changed node, with the keys
+    `transform`, `node`, `params_before`, `params_after`, `score` (the summed predicted loss
+    decrease of the node's chosen candidates); any other key goes to the line's `detail`."""
 
     net: Net
     index_maps: list[IndexMaps]

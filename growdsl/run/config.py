@@ -17,7 +17,7 @@ import torch
 from growdsl.errors import RunError, Span, SpecError
 from growdsl.lang.ast import Call, Name, Setting, Str, TrainBlock, Value
 from growdsl.lang.suggest import unknown_name_message
-from growdsl.run.options import Option, boolean, integer, number, number_list, read_options, read_value
+from growdsl.options import Option, boolean, integer, number, number_list, read_options, read_value
 
 SETTINGS = ("epochs", "batch", "optimizer", "schedule", "loss", "seed", "device")
 LOSSES = ("cross_entropy", "mse")

@@ -19,7 +19,7 @@ from growdsl.errors import DataError, SpecError
 from growdsl.lang.ast import Call
 from growdsl.lang.suggest import unknown_name_message
 from growdsl.run import synthetic, tabular, vision
-from growdsl.run.options import Option, boolean, int_list, integer, number, read_options, string
+from growdsl.options import Option, boolean, int_list, integer, number, read_options, string
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 

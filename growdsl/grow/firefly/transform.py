@@ -28,7 +28,7 @@ from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.lower import add_repeat_copy
 from growdsl.lang.ast import Call, ListValue, Name, Value
-from growdsl.run.options import BadValue, Option, integer, number, read_options
+from growdsl.options import BadValue, Option, integer, number, read_options
 
 
 def _labels(value: Value) -> list[str]:
