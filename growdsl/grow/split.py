@@ -58,8 +58,8 @@ SPLIT_OPTIONS: dict[str, Option] = {
     "solver": Option("fast", _one_of("exact", "fast"), "eigen-solver of method: signed"),
     "c": Option(1.0, number(0.0, lo_open=True), "signed split's weight constant"),
     "scheme": Option("two", _one_of("two", "three"), "signed split with two or three copies"),
-    "samples": Option(512, integer(1), "training samples the splitting matrices average over"),
-    "iters": Option(30, integer(1), "fast solver: most LOBPCG iterations"),
+    "samples": Option(256, integer(1), "training samples the splitting matrices average over"),
+    "iters": Option(20, integer(1), "fast solver: most Lanczos steps (products with S)"),
     "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: residual tolerance, relative"),
     "on": Option(None, _labels, "labels of the layers to split"),
 }

@@ -7,7 +7,7 @@ The positive split needs (λ_min, v_min); the signed split (Wu et al. 2020) also
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -56,16 +56,37 @@ def fast_eigenpairs(
     tol: float = 1e-4,
     generator: torch.Generator | None = None,
 ) -> EigenPairs:
-    """The same pairs without forming S: `min_rayleigh` on S (and on -S for the largest)."""
-    lam, v = min_rayleigh(factors, 1.0, iters=iters, tol=tol, generator=generator)
+    """The same pairs without forming S: `min_rayleigh` on S (and on -S for the largest).
+
+    With fewer rows than dimensions (M < D: a wide linear layer, few samples) every S_i lives in
+    the M-dimensional row space of h, so the solver runs there (`row_space`) at O(M²) instead of
+    O(M·D) per product, and maps the vectors back; the D - M directions outside it have
+    eigenvalue 0, so λ_min is at most 0 and λ_max at least 0."""
+    reduced, basis = row_space(factors)
+    lam, v = min_rayleigh(reduced, 1.0, iters=iters, tol=tol, generator=generator)
     if not largest:
-        return EigenPairs(lam, v)
-    neg_lam, v_max = min_rayleigh(factors, -1.0, iters=iters, tol=tol, generator=generator)
-    return EigenPairs(lam, v, -neg_lam, v_max)
+        return _lift(EigenPairs(lam, v), basis)
+    neg_lam, v_max = min_rayleigh(reduced, -1.0, iters=iters, tol=tol, generator=generator)
+    return _lift(EigenPairs(lam, v, -neg_lam, v_max), basis)
 
 
-def _rowdot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return (a * b).sum(dim=1, keepdim=True)
+def row_space(factors: SplitFactors) -> tuple[SplitFactors, torch.Tensor | None]:
+    """Factors with `h` expressed in an orthonormal basis Q of its row space (`h = K Qᵀ`, so
+    `S_i = Q (Kᵀ diag(w_i) K) Qᵀ`), and Q [D, M]; the factors unchanged (and None) when M >= D."""
+    m, d = factors.h.shape
+    if m >= d:
+        return factors, None
+    q, r = torch.linalg.qr(factors.h.T)  # hᵀ = Q R: Q [D, M] orthonormal, R [M, M]
+    return replace(factors, h=r.T.contiguous()), q
+
+
+def _lift(pairs: EigenPairs, basis: torch.Tensor | None) -> EigenPairs:
+    """Eigenpairs of the row-space problem as eigenpairs of S (see `fast_eigenpairs`)."""
+    if basis is None:
+        return pairs
+    lam_max = None if pairs.lam_max is None else pairs.lam_max.clamp(min=0)
+    v_max = None if pairs.v_max is None else pairs.v_max @ basis.T
+    return EigenPairs(pairs.lam_min.clamp(max=0), pairs.v_min @ basis.T, lam_max, v_max)
 
 
 def min_rayleigh(
@@ -78,59 +99,51 @@ def min_rayleigh(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Minimise the Rayleigh quotient vᵀ(sign·S_i)v / vᵀv for every neuron i at once.
 
-    Plain gradient steps on the quotient (the energy-aware paper's RMSprop) converge slowly, so
-    each iteration minimises it exactly over span{v, r, p} per neuron — the residual
-    r = Sv - λv (the quotient's gradient direction) and the previous step p — by a batched 3x3
-    Rayleigh-Ritz: LOBPCG with block size 1 (Knyazev 2001). Only one product with S per
-    iteration (for r); S v and S p follow by linearity. Stops when every neuron's residual is
-    below `tol` times its scale (`operator_scale`). Returns (λ [C], unit v [C, D]).
+    The energy-aware paper minimises the quotient by stochastic gradient steps (RMSprop), each
+    costing one product S v. For the same number of products the minimum over the whole Krylov
+    subspace span{v, Sv, ..., S^(k-1) v} is never worse than any k-step gradient path from v, and
+    Lanczos finds it: a three-term recurrence builds an orthonormal basis Q of that subspace
+    (reorthogonalised in full, so float32 keeps no ghosts) and a tridiagonal T = QᵀSQ whose
+    smallest eigenpair (θ, y) gives λ ≈ θ, v = Q y. Batched over neurons: `iters` products in
+    all; every few steps the Ritz residuals |β_k y_k| are checked and the solve stops once every
+    neuron's is below `tol` times its scale (`operator_scale`). Returns (λ [C], unit v [C, D]).
     """
     h = factors.h
-
-    def apply(v: torch.Tensor) -> torch.Tensor:
-        return sign * splitting_product(factors, v)
-
-    scale = operator_scale(factors)[:, None]
-    big = 10.0 * scale + 1.0  # beyond any eigenvalue: parks the directions a neuron lacks
-    tiny = torch.finfo(h.dtype).eps ** 0.5
+    neurons, dim = factors.neurons, factors.dim
+    steps = min(iters, dim)
+    scale = operator_scale(factors).double()
+    q = torch.randn(neurons, dim, generator=generator, dtype=torch.float64).to(h)
+    q = q / q.norm(dim=1, keepdim=True)
+    basis = h.new_empty(neurons, steps, dim)
+    alpha = scale.new_zeros(neurons, steps)
+    beta = scale.new_zeros(neurons, steps)
+    q_prev, b_prev = torch.zeros_like(q), h.new_zeros(neurons, 1)
     floor = torch.finfo(h.dtype).tiny  # a safe divisor: 1e-300 would underflow to 0 in float32
-    x = torch.randn(factors.neurons, factors.dim, generator=generator, dtype=torch.float64).to(h)
-    x = x / x.norm(dim=1, keepdim=True)
-    sx = apply(x)
-    p = sp = None
-    for _ in range(iters):
-        lam = _rowdot(x, sx)
-        r = sx - lam * x
-        if bool((r.norm(dim=1, keepdim=True) <= tol * scale).all()):
-            break
-        r = r - _rowdot(r, x) * x
-        rn = r.norm(dim=1, keepdim=True)
-        r, r_ok = r / rn.clamp_min(floor), rn > 0
-        sr = apply(r)
-        basis, images, valid = [x, r], [sx, sr], [torch.ones_like(r_ok), r_ok]
-        if p is not None:
-            norm0 = p.norm(dim=1, keepdim=True)
-            for _ in range(2):  # Gram-Schmidt twice keeps p orthogonal in float32
-                a, b = _rowdot(p, x), _rowdot(p, r)
-                p, sp = p - a * x - b * r, sp - a * sx - b * sr
-            pn = p.norm(dim=1, keepdim=True)
-            p_ok = pn > tiny * norm0
-            p, sp = p / pn.clamp_min(floor), sp / pn.clamp_min(floor)
-            basis.append(p)
-            images.append(sp)
-            valid.append(p_ok)
-        q = torch.stack(basis, dim=1)  # [C, k, D]
-        sq = torch.stack(images, dim=1)
-        ok = torch.cat(valid, dim=1).to(h.dtype)  # [C, k]
-        gram = q @ sq.transpose(1, 2)
-        gram = 0.5 * (gram + gram.transpose(1, 2))
-        gram = gram * ok[:, :, None] * ok[:, None, :] + torch.diag_embed((1 - ok) * big)
-        _, vecs = torch.linalg.eigh(gram.double())  # 3x3: float64 costs nothing, avoids failures
-        vecs = vecs.to(h.dtype)
-        y = (vecs[:, :, :1] * ok[:, :, None]).transpose(1, 2)  # [C, 1, k]
-        step, s_step = (y[:, :, 1:] @ q[:, 1:]).squeeze(1), (y[:, :, 1:] @ sq[:, 1:]).squeeze(1)
-        x, sx = y[:, 0, :1] * x + step, y[:, 0, :1] * sx + s_step
-        norm = x.norm(dim=1, keepdim=True)
-        x, sx = x / norm, sx / norm
-        p, sp = step, s_step
-    return _rowdot(x, apply(x)).squeeze(1), x
+    done = steps
+    for j in range(steps):
+        basis[:, j] = q
+        w = sign * splitting_product(factors, q)
+        a = (w * q).sum(dim=1, keepdim=True)
+        w = w - a * q - b_prev * q_prev
+        known = basis[:, : j + 1]
+        w = w - (known.transpose(1, 2) @ (known @ w.unsqueeze(2))).squeeze(2)  # full reorthogonalisation
+        b = w.norm(dim=1, keepdim=True)
+        alpha[:, j], beta[:, j] = a.squeeze(1).double(), b.squeeze(1).double()
+        q_prev, b_prev = q, b
+        q = w / b.clamp_min(floor)
+        if (j + 1) % 10 == 0 and j + 1 < steps:
+            theta, y = _ritz(alpha, beta, j + 1)
+            if bool((beta[:, j].abs() * y[:, -1].abs() <= tol * scale).all()):
+                done = j + 1
+                break
+    theta, y = _ritz(alpha, beta, done)
+    v = (y.to(h.dtype).unsqueeze(1) @ basis[:, :done]).squeeze(1)
+    return theta.to(h.dtype), v / v.norm(dim=1, keepdim=True)
+
+
+def _ritz(alpha: torch.Tensor, beta: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The smallest eigenpair of each neuron's k x k Lanczos tridiagonal (float64, cheap)."""
+    off = beta[:, : k - 1]
+    tri = torch.diag_embed(alpha[:, :k]) + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+    vals, vecs = torch.linalg.eigh(tri)
+    return vals[:, 0], vecs[:, :, 0]
