@@ -1,5 +1,5 @@
 """The extreme eigenpairs of every neuron's splitting matrix: exact (batched `eigh`) or fast
-(a batched block-size-1 LOBPCG that only multiplies by S).
+(batched Lanczos that only multiplies by S).
 
 The positive split needs (λ_min, v_min); the signed split (Wu et al. 2020) also needs
 (λ_max, v_max). Eigenvectors are unit rows [C, D].
