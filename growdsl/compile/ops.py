@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from growdsl.ir.ops import OPS
@@ -31,6 +32,14 @@ class SepConv(nn.Sequential):
             in_channels, in_channels, k, stride=stride, padding=k // 2, groups=in_channels, bias=False
         )
         self.pointwise = nn.Conv2d(in_channels, out_channels, 1)
+
+
+class RBF(nn.Module):
+    """The Gaussian radial basis activation exp(-u²/2), elementwise: the hidden unit of the 1-D
+    regression toy on which Liu et al. (2019) first show splitting."""
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-0.5 * u * u)
 
 
 def _linear(a: dict[str, Any], inp: Shape) -> nn.Module:
@@ -74,6 +83,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Shape], nn.Module]] = {
     "tanh": _fixed(nn.Tanh),
     "sigmoid": _fixed(nn.Sigmoid),
     "silu": _fixed(nn.SiLU),
+    "rbf": _fixed(RBF),
     "maxpool": _pool(nn.MaxPool2d),
     "avgpool": _pool(nn.AvgPool2d),
     "gap": _fixed(lambda: nn.AdaptiveAvgPool2d(1)),

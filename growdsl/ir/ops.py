@@ -64,6 +64,7 @@ OPS: dict[str, OpSig] = {
         OpSig("tanh", transparent=True),
         OpSig("sigmoid", transparent=True),
         OpSig("silu", transparent=True, doc="swish / SiLU"),
+        OpSig("rbf", transparent=True, doc="Gaussian radial basis exp(-u²/2), as in Liu et al. 2019's toy"),
         OpSig(
             "maxpool",
             (("k", 2), ("stride", None)),
@@ -85,7 +86,7 @@ OPS: dict[str, OpSig] = {
     )
 }
 
-ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu")
+ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "rbf")
 WEIGHT_OPS = ("linear", "conv", "sepconv")  # ops that own growable output neurons
 MERGES = ("add", "concat", "mean")
 

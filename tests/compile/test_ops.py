@@ -23,7 +23,7 @@ CASES = [
     (IMAGE, "sepconv", {"out": 7, "k": 5, "stride": 2}),
     (IMAGE, "bn", {}),
     (FLAT, "bn", {}),
-    *[(IMAGE, act, {}) for act in ("relu", "gelu", "tanh", "sigmoid", "silu")],
+    *[(IMAGE, act, {}) for act in ("relu", "gelu", "tanh", "sigmoid", "silu", "rbf")],
     (IMAGE, "maxpool", {"k": 2}),
     (IMAGE, "maxpool", {"k": 3, "stride": 1}),
     (IMAGE, "avgpool", {"k": 3}),

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from growdsl import api
+from growdsl.compile.ops import RBF
 from growdsl.grow.splitting.curvature import CURVATURES
 from growdsl.grow.splitting.eigen import exact_eigenpairs, fast_eigenpairs
 from growdsl.grow.splitting.factors import collect_factors, neuron_layer
@@ -18,7 +19,13 @@ from growdsl.grow.splitting.sites import NotSplittable, find_site
 from growdsl.ir import lower
 from growdsl.lang import parse_text
 
-ACTIVATION_MODULES = {"tanh": nn.Tanh(), "sigmoid": nn.Sigmoid(), "gelu": nn.GELU(), "silu": nn.SiLU()}
+ACTIVATION_MODULES = {
+    "tanh": nn.Tanh(),
+    "sigmoid": nn.Sigmoid(),
+    "gelu": nn.GELU(),
+    "silu": nn.SiLU(),
+    "rbf": RBF(),
+}
 
 
 def _net(body: str, input_shape: tuple[int, ...], classes: int = 3, seed: int = 0):
@@ -99,7 +106,7 @@ LAYERS = {
 }
 
 
-@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu", "relu"])
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "gelu", "relu", "rbf"])
 @pytest.mark.parametrize("with_bn", [False, True])
 @pytest.mark.parametrize("layer", sorted(LAYERS))
 def test_splitting_matrix_equals_autograd_hessian(layer, with_bn, activation):

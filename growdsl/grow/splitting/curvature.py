@@ -42,6 +42,11 @@ def silu_curvature(u: torch.Tensor) -> torch.Tensor:
     return s * (1.0 - s) * (2.0 + u * (1.0 - 2.0 * s))
 
 
+def rbf_curvature(u: torch.Tensor) -> torch.Tensor:
+    """exp(-u²/2) has second derivative (u² - 1) exp(-u²/2)."""
+    return (u * u - 1.0) * torch.exp(-0.5 * u * u)
+
+
 def relu_surrogate_curvature(u: torch.Tensor) -> torch.Tensor:
     """softplus_β(u) = log(1 + e^{βu}) / β has second derivative β s(βu)(1 - s(βu)); β = 3."""
     s = torch.sigmoid(RELU_SURROGATE_BETA * u)
@@ -53,6 +58,7 @@ CURVATURES: dict[str, Curvature] = {
     "sigmoid": sigmoid_curvature,
     "gelu": gelu_curvature,
     "silu": silu_curvature,
+    "rbf": rbf_curvature,
     "relu": relu_surrogate_curvature,
 }
 """Activation op name -> σ''. An op not listed has no curvature: a neuron feeding it is not
