@@ -5,7 +5,8 @@ energy-aware variant of Wang et al. 2019; signed splitting of Wu et al. 2020).
 split predicts to second order; `apply` performs the chosen splits through the shared weight
 surgery (`surgery.widen` copies the neuron, its BN entries and its consumer columns), then moves
 each copy along ±ε v and shares the outgoing columns by the scheme's weights. The math lives in
-`growdsl.grow.splitting`; docs/methods/splitting.md explains every option.
+`growdsl.grow.splitting`; docs/methods/splitting.md explains every option. `method: random` is
+the baseline the papers compare against: random neurons, random directions, the same update.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.splitting.eigen import EigenPairs, exact_eigenpairs, fast_eigenpairs
 from growdsl.grow.splitting.factors import SplitFactors, collect_factors
-from growdsl.grow.splitting.schemes import Scheme, best_splits, signed_three, signed_two
+from growdsl.grow.splitting.schemes import POSITIVE, Scheme, best_splits, signed_three, signed_two
 from growdsl.grow.splitting.sites import NotSplittable, SplitSite, find_site
 from growdsl.grow.surgery import axes, incoming_keys, widen, widen_blocker
 from growdsl.grow.transform import Applied, Candidate, LossFn, Pair, targets
@@ -54,7 +55,11 @@ SPLIT_OPTIONS: dict[str, Option] = {
     "frac": Option(0.25, number(0.0, 1.0, lo_open=True), "share of the current neurons one step may split"),
     "count": Option(None, integer(1), "neurons one step may split (instead of frac)"),
     "eps": Option(0.01, number(0.0), "step ε along the eigenvector"),
-    "method": Option("fast", _one_of("exact", "fast", "signed"), "how the eigenpairs are found, or signed"),
+    "method": Option(
+        "fast",
+        _one_of("exact", "fast", "signed", "random"),
+        "how the eigenpairs are found, or signed, or random (a baseline)",
+    ),
     "solver": Option("fast", _one_of("exact", "fast"), "eigen-solver of method: signed"),
     "c": Option(1.0, number(0.0, lo_open=True), "signed split's weight constant"),
     "scheme": Option("two", _one_of("two", "three"), "signed split with two or three copies"),
@@ -68,12 +73,12 @@ SPLIT_OPTIONS: dict[str, Option] = {
 @dataclass(frozen=True)
 class SplitChoice:
     """A candidate's payload: split `neuron` by `scheme` along unit direction `direction` (θ space:
-    the incoming weights flattened, then the bias)."""
+    the incoming weights flattened, then the bias); `eigenvalue` is None for a random split."""
 
     neuron: int
     scheme: Scheme
     direction: torch.Tensor
-    eigenvalue: float
+    eigenvalue: float | None
 
 
 @dataclass
@@ -97,9 +102,11 @@ class SplitTransform:
                 raise SpecError(
                     f"split option '{signed_only}' applies to method: signed only", given[signed_only].span
                 )
-        if method == "exact" and ("iters" in given or "tol" in given):
+        if method in ("exact", "random") and ("iters" in given or "tol" in given):
             key = "iters" if "iters" in given else "tol"
             raise SpecError(f"split option '{key}' applies to the fast solver only", given[key].span)
+        if method == "random" and "samples" in given:
+            raise SpecError("split option 'samples' does not apply to method: random", given["samples"].span)
         return cls(options, given["on"].span if "on" in given else call.span)
 
     # ------------------------------------------------------------ where
@@ -153,6 +160,8 @@ class SplitTransform:
         sites, _ = self.sites(net.graph)
         if not sites:
             return []
+        if self.options["method"] == "random":
+            return self._random_candidates(net, sites, rng)
         x, y = train
         take = torch.randperm(len(x), generator=rng)[: self.options["samples"]].to(x.device)
         device = net.device
@@ -181,6 +190,34 @@ class SplitTransform:
                 )
         return candidates
 
+    def _random_candidates(self, net: Net, sites: list[SplitSite], rng: torch.Generator) -> list[Candidate]:
+        """The baseline: every neuron of every site, a random positive score and a random unit
+        direction, split by the positive scheme; nothing is learned from the data."""
+        state = net.model.state_dict()
+        candidates = []
+        for site in sites:
+            weight_key, bias_key = incoming_keys(net.graph, site.node)
+            weight = state[weight_key]
+            dim = weight[0].numel() + (bias_key is not None)
+            params, flops = _neuron_cost(net.graph, site.node)
+            scores = torch.rand(weight.shape[0], generator=rng, dtype=torch.float64) + 1e-12
+            directions = torch.randn(weight.shape[0], dim, generator=rng, dtype=torch.float64)
+            directions = (directions / directions.norm(dim=1, keepdim=True)).to(weight.dtype)
+            for i, score in enumerate(scores.tolist()):
+                candidates.append(
+                    Candidate(
+                        self.name,
+                        site.node,
+                        score,
+                        params * POSITIVE.added,
+                        flops * POSITIVE.added,
+                        width=POSITIVE.added,
+                        detail={"neuron": i, "scheme": POSITIVE.name},
+                        payload=SplitChoice(i, POSITIVE, directions[i], None),
+                    )
+                )
+        return candidates
+
     # ------------------------------------------------------------ applying
 
     def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
@@ -199,20 +236,20 @@ class SplitTransform:
             net = widening.net
             _place_offspring(net, node, splits, widening.new_neurons, self.options["eps"])
             maps.append(widening.index_maps)
-            records.append(
-                {
-                    "transform": self.name,
-                    "node": node,
-                    "params_before": params_before,
-                    "params_after": ir.param_count(net.graph),
-                    "score": sum(c.score for c in by_node[node]),
-                    "method": self.options["method"],
-                    "split": [s.neuron for s in splits],
-                    "added": len(sources),
-                    "width": net.graph[node]["args"]["out"],
-                    "eigenvalues": [round(s.eigenvalue, 8) for s in splits],
-                }
-            )
+            record = {
+                "transform": self.name,
+                "node": node,
+                "params_before": params_before,
+                "params_after": ir.param_count(net.graph),
+                "score": sum(c.score for c in by_node[node]),
+                "method": self.options["method"],
+                "split": [s.neuron for s in splits],
+                "added": len(sources),
+                "width": net.graph[node]["args"]["out"],
+            }
+            if all(s.eigenvalue is not None for s in splits):
+                record["eigenvalues"] = [round(s.eigenvalue, 8) for s in splits]
+            records.append(record)
         return Applied(net, maps, records)
 
 

@@ -53,7 +53,7 @@ PRESERVED = {
 }
 
 
-@pytest.mark.parametrize("method", ["exact", "fast", "signed"])
+@pytest.mark.parametrize("method", ["exact", "fast", "signed", "random"])
 @pytest.mark.parametrize("case", sorted(PRESERVED))
 def test_split_with_zero_eps_preserves_outputs(case, method):
     body, shape = PRESERVED[case]
@@ -186,6 +186,8 @@ def test_candidates_cost_what_one_more_neuron_costs():
         ("split(frac: 0.2, count: 3)", "frac or count"),
         ("split(c: 2)", "method: signed only"),
         ("split(method: exact, iters: 3)", "fast solver only"),
+        ("split(method: random, tol: 0.1)", "fast solver only"),
+        ("split(method: random, samples: 64)", "does not apply to method: random"),
         ("split(on: 3)", "bad value 3"),
         ("split(0.25)", "named options only"),
     ],
@@ -194,3 +196,59 @@ def test_bad_split_options_are_spec_errors_at_their_place(text, message):
     with pytest.raises(SpecError, match=message) as info:
         _split(text)
     assert info.value.span is not None
+
+
+def _random_picks(net: Net, seed: int, split: SplitTransform) -> list[tuple[str, int]]:
+    cands = split.propose(net, _data((5,)), F.cross_entropy, torch.Generator().manual_seed(seed))
+    best = sorted(cands, key=lambda c: c.score, reverse=True)[: split.limit(net)]
+    return sorted((c.node, c.detail["neuron"]) for c in best)
+
+
+def test_random_split_offers_every_neuron_with_a_random_unit_direction():
+    net = _net("linear(4..8) as p bn tanh linear(3..6) as q tanh linear(classes)", (5,))
+    cands = _split("split(method: random)").propose(net, _data((5,)), F.cross_entropy, torch.Generator())
+    assert sorted((c.node, c.detail["neuron"]) for c in cands) == [("m.p", i) for i in range(4)] + [
+        ("m.q", i) for i in range(3)
+    ]
+    assert all(c.score > 0 and c.width == 1 and c.detail["scheme"] == "positive" for c in cands)
+    assert {c.payload.direction.numel() for c in cands if c.node == "m.p"} == {5 + 1}  # row and bias
+    torch.testing.assert_close(
+        torch.stack([c.payload.direction.norm() for c in cands]), torch.ones(7, dtype=torch.float64)
+    )
+    exact = _split("split(method: exact)").propose(net, _data((5,)), F.cross_entropy, torch.Generator())
+    assert {(c.node, c.params, c.flops) for c in cands} >= {(c.node, c.params, c.flops) for c in exact}
+
+
+def test_random_split_picks_differ_across_seeds_and_repeat_under_one():
+    net = _net("linear(8..16) as p tanh linear(8..16) as q tanh linear(classes)", (5,))
+    split = _split("split(method: random, count: 3)")
+    picks = [_random_picks(net, seed, split) for seed in range(4)]
+    assert all(len(p) == 3 for p in picks)
+    assert len({tuple(p) for p in picks}) > 1
+    assert _random_picks(net, 2, split) == picks[2]
+
+
+def test_random_split_moves_the_copies_apart_by_eps():
+    net = _net("linear(4..8) as p tanh linear(classes)", (5,))
+    cands, applied = _propose_and_apply(net, _split("split(method: random, eps: 0.1, count: 1)"), _data((5,)))
+    (cand,) = cands
+    weight = applied.net.model.module_at("m.p").weight.detach()
+    bias = applied.net.model.module_at("m.p").bias.detach()
+    theta = torch.cat([weight, bias[:, None]], dim=1)
+    torch.testing.assert_close(theta[cand.detail["neuron"]] - theta[4], 0.2 * cand.payload.direction)
+    assert "eigenvalues" not in applied.records[0]
+
+
+def test_random_split_in_a_run_adds_count_neurons_per_step_within_the_range(tmp_path):
+    text = """\
+data wave(n: 200, freq: 2)
+model m { linear(3..5) as h rbf linear(1) }
+train { epochs 4 batch 50 loss mse optimizer adam(lr: 0.01) seed 1 }
+grow { every 1 epochs
+split(method: random, count: 1) }
+"""
+    result = api.run(parse_text(text, "t.grow"), tmp_path / "r", quiet=True)
+    grows = [r for r in result.history if r["event"] == "grow"]
+    assert [g["epoch"] for g in grows] == [1, 2]  # then the range's high end, 5, is reached
+    assert [g["detail"]["width"] for g in grows] == [4, 5]
+    assert result.graph["m.h"]["args"]["out"] == 5
