@@ -25,7 +25,8 @@ from growdsl.lang.ast import Spec
 from growdsl.run import datasets
 from growdsl.run.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config
-from growdsl.run.datasets import Splits
+from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
+from growdsl.run.datasets import DataInfo, Splits
 from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_everything, to_device
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
@@ -47,6 +48,8 @@ class Run:
     def summary(self) -> str:
         m = self.final_metrics
         acc = f", test acc {m['test_acc']:.4f}" if m.get("test_acc") is not None else ""
+        if "avg_acc" in m:
+            acc = f", average acc over {len(m['accs'])} tasks {m['avg_acc']:.4f}"
         return (
             f"{self.dir}: {m['epochs']} epochs, test loss {m['test_loss']:.4f}{acc}, "
             f"{m['params']:,} params, {m['flops']:,} FLOPs"
@@ -84,19 +87,20 @@ def run(
     config = train_config(spec.train, regression=info.classes is None)
     dev = resolve_device(device or config.device)
     graph = ir.lower(spec, info.input_shape, info.classes)
-    data = datasets.load_data(spec.data, config.seed)  # before the folder: a DataError leaves none
+    data = _load(spec, info, config.seed)  # before the folder: a DataError leaves none
     run_dir = make_run_dir(out, graph.root, force=force)
     shuffle = seed_everything(config.seed)
     model = compile_graph(graph).to(dev)
     optimizer = build_optimizer(config.optimizer, model.parameters())
-    scheduler = build_schedule(config.schedule, optimizer, config.epochs)
+    scheduler = build_schedule(config.schedule, optimizer, total_epochs(config, info))
     state = TrainState(graph, model, optimizer, scheduler, shuffle)
     text = spec_text(spec)
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
     save_checkpoint(run_dir, {**state.checkpoint_payload(), "spec": text})  # resumable from epoch 0
-    stop_at = config.epochs if epochs_limit is None else min(config.epochs, epochs_limit)
-    return _train(spec, text, state, data, config, dev, run_dir, quiet, stop_at)
+    total = total_epochs(config, info)
+    stop_at = total if epochs_limit is None else min(total, epochs_limit)
+    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
@@ -108,21 +112,26 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     info = datasets.describe(spec.data)
     config = train_config(spec.train, regression=info.classes is None)
     dev = resolve_device(device or config.device)
-    data = datasets.load_data(spec.data, config.seed)
+    data = _load(spec, info, config.seed)
     graph = ir.from_json(ckpt["graph"])
     model = compile_graph(graph)
     model.load_state_dict(ckpt["model"])
     model.to(dev)
     optimizer = build_optimizer(config.optimizer, model.parameters())
     optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler = build_schedule(config.schedule, optimizer, config.epochs)
+    scheduler = build_schedule(config.schedule, optimizer, total_epochs(config, info))
     if scheduler is not None:
         scheduler.load_state_dict(ckpt["scheduler"])
     shuffle = torch.Generator()
     restore_rng_states(ckpt["rng"], shuffle)
     state = TrainState(graph, model, optimizer, scheduler, shuffle, ckpt["epoch"], list(ckpt["history"]))
     write_history(run_dir, state.history)  # drop lines of an epoch that ran past the checkpoint
-    return _train(spec, text, state, data, config, dev, run_dir, quiet, config.epochs)
+    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, total_epochs(config, info))
+
+
+def _load(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
+    """The data set's splits, or each task's with `tasks:`."""
+    return datasets.load_tasks(spec.data, seed) if info.tasks else datasets.load_data(spec.data, seed)
 
 
 def _growth_hooks(spec: Spec, data: Splits, config: TrainConfig) -> tuple:
@@ -143,15 +152,28 @@ def _growth_hooks(spec: Spec, data: Splits, config: TrainConfig) -> tuple:
 
 def _train(
     spec: Spec,
+    info: DataInfo,
     text: str,
     state: TrainState,
-    data: Splits,
+    data: Splits | list[Splits],
     config: TrainConfig,
     device: torch.device,
     run_dir: Path,
     quiet: bool,
     stop_at: int,
 ) -> Run:
+    if info.tasks:
+        tasks = [to_device(d, device) for d in data]
+        log = functools.partial(append_history, run_dir)
+        save = lambda s: save_checkpoint(run_dir, {**s.checkpoint_payload(), "spec": text})  # noqa: E731
+        fit_tasks(spec, info, state, tasks, config, stop_at=stop_at, log=log, save=save,
+                  show_progress=progress_enabled(quiet))  # fmt: skip
+        metrics = task_metrics(state, info, tasks, config.loss)
+        if state.epoch == total_epochs(config, info):
+            done = {"event": "tasks_done", "avg_acc": metrics["avg_acc"], "accs": metrics["accs"]}
+            state.history.append(done)
+            log([done])
+        return _finish(spec, state, run_dir, {"epochs": state.epoch, **metrics})
     data = to_device(data, device)
     fit(
         state,
@@ -164,13 +186,14 @@ def _train(
         show_progress=progress_enabled(quiet),
     )
     test_loss, test_acc = evaluate(state.model, data.test, config.loss)
-    final_metrics = {
-        "epochs": state.epoch,
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "params": ir.param_count(state.graph),
-        "flops": ir.flops(state.graph),
-    }
+    return _finish(
+        spec, state, run_dir, {"epochs": state.epoch, "test_loss": test_loss, "test_acc": test_acc}
+    )
+
+
+def _finish(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, Any]) -> Run:
+    """Final metrics (with size), weights, report and exports of a run that trained."""
+    final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
     weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
     write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))
     write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics)

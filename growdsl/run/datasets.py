@@ -18,8 +18,9 @@ import torch
 from growdsl.errors import DataError, SpecError
 from growdsl.lang.ast import Call
 from growdsl.lang.suggest import unknown_name_message
-from growdsl.run import synthetic, tabular, vision
 from growdsl.options import Option, boolean, int_list, integer, number, read_options, string
+from growdsl.run import synthetic, tabular, vision
+from growdsl.run.tasks import TaskScheme, select, task_scheme
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 
@@ -32,6 +33,7 @@ class DataInfo:
     name: str
     input_shape: tuple[int, ...]
     classes: int | None
+    tasks: TaskScheme | None = None  # a task sequence (`tasks: split(5)`), for continual learning
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ _FRACTION = number(0.0, 1.0, hi_open=True)
 _COMMON = {
     "val": Option(0.0, _FRACTION, "fraction of the training data held out for validation"),
     "normalize": Option(True, boolean, "standardize each channel with the training split's statistics"),
+    "tasks": Option(None, task_scheme, "a sequence of tasks, split(N): the classes in N equal groups"),
 }
 _TEST = {"test": Option(0.2, number(0.0, 1.0, lo_open=True, hi_open=True), "held-out test fraction")}
 
@@ -232,6 +235,8 @@ def _resolve(call: Call | None) -> tuple[DataSet, dict[str, Any]]:
     if call.name in _REQUIRED and opts[_REQUIRED[call.name][0]] is None:
         option, example = _REQUIRED[call.name]
         raise SpecError(f"data set '{call.name}' needs the option '{option}'", call.span, expected=example)
+    if opts["tasks"] is not None:
+        opts["tasks"].check(entry.info(opts)[1])
     return entry, opts
 
 
@@ -239,7 +244,7 @@ def describe(call: Call | None) -> DataInfo:
     """Input shape and classes of a data set, validated, without loading it."""
     entry, opts = _resolve(call)
     shape, classes = entry.info(opts)
-    return DataInfo(entry.name, tuple(shape), classes)
+    return DataInfo(entry.name, tuple(shape), classes, opts["tasks"])
 
 
 def known_data_sets() -> dict[str, str]:
@@ -250,8 +255,27 @@ def known_data_sets() -> dict[str, str]:
 def load_data(call: Call | None, seed: int) -> Splits:
     """Load and split a data set; the same `seed` always gives the same splits."""
     entry, opts = _resolve(call)
+    return _splits(entry, opts, entry.load(opts, seed), torch.Generator().manual_seed(seed))
+
+
+def load_tasks(call: Call | None, seed: int) -> list[Splits]:
+    """The splits of each task of a `tasks:` data set, in task order: each task's rows are split
+    into train / test (/ val) on their own, and standardized with their own training statistics
+    (a task does not see the data of later ones); labels renumbered from 0 within a task."""
+    entry, opts = _resolve(call)
     loaded = entry.load(opts, seed)
+    if not entry.has_split:
+        loaded = _to_pair(*(torch.as_tensor(a) for a in loaded))
     gen = torch.Generator().manual_seed(seed)
+    tasks = []
+    for classes in opts["tasks"].groups(entry.info(opts)[1]):
+        part = tuple(select(p, classes) for p in loaded) if entry.has_split else select(loaded, classes)
+        tasks.append(_splits(entry, opts, part, gen))
+    return tasks
+
+
+def _splits(entry: DataSet, opts: dict[str, Any], loaded: Any, gen: torch.Generator) -> Splits:
+    """Train / test / val of what `entry.load` gave, standardized when `normalize` says so."""
     if entry.has_split:
         train, test = loaded
     else:

@@ -43,6 +43,7 @@ class TrainState:
     shuffle: torch.Generator
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    head: tuple[int, int] | None = None  # continual learning: the current task's output columns
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """The state as weights_only-safe data (the caller adds the spec text)."""
@@ -76,9 +77,19 @@ def compute_loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(out, target)
 
 
+def outputs(model: nn.Module, x: torch.Tensor, head: tuple[int, int] | None = None) -> torch.Tensor:
+    """The model's outputs, or only the columns `[lo, hi)` of a task's head (a multi-head task
+    compares its own classes' logits only)."""
+    out = model(x)
+    return out if head is None else out[..., head[0] : head[1]]
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, pair: Pair, loss_name: str) -> tuple[float, float | None]:
-    """(mean loss, accuracy) on a split; accuracy is None for a regression target."""
+def evaluate(
+    model: nn.Module, pair: Pair, loss_name: str, head: tuple[int, int] | None = None
+) -> tuple[float, float | None]:
+    """(mean loss, accuracy) on a split, on the outputs of `head` when given; accuracy is None
+    for a regression target."""
     x, y = pair
     was_training = model.training
     model.eval()
@@ -86,7 +97,7 @@ def evaluate(model: nn.Module, pair: Pair, loss_name: str) -> tuple[float, float
     correct = torch.zeros((), device=x.device, dtype=torch.long)
     for i in range(0, len(x), EVAL_BATCH):
         xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
-        out = model(xb)
+        out = outputs(model, xb, head)
         total_loss += compute_loss(loss_name, out, yb) * len(xb)
         if not yb.is_floating_point():
             correct += (out.argmax(dim=-1) == yb).sum()
@@ -125,7 +136,8 @@ def train_epoch(state: TrainState, train: Pair, config: TrainConfig, progress: T
     total = torch.zeros((), device=x.device)
     seen = 0
     for step, idx in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
-        loss = compute_loss(config.loss, state.model(x.index_select(0, idx)), y.index_select(0, idx))
+        out = outputs(state.model, x.index_select(0, idx), state.head)
+        loss = compute_loss(config.loss, out, y.index_select(0, idx))
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.optimizer.step()
@@ -160,7 +172,7 @@ def fit(
             start = time.perf_counter()
             progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))
             loss = train_epoch(state, data.train, config, progress)
-            _, acc = evaluate(state.model, held_out, config.loss)
+            _, acc = evaluate(state.model, held_out, config.loss, state.head)
             state.epoch += 1
             record = {
                 "event": "epoch",
