@@ -1,158 +1,128 @@
 """Does splitting grow better networks than the alternatives at equal size? (issue #3)
 
-For each task and seed: (grown) an MLP starting at the ranges' low ends, split every `--every`
-epochs by `split(method: ...)`, up to the limit per step and the ranges' high ends; (a) the grown
-net's final architecture trained from scratch for the same total epochs; (b) random splitting:
-the same number of splits per layer at every step, of random neurons along random unit directions
-(same ε, same surgery); (c) the ranges' high end trained from scratch. All arms use the same data,
-optimizer (Adam, rebuilt after each growth step) and batches. Reports test accuracy and params,
-mean ± std over seeds.
+Every arm is a whole run of a spec in benchmarks/specs/, through `growdsl.api` exactly as
+`growdsl run SPEC --set train.seed=S` runs it, so each number can be reproduced with the CLI:
 
-    python benchmarks/split_quality.py [--seeds 0 1 2] [--epochs 30] [--every 5] [--method fast]
+- grown: `<task>_split.grow` (the fast solver; on the RBF toy also `rbf_exact.grow`), starting at
+  the ranges' low ends and splitting on its `grow` schedule;
+- (a) the grown run's `final.grow` (same architecture, data, training and seed, no growth) trained
+  from scratch for the same total epochs;
+- (b) `<task>_random.grow`: random splitting, `split(method: random)` with the same options;
+- (c) `<task>_wide.grow`: the ranges' high ends, trained from scratch for the same epochs.
+
+Reports test accuracy (test MSE on the regression toy) and params, mean ± std over seeds, as a
+Markdown table on stdout; progress goes to stderr.
+
+    python benchmarks/split_quality.py [--tasks digits spirals rbf] [--seeds 0 1 2] [--out DIR]
+        [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
-
-import torch
-import torch.nn.functional as F
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 from growdsl import api
-from growdsl.grow.net import Net
-from growdsl.grow.split import SplitChoice, SplitTransform
-from growdsl.grow.splitting.schemes import POSITIVE
-from growdsl.grow.transform import Candidate
-from growdsl.ir import lower, param_count
-from growdsl.lang import parse_text, parse_value
-from growdsl.run.datasets import load_data
+
+SPECS = Path(__file__).parent / "specs"
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task's spec files (grown arms by label, then the baselines) and the metric it reports."""
+
+    grown: dict[str, str]
+    random: str
+    wide: str
+    metric: str  # a key of `Run.final_metrics`
+
 
 TASKS = {
-    "digits": (
-        "digits(test: 0.2)",
-        (1, 8, 8),
-        10,
-        "flatten linear({a}) tanh linear({b}) tanh linear(classes)",
-        (4, 32),
+    "digits": Task(
+        {"split (fast)": "digits_split.grow"}, "digits_random.grow", "digits_wide.grow", "test_acc"
     ),
-    "spirals": (
-        "spirals(n: 2000, noise: 0.2, turns: 2)",
-        (2,),
-        2,
-        "linear({a}) tanh linear({b}) tanh linear(classes)",
-        (4, 48),
+    "spirals": Task(
+        {"split (fast)": "spirals_split.grow"}, "spirals_random.grow", "spirals_wide.grow", "test_acc"
+    ),
+    "rbf": Task(
+        {"split (fast)": "rbf_fast.grow", "split (exact)": "rbf_exact.grow"},
+        "rbf_random.grow",
+        "rbf_wide.grow",
+        "test_loss",
     ),
 }
 
 
-def _net(task: str, widths: tuple[str, str]) -> Net:
-    _, shape, classes, body, _ = TASKS[task]
-    graph = lower(
-        parse_text(f"model m {{ {body.format(a=widths[0], b=widths[1])} }}", "q.grow"), shape, classes
+def _run(spec_path: Path, overrides: list[str], out: Path, metric: str) -> tuple[float, int, Path]:
+    """One `growdsl run`: (the metric, the final params, the run directory)."""
+    start = time.perf_counter()
+    result = api.run(api.load(spec_path, overrides), out, quiet=True, force=True)
+    value, params = result.final_metrics[metric], result.final_metrics["params"]
+    grows = sum(r["event"] == "grow" for r in result.history)
+    print(
+        f"  {out.name}: {metric} {value:.4f}, {params} params, {grows} grow lines "
+        f"({time.perf_counter() - start:.1f} s)",
+        file=sys.stderr,
+        flush=True,
     )
-    return Net(graph, api.compile(graph))
+    return value, params, result.dir
 
 
-def _train(net: Net, x, y, epochs: int, gen: torch.Generator, batch: int = 64) -> None:  # noqa: ANN001
-    opt = torch.optim.Adam(net.model.parameters(), lr=3e-3)
-    net.model.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(x), generator=gen)
-        for start in range(0, len(x), batch):
-            idx = order[start : start + batch]
-            opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net.model(x[idx]), y[idx]).backward()
-            opt.step()
-
-
-@torch.no_grad()
-def _accuracy(net: Net, x, y) -> float:  # noqa: ANN001
-    net.model.eval()
-    return float((net.model(x).argmax(1) == y).float().mean())
-
-
-def _pick(cands: list[Candidate], net: Net, limit: int) -> list[Candidate]:
-    """Best by score, within `limit` and each layer's range."""
-    room = {n: net.graph[n]["width"][1] - net.graph[n]["args"]["out"] for n in {c.node for c in cands}}
-    taken = []
-    for c in sorted(cands, key=lambda c: c.score, reverse=True):
-        if len(taken) < limit and room[c.node] >= c.width:
-            taken.append(c)
-            room[c.node] -= c.width
-    return taken
-
-
-def _random_like(chosen: list[Candidate], net: Net, gen: torch.Generator) -> list[Candidate]:
-    """As many splits per layer as `chosen`, of random neurons along random unit directions."""
-    out = []
-    for node in {c.node for c in chosen}:
-        k = sum(c.node == node for c in chosen)
-        width = net.graph[node]["args"]["out"]
-        dim = len(chosen[[c.node for c in chosen].index(node)].payload.direction)
-        for neuron in torch.randperm(width, generator=gen)[:k].tolist():
-            v = torch.randn(dim, generator=gen)
-            out.append(
-                Candidate("split", node, 0.0, 0, payload=SplitChoice(neuron, POSITIVE, v / v.norm(), 0.0))
+def run_task(name: str, seeds: list[int], extra: list[str], root: Path) -> dict[str, list[tuple[float, int]]]:
+    """Every arm of one task for every seed: {arm: [(metric, params) per seed]}."""
+    task = TASKS[name]
+    results: dict[str, list[tuple[float, int]]] = {}
+    for seed in seeds:
+        print(f"{name}, seed {seed}", file=sys.stderr, flush=True)
+        overrides = [f"train.seed={seed}", *extra]
+        for label, spec in task.grown.items():
+            value, params, run_dir = _run(
+                SPECS / spec, overrides, root / f"{name}-{label}-{seed}", task.metric
             )
-    return out
+            results.setdefault(f"grown: {label}", []).append((value, params))
+            scratch = _run(run_dir / "final.grow", [], root / f"{name}-{label}-scratch-{seed}", task.metric)
+            results.setdefault(f"(a) final arch of {label}, from scratch", []).append(scratch[:2])
+        for label, spec in (("(b) random splitting", task.random), ("(c) ranges' high ends", task.wide)):
+            tag = label.split()[0].strip("()")
+            results.setdefault(label, []).append(
+                _run(SPECS / spec, overrides, root / f"{name}-{tag}-{seed}", task.metric)[:2]
+            )
+    return results
 
 
-def _grow(task: str, x, y, args, seed: int, random: bool) -> Net:  # noqa: ANN001
-    lo, hi = TASKS[task][4]
-    torch.manual_seed(seed)
-    net = _net(task, (f"{lo}..{hi}", f"{lo}..{hi}"))
-    split = SplitTransform.from_call(parse_value(f"split(method: {args.method}, frac: {args.frac})"))
-    gen = torch.Generator().manual_seed(seed)
-    for epoch in range(0, args.epochs, args.every):
-        _train(net, x, y, min(args.every, args.epochs - epoch), gen)
-        if epoch + args.every >= args.epochs:
-            break
-        cands = split.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(seed + epoch))
-        chosen = _pick(cands, net, split.limit(net))
-        if chosen:
-            net = split.apply(net, _random_like(chosen, net, gen) if random else chosen).net
-    return net
+def _mean_std(values: list[float], digits: int) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def table(name: str, results: dict[str, list[tuple[float, int]]]) -> str:
+    """Markdown rows: one per arm, the metric and the params as mean ± std over seeds."""
+    metric = "test MSE" if TASKS[name].metric == "test_loss" else "test accuracy"
+    lines = [f"| task | arm | {metric} | params |", "| --- | --- | --- | --- |"]
+    for arm, rows in results.items():
+        values, params = [v for v, _ in rows], [float(p) for _, p in rows]
+        lines.append(f"| {name} | {arm} | {_mean_std(values, 4)} | {_mean_std(params, 0)} |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--epochs", type=int, default=30)
-    parser.add_argument("--every", type=int, default=5)
-    parser.add_argument("--frac", type=float, default=0.25)
-    parser.add_argument("--method", default="fast")
+    parser.add_argument("--out", type=Path, help="keep the run directories here (default: a temp dir)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
-    print(f"epochs {args.epochs}, split every {args.every}, frac {args.frac}, method {args.method}")
-    print("| task | arm | test acc (mean ± std) | params |")
-    print("|---|---|---|---|")
-    for task in args.tasks:
-        results: dict[str, list[tuple[float, int]]] = {}
-        for seed in args.seeds:
-            splits = load_data(parse_value(TASKS[task][0]), seed)
-            (x, y), (xt, yt) = splits.train, splits.test
-            grown = _grow(task, x, y, args, seed, random=False)
-            randomly = _grow(task, x, y, args, seed, random=True)
-            final = tuple(
-                str(grown.graph[n]["args"]["out"]) for n in grown.graph.ops() if grown.graph[n].get("width")
-            )
-            arms = {"grown (split)": grown, "(b) random splitting": randomly}
-            for name, widths in (
-                ("(a) final arch from scratch", final),
-                ("(c) range high end", (str(TASKS[task][4][1]),) * 2),
-            ):
-                torch.manual_seed(seed)
-                net = _net(task, widths)
-                _train(net, x, y, args.epochs, torch.Generator().manual_seed(seed))
-                arms[name] = net
-            for name, net in arms.items():
-                results.setdefault(name, []).append((_accuracy(net, xt, yt), param_count(net.graph)))
-        for name, runs in results.items():
-            accs = [a for a, _ in runs]
-            params = statistics.mean(p for _, p in runs)
-            std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-            print(f"| {task} | {name} | {statistics.mean(accs):.4f} ± {std:.4f} | {params:.0f} |")
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = args.out or Path(tmp)
+        for name in args.tasks:
+            print(table(name, run_task(name, args.seeds, args.overrides, root)) + "\n", flush=True)
+    print(f"seeds {args.seeds}; {time.perf_counter() - start:.0f} s in all", file=sys.stderr)
 
 
 if __name__ == "__main__":
