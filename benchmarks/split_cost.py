@@ -42,7 +42,7 @@ def _net(width: int, data: str = "digits(test: 0.2)") -> Net:
 
 def _epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
     opt = torch.optim.SGD(net.model.parameters(), lr=0.05, momentum=0.9)
-    order = torch.randperm(len(x))
+    order = torch.randperm(len(x), device=x.device)
     net.model.train()
     for start in range(0, len(x), batch):
         idx = order[start : start + batch]
@@ -51,11 +51,18 @@ def _epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
         opt.step()
 
 
+def _sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
 def _fastest(fn, repeats: int) -> float:  # noqa: ANN001 - any callable
     best = float("inf")
     for _ in range(repeats):
+        _sync()
         start = time.perf_counter()
         fn()
+        _sync()
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -67,16 +74,23 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=256)
     parser.add_argument("--data", default="digits(test: 0.2)")
     parser.add_argument("--skip-exact-above", type=int, default=1024, help="widths above: fast only")
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.manual_seed(0)
-    x, y = load_data(parse_value(args.data), 0).train
+    x, y = (t.to(args.device) for t in load_data(parse_value(args.data), 0).train)
     cpu = platform.processor() or platform.machine()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}")
+    where = (
+        torch.cuda.get_device_name()
+        if args.device.startswith("cuda")
+        else f"{torch.get_num_threads()} threads, {cpu}"
+    )
+    print(f"torch {torch.__version__}, {where}")
     print(f"{args.data}: train split {len(x)} rows, samples {args.samples}, fastest of {args.repeats}")
     print("| width | epoch (s) | exact step (s) | fast step (s) | exact/epoch | fast/epoch | fast/exact |")
     print("|" + "---|" * 7, flush=True)
     for width in args.widths:  # one row at a time: the exact step at width 1024 takes minutes
         net = _net(width, args.data)
+        net.model.to(args.device)
         epoch = _fastest(lambda net=net: _epoch(net, x, y), args.repeats)
         times = {}
         for method in ("fast", "exact") if width <= args.skip_exact_above else ("fast",):
