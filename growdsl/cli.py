@@ -56,16 +56,20 @@ def check(spec: Path, overrides: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--dot", "dot_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the graph as Graphviz DOT to this file.")
+@click.option(
+    "--dot",
+    "dot_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the graph as Graphviz DOT to this file.",
+)
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @_user_errors
 def show(spec: Path, dot_file: Path | None, overrides: tuple[str, ...]) -> None:
     """Print SPEC's model tree with shapes, params, FLOPs and growable ranges."""
     from growdsl import api
-    from growdsl.show import render_tree
     from growdsl.export import write_atomically
     from growdsl.ir import costs, to_dot
+    from growdsl.show import render_tree
 
     result = api.check_file(spec, list(overrides))
     node_costs = costs(result.graph)
@@ -103,15 +107,19 @@ def fmt(spec: Path, write: bool, check_only: bool) -> None:
 
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Run directory (default runs/<model>-<time>/); refused if it exists and is not empty.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Run directory (default runs/<model>-<time>/); refused if it exists and is not empty.",
+)
 @click.option("--force", is_flag=True, help="Allow a non-empty --out (files a run writes are replaced).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--device", help="cpu, cuda, cuda:N or auto (overrides train.device).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_user_errors
-def run(spec: Path, out: Path | None, force: bool, overrides: tuple[str, ...], device: str | None,
-        quiet: bool) -> None:
+def run(
+    spec: Path, out: Path | None, force: bool, overrides: tuple[str, ...], device: str | None, quiet: bool
+) -> None:
     """Train (and grow) the network of SPEC; write the run directory."""
     from growdsl import api
 
@@ -133,9 +141,14 @@ def resume(run_dir: Path, quiet: bool) -> None:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "formats", multiple=True, required=True,
-              type=click.Choice(["grow", "json", "graphml", "dot", "torchscript", "onnx"]),
-              help="Format to write (repeatable).")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    required=True,
+    type=click.Choice(["grow", "json", "graphml", "dot", "torchscript", "onnx"]),
+    help="Format to write (repeatable).",
+)
 @_user_errors
 def export(run_dir: Path, formats: tuple[str, ...]) -> None:
     """Write a finished run's graph and weights in more formats, into RUN_DIR."""

@@ -12,7 +12,9 @@ def _shape(shape: tuple[int, ...]) -> str:
     return "[" + ", ".join(map(str, shape)) + "]"
 
 
-def _line(graph: ArchGraph, node: str, shapes: dict[str, NodeShapes], costs: dict[str, tuple[int, int]]) -> str:
+def _line(
+    graph: ArchGraph, node: str, shapes: dict[str, NodeShapes], costs: dict[str, tuple[int, int]]
+) -> str:
     text = f"[bold]{node}[/bold]  {graph.describe(node)}"
     if node in shapes:
         s = shapes[node]

@@ -8,7 +8,6 @@ compare equal; that is what `fmt`'s round-trip test relies on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from growdsl.errors import Span
 
@@ -94,7 +93,7 @@ class Call:
         return {a.key: a.value for a in self.args if a.key is not None}
 
 
-Value = Union[Num, Str, Name, ListValue, Range, SetValue, Call]
+Value = Num | Str | Name | ListValue | Range | SetValue | Call
 
 
 # ---------------------------------------------------------------- model terms
@@ -148,7 +147,7 @@ class ChoiceTerm:
     span: Span = _span()
 
 
-Term = Union[OpTerm, SeqTerm, BranchTerm, RepeatTerm, ChoiceTerm]
+Term = OpTerm | SeqTerm | BranchTerm | RepeatTerm | ChoiceTerm
 
 
 # ---------------------------------------------------------------- declarations
@@ -238,7 +237,7 @@ class TransformStmt:
     span: Span = _span()
 
 
-GrowStmt = Union[Every, AtEpochs, When, Until, TransformStmt]
+GrowStmt = Every | AtEpochs | When | Until | TransformStmt
 
 
 @dataclass(frozen=True)

@@ -44,14 +44,34 @@ def tiny(tmp_path: Path) -> Path:
 def test_run_in_a_real_subprocess_writes_the_run_directory(tiny: Path, tmp_path: Path):
     out = tmp_path / "run"
     done = subprocess.run(
-        [sys.executable, "-m", "growdsl.cli", "run", str(tiny), "--out", str(out), "--quiet",
-         "--set", "train.epochs=1"],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "growdsl.cli",
+            "run",
+            str(tiny),
+            "--out",
+            str(out),
+            "--quiet",
+            "--set",
+            "train.epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert str(out) in done.stdout and "1 epochs" in done.stdout
-    for name in ("spec.grow", "history.jsonl", "checkpoint.pt", "model.pt", "final.grow", "graph.json",
-                 "report.html", "report.png"):
+    for name in (
+        "spec.grow",
+        "history.jsonl",
+        "checkpoint.pt",
+        "model.pt",
+        "final.grow",
+        "graph.json",
+        "report.html",
+        "report.png",
+    ):
         assert (out / name).is_file(), name
     lines = [json.loads(line) for line in (out / "history.jsonl").read_text().splitlines()]
     epochs = [r for r in lines if r["event"] == "epoch"]
@@ -63,8 +83,9 @@ def test_run_in_a_real_subprocess_writes_the_run_directory(tiny: Path, tmp_path:
 def test_a_spec_mistake_exits_2_with_its_place_and_no_traceback(tmp_path: Path):
     bad = tmp_path / "bad.grow"
     bad.write_text("data digits\nmodel m {\n  flatten\n  lineer(8) relu\n}\n")
-    done = subprocess.run([sys.executable, "-m", "growdsl.cli", "check", str(bad)],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "growdsl.cli", "check", str(bad)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 2
     assert f"{bad}:4:3: unknown op 'lineer': did you mean 'linear'?" in done.stderr
     assert "lineer(8) relu" in done.stderr and "^" in done.stderr

@@ -30,7 +30,8 @@ CASES = {
         "m.2.b",
     ),
     "concat_first_path": (
-        "model m { conv(3) relu branch concat { conv(2) as a tanh | conv(3) as b } bn relu gap flatten linear(3) }",
+        "model m { conv(3) relu branch concat { conv(2) as a tanh | conv(3) as b } bn relu gap flatten "
+        "linear(3) }",
         (2, 5, 5),
         "m.2.0.a",
     ),
@@ -69,7 +70,7 @@ def test_duplicating_a_neuron_and_halving_both_outgoing_weights_preserves_output
     net = _net(text, shape)
     before = _outputs(net, shape, mode)
     grown = widen(net, node, [1, 0, 1])
-    for neuron, copy in zip([1, 0, 1], grown.new_neurons):
+    for neuron, copy in zip([1, 0, 1], grown.new_neurons, strict=False):
         share = 1 / (1 + [1, 0, 1].count(neuron))
         scale_outgoing(grown.net, node, copy, share)
     for neuron in (0, 1):
@@ -119,7 +120,8 @@ def test_copied_neurons_carry_their_optimizer_state_and_fresh_ones_start_at_zero
 def test_layers_whose_channels_meet_an_add_or_reach_the_output_cannot_widen():
     graph = lower(
         parse_text(
-            "model r { conv(4) as stem relu branch add { conv(4) as a | identity } gap flatten linear(3) as fc }"
+            "model r { conv(4) as stem relu branch add { conv(4) as a | identity } gap flatten "
+            "linear(3) as fc }"
         ),
         (2, 6, 6),
         3,
