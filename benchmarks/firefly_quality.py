@@ -64,24 +64,13 @@ class RandomGrowth(FireflyTransform):
         return [dataclasses.replace(c, score=s + 1e-6) for c, s in zip(cands, scores, strict=True)]
 
 
-def _spec(task: str, grow: str | None, seed: int, epochs: int, every: int, model: str | None = None) -> str:
+def _spec(task: str, grow: str | None, seed: int, epochs: int, every: int) -> str:
     data, body = TASKS[task]
-    text = f"data {data}\n" + (model or f"model m {{ {body} }}\n")
+    text = f"data {data}\nmodel m {{ {body} }}\n"
     text += f"train {{ epochs {epochs} batch 64 optimizer adam(lr: 0.003) seed {seed} }}\n"
     if grow:
         text += f"grow {{ every {every} epochs\n{grow} }}\n"
     return text
-
-
-def _model_of(final_grow: Path) -> str:
-    text = final_grow.read_text()
-    start = text.index("model ")
-    depth, i = 0, text.index("{", start)
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[start : j + 1] + "\n"
-    raise ValueError("no model in final.grow")
 
 
 def _one(text: str, out: Path):  # noqa: ANN202
@@ -112,9 +101,8 @@ def main() -> None:
                     results.setdefault(arm, []).append(
                         _one(_spec(task, grow, seed, args.epochs, args.every), out)
                     )
-                    if arm == "firefly":
-                        model = _model_of(out / "final.grow")
-                        text = _spec(task, None, seed, args.epochs, args.every, model)
+                    if arm == "firefly":  # `growdsl run final.grow`: same data, training, epochs
+                        text = (out / "final.grow").read_text()
                         results.setdefault("firefly's final net from scratch", []).append(
                             _one(text, Path(tmp) / f"{task}-scratch-{seed}")
                         )
