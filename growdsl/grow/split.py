@@ -192,7 +192,9 @@ class SplitTransform:
 
     def _random_candidates(self, net: Net, sites: list[SplitSite], rng: torch.Generator) -> list[Candidate]:
         """The baseline: every neuron of every site, a random positive score and a random unit
-        direction, split by the positive scheme; nothing is learned from the data."""
+        direction, split by the positive scheme; nothing is learned from the data. The score is a
+        uniform draw times the neuron's cost, so the policy's ranking by score per parameter picks
+        neurons uniformly, whatever layer they are in."""
         state = net.model.state_dict()
         candidates = []
         for site in sites:
@@ -208,7 +210,7 @@ class SplitTransform:
                     Candidate(
                         self.name,
                         site.node,
-                        score,
+                        score * params * POSITIVE.added,
                         params * POSITIVE.added,
                         flops * POSITIVE.added,
                         width=POSITIVE.added,
