@@ -146,6 +146,7 @@ def test_model_input_option_matching_the_data_is_accepted(lower_text):
     assert lower_text("model m(input: [1, 8, 8]) { flatten }").input_shape == (1, 8, 8)
 
 
+@pytest.mark.benchmark  # timed: under CI's load a wall-clock bound is noise, so not a test by default
 def test_lowering_a_thousand_layers_is_fast():
     import time
 
