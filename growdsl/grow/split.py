@@ -11,7 +11,6 @@ the baseline the papers compare against: random neurons, random directions, the 
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -26,11 +25,20 @@ from growdsl.grow.splitting.factors import SplitFactors, collect_factors
 from growdsl.grow.splitting.schemes import POSITIVE, Scheme, best_splits, signed_three, signed_two
 from growdsl.grow.splitting.sites import NotSplittable, SplitSite, find_site
 from growdsl.grow.surgery import axes, incoming_keys, widen, widen_blocker
-from growdsl.grow.transform import Applied, Candidate, LossFn, Pair, targets
+from growdsl.grow.transform import (
+    Applied,
+    Candidate,
+    LossFn,
+    Pair,
+    read_transform_options,
+    step_limit,
+    step_options,
+    targets,
+)
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
-from growdsl.lang.ast import Call, ListValue, Name, Value
-from growdsl.options import BadValue, Option, integer, number, read_options
+from growdsl.lang.ast import Call, Name, Value
+from growdsl.options import BadValue, Option, integer, number
 
 
 def _one_of(*names: str):  # noqa: ANN202 - a Check
@@ -44,16 +52,8 @@ def _one_of(*names: str):  # noqa: ANN202 - a Check
     return check
 
 
-def _labels(value: Value) -> list[str]:
-    items = value.items if isinstance(value, ListValue) else (value,)
-    if not all(isinstance(v, Name) for v in items):
-        raise BadValue("a list of labels, as in on: [hidden1]")
-    return [v.id for v in items]
-
-
 SPLIT_OPTIONS: dict[str, Option] = {
-    "frac": Option(0.25, number(0.0, 1.0, lo_open=True), "share of the current neurons one step may split"),
-    "count": Option(None, integer(1), "neurons one step may split (instead of frac)"),
+    **step_options(0.25, "split"),
     "eps": Option(0.01, number(0.0), "step ε along the eigenvector"),
     "method": Option(
         "fast",
@@ -66,7 +66,6 @@ SPLIT_OPTIONS: dict[str, Option] = {
     "samples": Option(256, integer(1), "training samples the splitting matrices average over"),
     "iters": Option(20, integer(1), "fast solver: most Lanczos steps (products with S)"),
     "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: residual tolerance, relative"),
-    "on": Option(None, _labels, "labels of the layers to split"),
 }
 
 
@@ -92,10 +91,8 @@ class SplitTransform:
     @classmethod
     def from_call(cls, call: Call) -> SplitTransform:
         """Validate `split(...)`'s options; every mistake is a SpecError at its place."""
-        options = read_options(call, SPLIT_OPTIONS, "split option")
+        options, on_span = read_transform_options(call, SPLIT_OPTIONS)
         given = call.keywords
-        if "count" in given and "frac" in given:
-            raise SpecError("split takes frac or count, not both", given["count"].span)
         method = options["method"]
         for signed_only in ("solver", "c", "scheme"):
             if signed_only in given and method != "signed":
@@ -107,7 +104,7 @@ class SplitTransform:
             raise SpecError(f"split option '{key}' applies to the fast solver only", given[key].span)
         if method == "random" and "samples" in given:
             raise SpecError("split option 'samples' does not apply to method: random", given["samples"].span)
-        return cls(options, given["on"].span if "on" in given else call.span)
+        return cls(options, on_span)
 
     # ------------------------------------------------------------ where
 
@@ -131,11 +128,8 @@ class SplitTransform:
 
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the layers split acts on (at least one)."""
-        if self.options["count"] is not None:
-            return self.options["count"]
         sites, _ = self.sites(net.graph)
-        total = sum(net.graph[s.node]["args"]["out"] for s in sites)
-        return max(1, math.floor(self.options["frac"] * total))
+        return step_limit(self.options, sum(net.graph[s.node]["args"]["out"] for s in sites))
 
     # ------------------------------------------------------------ scoring
 

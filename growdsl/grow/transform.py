@@ -7,19 +7,21 @@ step's budget and the ranges; the transform then applies its chosen ones (DESIGN
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import torch
 
-from growdsl.errors import SpecError
+from growdsl.errors import Span, SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import IndexMaps
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
-from growdsl.lang.ast import Call, ListValue, Name
+from growdsl.lang.ast import Call, ListValue, Name, Value
+from growdsl.options import BadValue, Option, integer, number, read_options
 
 Pair = tuple[torch.Tensor, torch.Tensor]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -71,15 +73,40 @@ class Transform(Protocol):
         ...
 
 
-def option_labels(call: Call) -> list[str] | None:
-    """The `on: [labels]` option of a transform call, or None when absent."""
-    value = call.keywords.get("on")
-    if value is None:
-        return None
+def labels_option(value: Value) -> list[str]:
+    """The `on: [labels]` option's check: a list of labels (a single name is a list of one)."""
     items = value.items if isinstance(value, ListValue) else (value,)
     if not all(isinstance(v, Name) for v in items):
-        raise SpecError("`on` takes a list of labels", value.span, expected="on: [label, ...]")
+        raise BadValue("a list of labels, as in on: [hidden1]")
     return [v.id for v in items]
+
+
+def step_options(frac: float, adds: str) -> dict[str, Option]:
+    """The options every transform shares: how much one step may take (`frac` of the current
+    neurons of its target layers, or a `count`) and where it acts (`on`)."""
+    return {
+        "frac": Option(
+            frac, number(0.0, 1.0, lo_open=True), f"share of the current neurons one step may {adds}"
+        ),
+        "count": Option(None, integer(1), "candidates one step may take (instead of frac)"),
+        "on": Option(None, labels_option, "labels of the layers to grow"),
+    }
+
+
+def read_transform_options(call: Call, options: dict[str, Option]) -> tuple[dict[str, Any], Span | None]:
+    """A transform call's options (SpecErrors at their places), and the span `on:` errors point at."""
+    values = read_options(call, options, f"{call.name} option")
+    given = call.keywords
+    if "count" in given and "frac" in given:
+        raise SpecError(f"{call.name} takes frac or count, not both", given["count"].span)
+    return values, given["on"].span if "on" in given else call.span
+
+
+def step_limit(options: dict[str, Any], neurons: int) -> int:
+    """`count`, or `frac` of `neurons` (the current neurons of the target layers), at least one."""
+    if options["count"] is not None:
+        return options["count"]
+    return max(1, math.floor(options["frac"] * neurons))
 
 
 def targets(graph: ArchGraph, labels: list[str] | None, span=None) -> set[str]:

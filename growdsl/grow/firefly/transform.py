@@ -11,7 +11,6 @@ every option.
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
@@ -23,33 +22,32 @@ from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
 from growdsl.grow.net import Net, rebuild
 from growdsl.grow.surgery import axes, incoming_keys, scale_outgoing, widen, widen_blocker
-from growdsl.grow.transform import Applied, Candidate, LossFn, Pair, targets
+from growdsl.grow.transform import (
+    Applied,
+    Candidate,
+    LossFn,
+    Pair,
+    read_transform_options,
+    step_limit,
+    step_options,
+    targets,
+)
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.lower import add_repeat_copy
-from growdsl.lang.ast import Call, ListValue, Name, Value
-from growdsl.options import BadValue, Option, integer, number, read_options
-
-
-def _labels(value: Value) -> list[str]:
-    items = value.items if isinstance(value, ListValue) else (value,)
-    if not all(isinstance(v, Name) for v in items):
-        raise BadValue("a list of labels, as in on: [hidden1]")
-    return [v.id for v in items]
-
+from growdsl.lang.ast import Call
+from growdsl.options import Option, integer, number
 
 FIREFLY_OPTIONS: dict[str, Option] = {
     "wider": Option(70, integer(0), "candidate new neurons per layer (the authors' 70)"),
     "candidates": Option(64, integer(0), "existing neurons per layer offered a split"),
     "deeper": Option(1, integer(0), "candidate new layers (repeat copies) per growable repeat"),
     "eps": Option(0.01, number(0.0), "step size ε of new neurons and new layers, and of splits' δ"),
-    "frac": Option(0.3, number(0.0, 1.0, lo_open=True), "share of the current neurons one step may add"),
-    "count": Option(None, integer(1), "candidates one step may take (instead of frac)"),
+    **step_options(0.3, "add"),
     "steps": Option(10, integer(0), "stage-1 optimisation steps on mini-batches"),
     "lr": Option(1e-3, number(0.0, lo_open=True), "stage-1 RMSprop learning rate"),
     "batch": Option(64, integer(1), "stage-1 mini-batch size"),
     "samples": Option(512, integer(1), "training samples the stage-2 scores average over"),
-    "on": Option(None, _labels, "labels of the layers (and repeats) to grow"),
 }
 
 
@@ -93,17 +91,14 @@ class FireflyTransform:
     @classmethod
     def from_call(cls, call: Call) -> FireflyTransform:
         """Validate `firefly(...)`'s options; every mistake is a SpecError at its place."""
-        options = read_options(call, FIREFLY_OPTIONS, "firefly option")
-        given = call.keywords
-        if "count" in given and "frac" in given:
-            raise SpecError("firefly takes frac or count, not both", given["count"].span)
+        options, on_span = read_transform_options(call, FIREFLY_OPTIONS)
         if options["wider"] == options["candidates"] == options["deeper"] == 0:
             raise SpecError(
                 "firefly with wider: 0, candidates: 0 and deeper: 0 proposes nothing",
                 call.span,
                 hint="give new neurons (wider), splits (candidates) or new layers (deeper)",
             )
-        return cls(options, given["on"].span if "on" in given else call.span)
+        return cls(options, on_span)
 
     @property
     def eps(self) -> float:
@@ -138,10 +133,7 @@ class FireflyTransform:
 
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the target layers (at least one)."""
-        if self.options["count"] is not None:
-            return self.options["count"]
-        total = sum(net.graph[n]["args"]["out"] for n in self.layers(net.graph))
-        return max(1, math.floor(self.options["frac"] * total))
+        return step_limit(self.options, sum(net.graph[n]["args"]["out"] for n in self.layers(net.graph)))
 
     # ------------------------------------------------------------ stage 1 and 2
 
