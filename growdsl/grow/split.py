@@ -22,7 +22,14 @@ from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.splitting.eigen import EigenPairs, exact_eigenpairs, fast_eigenpairs
 from growdsl.grow.splitting.factors import SplitFactors, collect_factors
-from growdsl.grow.splitting.schemes import POSITIVE, Scheme, best_splits, signed_three, signed_two
+from growdsl.grow.splitting.schemes import (
+    POSITIVE,
+    NeuronSplits,
+    Scheme,
+    best_splits,
+    signed_three,
+    signed_two,
+)
 from growdsl.grow.splitting.sites import NotSplittable, SplitSite, find_site
 from growdsl.grow.surgery import axes, incoming_keys, widen, widen_blocker
 from growdsl.grow.transform import (
@@ -161,13 +168,14 @@ class SplitTransform:
         device = net.device
         factors = collect_factors(net.model, sites, x[take].to(device), y[take].to(device), loss_fn)
         eps = self.options["eps"]
+        limit = self.limit(net)
         candidates = []
         for layer in factors:
             pairs = self._eigenpairs(layer, rng)
             splits = best_splits(pairs, eps, self._signed_scheme())
             params, flops = _neuron_cost(net.graph, layer.site.node)
             lam = {0: pairs.lam_min, 1: pairs.lam_max}
-            for i in torch.nonzero(splits.decrease > 0).flatten().tolist():
+            for i in _best_neurons(splits, net.graph, layer.site.node, limit):
                 scheme = splits.schemes[int(splits.scheme[i])]
                 eigenvalue = float(lam[int(splits.scheme[i])][i])
                 candidates.append(
@@ -247,6 +255,16 @@ class SplitTransform:
                 record["eigenvalues"] = [round(s.eigenvalue, 8) for s in splits]
             records.append(record)
         return Applied(net, maps, records)
+
+
+def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int) -> list[int]:
+    """The neurons of `node` worth proposing: those predicting a decrease, best first, no more than
+    one step could take from this layer (`limit`, and the room left in its width range); the
+    policy ranks by score per added parameter, which within one layer and scheme is by score."""
+    room = graph[node]["width"][1] - graph[node]["args"]["out"]
+    per_neuron = splits.decrease / torch.tensor([s.added for s in splits.schemes])[splits.scheme]
+    order = torch.argsort(per_neuron, descending=True)[: min(limit, room)]
+    return [i for i in order.tolist() if float(splits.decrease[i]) > 0]
 
 
 def _neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:

@@ -142,8 +142,37 @@ def min_rayleigh(
 
 
 def _ritz(alpha: torch.Tensor, beta: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The smallest eigenpair of each neuron's k x k Lanczos tridiagonal (float64, cheap)."""
-    off = beta[:, : k - 1]
-    tri = torch.diag_embed(alpha[:, :k]) + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
-    vals, vecs = torch.linalg.eigh(tri)
-    return vals[:, 0], vecs[:, :, 0]
+    """The smallest eigenpair of each neuron's k x k Lanczos tridiagonal (float64).
+
+    Eigenvalues from `eigvalsh`; the eigenvector by two steps of inverse iteration just below the
+    eigenvalue, solved with the tridiagonal (Thomas) recurrence for all neurons at once: half the
+    time of a batched `eigh`, which computes every eigenvector of every neuron."""
+    diag, off = alpha[:, :k], beta[:, : k - 1]
+    tri = torch.diag_embed(diag) + torch.diag_embed(off, 1) + torch.diag_embed(off, -1)
+    theta = torch.linalg.eigvalsh(tri)[:, 0]
+    shifted = diag - (theta - 1e-10 * (theta.abs() + off.abs().sum(dim=1) + 1.0))[:, None]
+    y = torch.ones_like(diag)
+    for _ in range(2):
+        y = _solve_tridiagonal(shifted, off, y)
+        y = y / y.norm(dim=1, keepdim=True)
+    return theta, y
+
+
+def _solve_tridiagonal(diag: torch.Tensor, off: torch.Tensor, rhs: torch.Tensor) -> torch.Tensor:
+    """Solve T x = rhs for symmetric tridiagonal T (diagonal `diag` [C, k], off-diagonal `off`
+    [C, k - 1]) for every row at once: the Thomas algorithm, a forward and a backward sweep."""
+    k = diag.shape[1]
+    tiny = torch.finfo(diag.dtype).tiny
+    ratio = torch.zeros_like(diag)
+    carry = torch.zeros_like(rhs)
+    for i in range(k):
+        pivot = diag[:, i] - (off[:, i - 1] * ratio[:, i - 1] if i else 0.0)
+        pivot = torch.where(pivot.abs() < tiny, torch.full_like(pivot, tiny), pivot)
+        if i < k - 1:
+            ratio[:, i] = off[:, i] / pivot
+        carry[:, i] = (rhs[:, i] - (off[:, i - 1] * carry[:, i - 1] if i else 0.0)) / pivot
+    x = torch.empty_like(rhs)
+    x[:, -1] = carry[:, -1]
+    for i in range(k - 2, -1, -1):
+        x[:, i] = carry[:, i] - ratio[:, i] * x[:, i + 1]
+    return x
