@@ -28,7 +28,7 @@ from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
 from growdsl.lang.ast import AtEpochs, Every, GrowBlock, TransformStmt, Until, When
-from growdsl.lang.suggest import did_you_mean
+from growdsl.lang.suggest import unknown_name_message
 from growdsl.options import Option, integer, number, read_options
 
 # The transforms of LANGUAGE.md; those with a factory in IMPLEMENTED_TRANSFORMS can run.
@@ -263,9 +263,8 @@ def _schedule(stmt: Every | AtEpochs | When) -> Schedule:
             raise SpecError("`at epochs` takes a list of epochs, each a whole number >= 1", stmt.epochs.span)
         return Schedule(at=tuple(sorted(set(values))))
     if stmt.trigger.name != "plateau":
-        guess = did_you_mean(stmt.trigger.name, ["plateau"])
         raise SpecError(
-            f"unknown growth trigger '{stmt.trigger.name}'" + (f": did you mean '{guess}'?" if guess else ""),
+            unknown_name_message("growth trigger", stmt.trigger.name, ["plateau"]),
             stmt.trigger.span,
             expected="plateau(patience: 3)",
         )
@@ -277,9 +276,8 @@ def _budget(stmts: list[Until]) -> Budget:
     caps: dict[str, int] = {}
     for stmt in stmts:
         if stmt.metric not in BUDGET_METRICS:
-            guess = did_you_mean(stmt.metric, BUDGET_METRICS)
             raise SpecError(
-                f"unknown budget '{stmt.metric}'" + (f": did you mean '{guess}'?" if guess else ""),
+                unknown_name_message("budget", stmt.metric, BUDGET_METRICS),
                 stmt.span,
                 expected="until params|flops|steps > NUMBER",
             )
@@ -308,12 +306,7 @@ def _transform(stmt: TransformStmt) -> Transform:
             stmt.call.span,
             hint="remove it (or the grow block) to train without it",
         )
-    guess = did_you_mean(name, KNOWN_TRANSFORMS)
-    raise SpecError(
-        f"unknown growth transform '{name}'" + (f": did you mean '{guess}'?" if guess else ""),
-        stmt.call.span,
-        expected="one of " + ", ".join(KNOWN_TRANSFORMS),
-    )
+    raise SpecError(unknown_name_message("growth transform", name, KNOWN_TRANSFORMS), stmt.call.span)
 
 
 def check_grow(block: GrowBlock | None) -> None:

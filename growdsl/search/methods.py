@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from growdsl.errors import SpecError
 from growdsl.lang.ast import SearchDecl
-from growdsl.lang.suggest import did_you_mean
+from growdsl.lang.suggest import unknown_name_message
 
 KNOWN_SEARCHES: dict[str, str] = {
     "random": "random search",
@@ -19,13 +19,9 @@ def check_search(decl: SearchDecl | None) -> None:
     name = decl.method.name
     if name in KNOWN_SEARCHES:
         raise SpecError(
-            f"search method '{name}' ({KNOWN_SEARCHES[name]}) is not implemented in this version of growdsl",
+            f"search method '{name}' ({KNOWN_SEARCHES[name]}) is not implemented in this version "
+            "of growdsl",
             decl.method.span,
             hint="remove the search block to train the first architecture of the space",
         )
-    guess = did_you_mean(name, KNOWN_SEARCHES)
-    raise SpecError(
-        f"unknown search method '{name}'" + (f": did you mean '{guess}'?" if guess else ""),
-        decl.method.span,
-        expected="one of " + ", ".join(KNOWN_SEARCHES),
-    )
+    raise SpecError(unknown_name_message("search method", name, KNOWN_SEARCHES), decl.method.span)
