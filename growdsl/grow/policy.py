@@ -155,22 +155,16 @@ class GrowthPolicy:
         taken: list[list[Candidate]] = [[] for _ in self.transforms]
         limits = [t.limit(net) for t in self.transforms]
         room: dict[str, int] = {}
-        params = flops = 0
+        planned = _PlannedGrowth(net.graph, share)
         for t, cand in pool:
             if limits[t] is not None and len(taken[t]) >= limits[t]:
                 continue
             node_room = room.setdefault(cand.node, _room(net.graph, cand.node))
             grows = cand.depth if cand.depth else cand.width
-            if grows > node_room:
-                continue
-            if share.params is not None and params + cand.params > share.params:
-                continue
-            if share.flops is not None and flops + cand.flops > share.flops:
+            if grows > node_room or not planned.take(cand):
                 continue
             taken[t].append(cand)
             room[cand.node] = node_room - grows
-            params += cand.params
-            flops += cand.flops
         return taken
 
     def hook(
@@ -219,6 +213,47 @@ class GrowthPolicy:
             state.history.extend(_history_line(epoch, r) for r in records)
 
         return after_epoch
+
+
+class _PlannedGrowth:
+    """What the candidates taken so far add, counted exactly: two widened layers in a row add more
+    than their costs measured alone (the consumer's new input columns for the producer's new
+    neurons), so widths are planned on a copy of the graph and the budget charged the true
+    difference. A new layer's cost is its own (`Candidate.params`, `.flops`)."""
+
+    def __init__(self, graph: ir.ArchGraph, share: Budget) -> None:
+        self.share = share
+        self.graph = graph.copy() if share.params is not None or share.flops is not None else None
+        self.base = (ir.param_count(graph), ir.flops(graph)) if self.graph is not None else (0, 0)
+        self.widened = (0, 0)  # what the planned widths add (exact)
+        self.deepened = (0, 0)  # what planned new layers add (their own cost)
+
+    def take(self, cand: Candidate) -> bool:
+        """Plan `cand` if the step's share allows it; False (and nothing planned) otherwise."""
+        if self.graph is None:
+            return True
+        lower = (
+            self.widened[0] + self.deepened[0] + cand.params,
+            self.widened[1] + self.deepened[1] + cand.flops,
+        )
+        if not self._fits(lower):  # the candidate's own cost never exceeds what it really adds
+            return False
+        if cand.depth:
+            self.deepened = (self.deepened[0] + cand.params, self.deepened[1] + cand.flops)
+            return True
+        args = self.graph[cand.node]["args"]
+        args["out"] += cand.width
+        widened = (ir.param_count(self.graph) - self.base[0], ir.flops(self.graph) - self.base[1])
+        total = (widened[0] + self.deepened[0], widened[1] + self.deepened[1])
+        if not self._fits(total):
+            args["out"] -= cand.width
+            return False
+        self.widened = widened
+        return True
+
+    def _fits(self, added: tuple[int, int]) -> bool:
+        params, flops = self.share.params, self.share.flops
+        return (params is None or added[0] <= params) and (flops is None or added[1] <= flops)
 
 
 GROW_LINE_KEYS = ("transform", "node", "params_before", "params_after", "score")

@@ -57,3 +57,14 @@ def test_splitting_never_passes_the_budget_or_the_ranges(tmp_path):
     assert result.graph["m.h1"]["args"]["out"] <= 14 and result.graph["m.h2"]["args"]["out"] <= 10
     for g in _grows(result.history):
         assert g["params_after"] > g["params_before"] and g["score"] > 0
+
+
+def test_two_adjacent_layers_growing_in_one_step_stay_within_the_budget(tmp_path):
+    # h1 feeds h2: growing both adds h1's new neurons times h2's new neurons on top of their own
+    # costs, which the step's budget must count too
+    base = param_count(api.lower(_spec("split")))
+    for extra in (120, 300, 500):
+        grow = f"at epochs [1] until params > {base + extra} split(frac: 1.0, method: exact)"
+        result = run(_spec(grow), tmp_path / f"r{extra}", quiet=True, epochs_limit=2)
+        grown = {g["node"] for g in _grows(result.history)}
+        assert param_count(result.graph) <= base + extra, (extra, grown)

@@ -140,11 +140,25 @@ class FireflyTransform:
     def plan(
         self, net: Net, rng: torch.Generator
     ) -> tuple[list[tuple[str, int, list[int]]], list[tuple[str, int]]]:
-        """Which candidates this step builds: per layer, new neurons (at most its room) and split
-        sources (a random sample of `candidates`); per repeat, `deeper` copies (at most its room)."""
+        """Which candidates this step builds: per repeat, `deeper` copies (at most its room); per
+        layer, new neurons (at most its room) and split sources (a random sample of `candidates`).
+
+        A new copy is initialised to the identity at the width of the layer feeding it, so that
+        layer is not offered new neurons or splits in the same step: new layers take precedence,
+        and the layer can widen in a later step, once the repeat is full or `deeper` is 0."""
         graph = net.graph
+        repeats, feeding = [], set()
+        if self.options["deeper"]:
+            for seq in self.repeats(graph):
+                room = graph[seq]["depth"][1] - len(graph.children(seq))
+                trial = graph.copy()
+                copy = add_repeat_copy(trial, seq)
+                repeats.append((seq, min(self.options["deeper"], room)))
+                feeding.update(DataFlow(trial).producers(copy))
         plans = []
         for node in self.layers(graph):
+            if node in feeding:
+                continue
             width = graph[node]["args"]["out"]
             room = graph[node]["width"][1] - width
             new = min(self.options["wider"], room)
@@ -152,16 +166,6 @@ class FireflyTransform:
             sources = sorted(torch.randperm(width, generator=rng)[:take].tolist())
             if new or sources:
                 plans.append((node, new, sources))
-        widened = {node for node, _, _ in plans}
-        repeats = []
-        for seq in self.repeats(graph):
-            room = graph[seq]["depth"][1] - len(graph.children(seq))
-            trial = graph.copy()
-            copy = add_repeat_copy(trial, seq)
-            # a copy fed by a layer that gains neurons this step would change width under it
-            if set(DataFlow(trial).producers(copy)) & widened:
-                continue
-            repeats.append((seq, min(self.options["deeper"], room)))
         return plans, [(seq, n) for seq, n in repeats if n]
 
     def propose(self, net: Net, train: Pair, loss_fn: LossFn, rng: torch.Generator) -> list[Candidate]:
