@@ -71,7 +71,7 @@ def check(spec: Spec) -> CheckResult:
     graph = ir.lower(spec, info.input_shape, info.classes)
     shapes = ir.infer_shapes(graph)
     train_config(spec.train, regression=info.classes is None)
-    check_grow(spec.grow)
+    check_grow(spec.grow, graph)
     check_search(spec.search)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
 

@@ -27,7 +27,7 @@ from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
-from growdsl.lang.ast import AtEpochs, Every, GrowBlock, TransformStmt, Until, When
+from growdsl.lang.ast import AtEpochs, Every, GrowBlock, Num, TransformStmt, Until, When
 from growdsl.lang.suggest import unknown_name_message
 from growdsl.options import Option, integer, number, read_options
 
@@ -332,6 +332,13 @@ def _budget(stmts: list[Until]) -> Budget:
 
 def _transform(stmt: TransformStmt) -> Transform:
     name = stmt.call.name
+    eps = stmt.call.keywords.get("eps")
+    if isinstance(eps, Num) and eps.value == 0:
+        raise SpecError(
+            "eps: 0 makes every candidate's predicted loss decrease 0, so nothing would grow",
+            eps.span,
+            hint="use a small positive eps such as 0.01 (the function then changes by O(eps))",
+        )
     if name in IMPLEMENTED_TRANSFORMS:
         return IMPLEMENTED_TRANSFORMS[name](stmt.call)
     if name in KNOWN_TRANSFORMS:
@@ -344,7 +351,12 @@ def _transform(stmt: TransformStmt) -> Transform:
     raise SpecError(unknown_name_message("growth transform", name, KNOWN_TRANSFORMS), stmt.call.span)
 
 
-def check_grow(block: GrowBlock | None) -> None:
-    """Raise a SpecError for a grow block this version cannot run."""
-    if block is not None:
-        GrowthPolicy.from_block(block)
+def check_grow(block: GrowBlock | None, graph: ir.ArchGraph | None = None) -> None:
+    """Raise a SpecError for a grow block this version cannot run, or (given the lowered model)
+    whose transforms do not fit the model."""
+    if block is None:
+        return
+    policy = GrowthPolicy.from_block(block)
+    if graph is not None:
+        for transform in policy.transforms:
+            transform.check(graph)

@@ -37,6 +37,7 @@ from growdsl.grow.transform import (
     Candidate,
     LossFn,
     Pair,
+    neuron_cost,
     read_transform_options,
     step_limit,
     step_options,
@@ -133,6 +134,10 @@ class SplitTransform:
                     skipped[node] = str(why)
         return found, skipped
 
+    def check(self, graph: ArchGraph) -> None:
+        """`on:` must name labels of the model."""
+        targets(graph, self.options["on"], self.on_span)
+
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the layers split acts on (at least one)."""
         sites, _ = self.sites(net.graph)
@@ -173,7 +178,7 @@ class SplitTransform:
         for layer in factors:
             pairs = self._eigenpairs(layer, rng)
             splits = best_splits(pairs, eps, self._signed_scheme())
-            params, flops = _neuron_cost(net.graph, layer.site.node)
+            params, flops = neuron_cost(net.graph, layer.site.node)
             lam = {0: pairs.lam_min, 1: pairs.lam_max}
             for i in _best_neurons(splits, net.graph, layer.site.node, limit):
                 scheme = splits.schemes[int(splits.scheme[i])]
@@ -203,7 +208,7 @@ class SplitTransform:
             weight_key, bias_key = incoming_keys(net.graph, site.node)
             weight = state[weight_key]
             dim = weight[0].numel() + (bias_key is not None)
-            params, flops = _neuron_cost(net.graph, site.node)
+            params, flops = neuron_cost(net.graph, site.node)
             scores = torch.rand(weight.shape[0], generator=rng, dtype=torch.float64) + 1e-12
             directions = torch.randn(weight.shape[0], dim, generator=rng, dtype=torch.float64)
             directions = (directions / directions.norm(dim=1, keepdim=True)).to(weight.dtype)
@@ -265,13 +270,6 @@ def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int)
     per_neuron = splits.decrease / torch.tensor([s.added for s in splits.schemes])[splits.scheme]
     order = torch.argsort(per_neuron, descending=True)[: min(limit, room)]
     return [i for i in order.tolist() if float(splits.decrease[i]) > 0]
-
-
-def _neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
-    """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
-    wider = graph.copy()
-    wider[node]["args"] = {**graph[node]["args"], "out": graph[node]["args"]["out"] + 1}
-    return ir.param_count(wider) - ir.param_count(graph), ir.flops(wider) - ir.flops(graph)
 
 
 def _place_offspring(net: Net, node: str, splits: list[SplitChoice], new: list[int], eps: float) -> None:

@@ -17,10 +17,12 @@ import torch
 from growdsl.errors import Span, SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import IndexMaps
+from growdsl.ir.cost import flops, param_count
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.lang.ast import Call, ListValue, Name, Value
+from growdsl.lang.suggest import did_you_mean
 from growdsl.options import BadValue, Option, integer, number, read_options
 
 Pair = tuple[torch.Tensor, torch.Tensor]
@@ -72,6 +74,18 @@ class Transform(Protocol):
         """Apply the chosen candidates; the old net stays untouched."""
         ...
 
+    def check(self, graph: ArchGraph) -> None:
+        """Raise a SpecError for options that do not fit the model (an `on:` label it lacks),
+        so `growdsl check` catches them before any training."""
+        ...
+
+
+def neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
+    """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
+    wider = graph.copy()
+    wider[node]["args"] = {**graph[node]["args"], "out": graph[node]["args"]["out"] + 1}
+    return param_count(wider) - param_count(graph), flops(wider) - flops(graph)
+
 
 def labels_option(value: Value) -> list[str]:
     """The `on: [labels]` option's check: a list of labels (a single name is a list of one)."""
@@ -122,10 +136,11 @@ def targets(graph: ArchGraph, labels: list[str] | None, span=None) -> set[str]:
         nodes = graph.by_label(label)
         if not nodes:
             known = sorted({a["label"] for _, a in graph.g.nodes(data=True) if a.get("label")})
+            guess = did_you_mean(label, known)
             raise SpecError(
-                f"no node is labelled '{label}'",
+                f"no node is labelled '{label}'" + (f": did you mean '{guess}'?" if guess else ""),
                 span,
-                expected="a label given with `as`: " + ", ".join(known),
+                expected="a label given with `as`: " + (", ".join(known) or "(the model has none)"),
             )
         for node in nodes:
             if node in weight_ops:

@@ -27,6 +27,7 @@ from growdsl.grow.transform import (
     Candidate,
     LossFn,
     Pair,
+    neuron_cost,
     read_transform_options,
     step_limit,
     step_options,
@@ -131,6 +132,10 @@ class FireflyTransform:
                     found.append(n)
         return found
 
+    def check(self, graph: ArchGraph) -> None:
+        """`on:` must name labels of the model."""
+        targets(graph, self.options["on"], self.on_span)
+
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the target layers (at least one)."""
         return step_limit(self.options, sum(net.graph[n]["args"]["out"] for n in self.layers(net.graph)))
@@ -200,7 +205,7 @@ class FireflyTransform:
     def _candidates(self, net: Net, aug: Augmented, scores: torch.Tensor) -> list[Candidate]:
         out = []
         for i, layer in enumerate(aug.layers):
-            params, flops = _neuron_cost(net.graph, layer.node)
+            params, flops = neuron_cost(net.graph, layer.node)
             cols = layer.original_columns
             for j in range(layer.new):
                 theta = aug.learned[f"{i}.theta"][j].detach().index_select(0, cols.to(net.device))
@@ -341,13 +346,6 @@ def _record(
         "score": score,
         "detail": detail,
     }
-
-
-def _neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
-    """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
-    wider = graph.copy()
-    wider[node]["args"] = {**graph[node]["args"], "out": graph[node]["args"]["out"] + 1}
-    return ir.param_count(wider) - ir.param_count(graph), ir.flops(wider) - ir.flops(graph)
 
 
 def _copy_cost(graph: ArchGraph, seq: str) -> tuple[int, int]:

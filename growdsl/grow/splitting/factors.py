@@ -120,11 +120,3 @@ def collect_factors(
         w = g * CURVATURES[site.activation](u) * c * c
         factors.append(SplitFactors(site, _inputs(layer, seen_inputs[site.node]), w.detach()))
     return factors
-
-
-def neuron_weights(layer: nn.Linear | nn.Conv2d) -> torch.Tensor:
-    """θ of every neuron as rows [C, D], in the order of `h`'s columns (bias last)."""
-    rows = layer.weight.detach().reshape(layer.weight.shape[0], -1)
-    if layer.bias is not None:
-        rows = torch.cat([rows, layer.bias.detach()[:, None]], dim=1)
-    return rows
