@@ -129,13 +129,14 @@ def run(
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--device", help="cpu, cuda, cuda:N or auto (default: the device the run used).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_user_errors
-def resume(run_dir: Path, quiet: bool) -> None:
+def resume(run_dir: Path, device: str | None, quiet: bool) -> None:
     """Continue an interrupted run from RUN_DIR/checkpoint.pt."""
     from growdsl import api
 
-    result = api.resume(run_dir, quiet=quiet)
+    result = api.resume(run_dir, device=device, quiet=quiet)
     click.echo(result.summary())
 
 

@@ -7,6 +7,7 @@ and schedules share this one mechanism, so their messages read alike.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +59,7 @@ def number(
     expected = "a number" + _bounds(lo, hi, lo_open, hi_open)
 
     def check(value: Value) -> float:
-        if not isinstance(value, Num):
+        if not isinstance(value, Num) or not math.isfinite(value.value):
             raise BadValue(expected)
         x = float(value.value)
         if lo is not None and (x < lo or (lo_open and x == lo)):
@@ -75,7 +76,7 @@ def integer(lo: int | None = None, hi: int | None = None) -> Check:
     expected = "a whole number" + _bounds(lo, hi, False, False)
 
     def check(value: Value) -> int:
-        if not isinstance(value, Num) or float(value.value) != int(value.value):
+        if not isinstance(value, Num) or not math.isfinite(value.value) or value.value != int(value.value):
             raise BadValue(expected)
         x = int(value.value)
         if (lo is not None and x < lo) or (hi is not None and x > hi):

@@ -8,6 +8,7 @@ that was never interrupted.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ from torch import nn
 
 from growdsl import ir, lang
 from growdsl.compile import compile_graph
-from growdsl.errors import GrowDSLError
-from growdsl.export import write_atomically, write_exports
+from growdsl.errors import GrowDSLError, RunError
+from growdsl.export import FILE_NAMES, write_atomically, write_exports
 from growdsl.grow.policy import GrowthPolicy
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
@@ -30,7 +31,7 @@ from growdsl.run.datasets import DataInfo, Splits
 from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_everything, to_device
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
-from growdsl.run.rundir import MODEL, SPEC, append_history, make_run_dir, write_history, write_text
+from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
 
 __all__ = ["Run", "resume", "run"]
 
@@ -88,6 +89,7 @@ def run(
     dev = resolve_device(device or config.device)
     graph = ir.lower(spec, info.input_shape, info.classes)
     data = _load(spec, info, config.seed)  # before the folder: a DataError leaves none
+    _refuse_to_overwrite(spec.file, out)
     run_dir = make_run_dir(out, graph.root, force=force)
     shuffle = seed_everything(config.seed)
     model = compile_graph(graph).to(dev)
@@ -97,7 +99,7 @@ def run(
     text = spec_text(spec)
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
-    save_checkpoint(run_dir, {**state.checkpoint_payload(), "spec": text})  # resumable from epoch 0
+    _checkpointer(run_dir, text, dev)(state)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
     return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
@@ -111,7 +113,8 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     spec = lang.parse_text(text, str(run_dir / SPEC))
     info = datasets.describe(spec.data)
     config = train_config(spec.train, regression=info.classes is None)
-    dev = resolve_device(device or config.device)
+    # the device the run used, unless the caller asks for another (a run started with --device)
+    dev = resolve_device(device or ckpt.get("device") or config.device)
     data = _load(spec, info, config.seed)
     graph = ir.from_json(ckpt["graph"])
     model = compile_graph(graph)
@@ -127,6 +130,22 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     state = TrainState(graph, model, optimizer, scheduler, shuffle, ckpt["epoch"], list(ckpt["history"]))
     write_history(run_dir, state.history)  # drop lines of an epoch that ran past the checkpoint
     return _train(spec, info, text, state, data, config, dev, run_dir, quiet, total_epochs(config, info))
+
+
+def _refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
+    """A run never writes over its own input (`--out` the spec's folder, with --force)."""
+    if out is None:
+        return
+    written = {(Path(out) / name).resolve() for name in (*RUN_FILES, *FILE_NAMES.values())}
+    if Path(spec_file).resolve() in written:
+        raise RunError(f"the run would overwrite its own spec {spec_file}: choose another --out folder")
+
+
+def _checkpointer(run_dir: Path, text: str, device: torch.device) -> Callable[[TrainState], None]:
+    """Saves the state with what `resume` needs besides it: the spec as run and the device used."""
+    return lambda state: save_checkpoint(
+        run_dir, {**state.checkpoint_payload(), "spec": text, "device": str(device)}
+    )
 
 
 def _load(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
@@ -165,7 +184,7 @@ def _train(
     if info.tasks:
         tasks = [to_device(d, device) for d in data]
         log = functools.partial(append_history, run_dir)
-        save = lambda s: save_checkpoint(run_dir, {**s.checkpoint_payload(), "spec": text})  # noqa: E731
+        save = _checkpointer(run_dir, text, device)
         fit_tasks(spec, info, state, tasks, config, stop_at=stop_at, log=log, save=save,
                   show_progress=progress_enabled(quiet))  # fmt: skip
         metrics = task_metrics(state, info, tasks, config.loss)
@@ -181,7 +200,7 @@ def _train(
         config,
         stop_at=stop_at,
         log=lambda records: append_history(run_dir, records),
-        save=lambda s: save_checkpoint(run_dir, {**s.checkpoint_payload(), "spec": text}),
+        save=_checkpointer(run_dir, text, device),
         after_epoch=_growth_hooks(spec, data, config),
         show_progress=progress_enabled(quiet),
     )

@@ -138,7 +138,7 @@ def _read(setting: Setting, regression: bool) -> Any:
     if name == "batch":
         return read_value(value, integer(1), "train setting 'batch'")
     if name == "seed":
-        return read_value(value, integer(0), "train setting 'seed'")
+        return read_value(value, integer(0, 2**32 - 1), "train setting 'seed'")
     if name == "optimizer":
         return _method(value, "optimizer", OPTIMIZERS)
     if name == "schedule":

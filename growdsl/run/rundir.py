@@ -27,9 +27,18 @@ RUN_FILES = (SPEC, HISTORY, "checkpoint.pt", MODEL, "report.html", "report.png")
 def make_run_dir(
     out: str | Path | None, model_name: str, *, force: bool = False, root: str | Path = "runs"
 ) -> Path:
-    """Create (or, with `force`, accept) the folder a new run writes to."""
+    """Create (or, with `force`, accept) the folder a new run writes to; a folder that cannot be
+    made (a file in the way, no permission, a dangling link) is a RunError naming it."""
+    try:
+        return _make_run_dir(out, model_name, force, Path(root))
+    except OSError as e:
+        where = e.filename or out or root
+        raise RunError(f"cannot create the run folder {where}: {e.strerror or e}") from e
+
+
+def _make_run_dir(out: str | Path | None, model_name: str, force: bool, root: Path) -> Path:
     if out is None:
-        return _fresh_default(Path(root), model_name)
+        return _fresh_default(root, model_name)
     path = Path(out)
     if path.exists() and not path.is_dir():
         raise RunError(f"--out {path} is a file, not a folder")

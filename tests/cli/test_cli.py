@@ -165,3 +165,24 @@ def test_every_example_spec_checks():
     for spec in sorted(SPECS.glob("*.grow")):
         result = invoke("check", str(spec))
         assert result.exit_code == 0, (spec, result.output)
+
+
+def test_resume_keeps_the_device_a_run_was_started_with(tiny: Path, tmp_path: Path):
+    tiny.write_text(TINY.replace("seed 0", "seed 0\n    device cuda"))  # the spec asks for a GPU
+    out = tmp_path / "run"
+    from growdsl import api
+    from growdsl.run import run
+
+    run(api.load(tiny), out, device="cpu", quiet=True, epochs_limit=1)  # started with --device cpu
+    result = invoke("resume", str(out), "--quiet")
+    assert result.exit_code == 0, result.output
+    assert invoke("resume", str(out), "--device", "cpu", "--quiet").exit_code == 0
+
+
+def test_a_run_never_overwrites_its_own_spec(tiny: Path):
+    before = tiny.read_text()
+    tiny.rename(tiny.parent / "spec.grow")
+    spec = tiny.parent / "spec.grow"
+    result = invoke("run", str(spec), "--out", str(spec.parent), "--force", "--quiet")
+    assert result.exit_code == 2 and "overwrite its own spec" in result.output
+    assert spec.read_text() == before

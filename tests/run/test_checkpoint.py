@@ -77,3 +77,20 @@ def test_checkpoint_of_another_format_is_refused(tmp_path):
     torch.save({"format": 99}, tmp_path / "checkpoint.pt")
     with pytest.raises(CheckpointError, match="format 1"):
         load_checkpoint(tmp_path)
+
+
+def test_flipped_bytes_in_the_weights_are_caught_by_the_checksum(tiny_spec, tmp_path):
+    result = run(tiny_spec, tmp_path / "out")
+    path = result.dir / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    key = next(iter(ckpt["model"]))
+    ckpt["model"][key] = ckpt["model"][key].clone().add_(1.0)  # damaged weights, old digest kept
+    torch.save(ckpt, path)
+    with pytest.raises(CheckpointError, match="checksum"):
+        load_checkpoint(result.dir)
+
+
+def test_any_unpickling_failure_is_a_checkpoint_error(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"hello")  # unpickles to a KeyError deep in torch
+    with pytest.raises(CheckpointError, match="corrupt or unreadable"):
+        load_checkpoint(tmp_path)
