@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from growdsl.errors import DataError, SpecError
-from growdsl.lang.ast import Call
+from growdsl.lang.ast import Call, Value
 from growdsl.lang.suggest import unknown_name_message
-from growdsl.options import Option, boolean, int_list, integer, number, read_options, string
+from growdsl.options import BadValue, Option, boolean, int_list, integer, number, read_options, string
 from growdsl.run import synthetic, tabular, vision
 from growdsl.run.tasks import TaskScheme, select, task_scheme
 
@@ -76,6 +76,17 @@ def _digits(opts: dict[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray]:
 
     digits = load_digits()
     return (digits.images[:, None, :, :] / 16.0).astype(np.float32), digits.target
+
+
+def _channels(value: Value) -> int:
+    """`channels` of an image folder: 1 or 3, the modes its images load in (2 would load as RGB)."""
+    try:
+        channels = integer()(value)
+    except BadValue:
+        channels = None
+    if channels not in vision.CHANNELS:
+        raise BadValue("1 (grey) or 3 (RGB)")
+    return channels
 
 
 _N = integer(10)
@@ -180,7 +191,7 @@ CATALOG: dict[str, DataSet] = {
                 {
                     "root": Option(None, string),
                     "size": Option([32, 32], int_list(2)),
-                    "channels": Option(3, integer(1, 3)),
+                    "channels": Option(3, _channels),
                 }
             ),
             lambda o: ((o["channels"], *o["size"]), len(vision.folder_classes(o["root"]))),

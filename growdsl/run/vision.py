@@ -32,6 +32,7 @@ _CIFAR_FILES = (
     "test_batch",
     "batches.meta",
 )
+CHANNELS = (1, 3)  # the PIL modes an image folder loads in: L (grey) and RGB
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
@@ -79,7 +80,8 @@ def cifar10(root: str, download: bool) -> tuple[Pair, Pair]:
 
 
 def folder_classes(root: str) -> list[str]:
-    """The class names of an ImageFolder tree: its subfolders, sorted (as torchvision does)."""
+    """The class names of an ImageFolder tree: its subfolders, sorted (as torchvision does), less
+    hidden ones (names starting with '.'), which are never classes."""
     path = Path(root)
     if not path.is_dir():
         raise DataError(f"image folder {path} does not exist (expected one subfolder of images per class)")
@@ -94,10 +96,18 @@ def image_folder(root: str, size: list[int], channels: int) -> Pair:
     from torchvision import datasets as tvd
     from torchvision.transforms import functional as tf
 
-    folder_classes(root)  # the clear error for a missing or empty folder
+    classes = folder_classes(root)  # the clear error for a missing or empty folder
+
+    class Folder(tvd.ImageFolder):
+        """An ImageFolder whose classes are exactly `folder_classes` (torchvision's own list
+        would count hidden folders such as .ipynb_checkpoints, shifting every label)."""
+
+        def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
+            return classes, {name: i for i, name in enumerate(classes)}
+
     mode = "L" if channels == 1 else "RGB"
     try:
-        ds = tvd.ImageFolder(root, loader=lambda p: _open_image(p, mode), is_valid_file=_is_image)
+        ds = Folder(root, loader=lambda p: _open_image(p, mode), is_valid_file=_is_image)
     except (RuntimeError, OSError, FileNotFoundError) as e:
         raise DataError(f"image folder {root} could not be read: {e}") from e
     images, labels = [], []

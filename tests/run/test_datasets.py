@@ -176,6 +176,45 @@ def test_image_folder_loads_resized_images_with_classes_from_subfolders(tmp_path
     assert torch.allclose(red[:, 0], torch.ones_like(red[:, 0])) and red[:, 2].max() == 0
 
 
+@pytest.mark.parametrize("channels", [0, 2, 4, 1.5])
+def test_folder_channels_other_than_1_or_3_is_a_spec_error_at_the_value(tmp_path, channels):
+    err = _error(f'folder(root: "{tmp_path}", channels: {channels})')
+    assert "bad value" in str(err) and err.expected == "1 (grey) or 3 (RGB)"
+    assert err.span.col == len(f'data folder(root: "{tmp_path}", channels: ') + 1
+
+
+def test_grey_folder_loads_one_channel(tmp_path):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("RGB", (4, 4), (255, 0, 0)).save(tmp_path / label / f"{i}.png")
+    call = data_call(f'folder(root: "{tmp_path}", size: [4, 4], channels: 1, normalize: false)')
+    assert describe(call).input_shape == (1, 4, 4)
+    assert load_data(call, 0).train[0].shape[1:] == (1, 4, 4)
+
+
+@pytest.mark.parametrize("hidden_has_images", [True, False])
+def test_hidden_subfolders_are_never_classes_so_labels_do_not_shift(tmp_path, hidden_has_images):
+    from PIL import Image
+
+    (tmp_path / ".ipynb_checkpoints").mkdir()
+    if hidden_has_images:
+        Image.new("RGB", (4, 4), (0, 255, 0)).save(tmp_path / ".ipynb_checkpoints" / "0.png")
+    for label, colour in (("cat", (255, 0, 0)), ("dog", (0, 0, 255))):
+        (tmp_path / label).mkdir()
+        for i in range(5):
+            Image.new("RGB", (4, 4), colour).save(tmp_path / label / f"{i}.png")
+    call = data_call(f'folder(root: "{tmp_path}", size: [4, 4], test: 0.2, normalize: false)')
+    assert describe(call).classes == 2
+    splits = load_data(call, 0)
+    x = torch.cat([splits.train[0], splits.test[0]])
+    y = torch.cat([splits.train[1], splits.test[1]])
+    assert len(y) == 10 and set(y.tolist()) == {0, 1}
+    assert torch.equal(y, (x[:, 2, 0, 0] == 1).long())  # cat (red) is 0, dog (blue) is 1
+
+
 def test_missing_image_folder_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="does not exist"):
         describe(data_call(f'folder(root: "{tmp_path / "nope"}")'))
