@@ -186,3 +186,23 @@ def test_a_run_never_overwrites_its_own_spec(tiny: Path):
     result = invoke("run", str(spec), "--out", str(spec.parent), "--force", "--quiet")
     assert result.exit_code == 2 and "overwrite its own spec" in result.output
     assert spec.read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("train.epochs=1e400", "whole number"),
+        ("train.seed=4294967296", "[0, 4294967295]"),
+        ("train.optimizer=adam(lr: 1e400)", "a number"),
+    ],
+)
+def test_numbers_out_of_range_are_spec_errors_not_tracebacks(tiny: Path, setting: str, message: str):
+    result = invoke("check", str(tiny), "--set", setting)
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_run_folder_that_cannot_be_made_is_an_error(tiny: Path, tmp_path: Path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    result = invoke("run", str(tiny), "--out", str(blocker / "sub"), "--quiet")
+    assert result.exit_code == 2 and "cannot create the run folder" in result.output
