@@ -45,19 +45,30 @@ def _require(folder: Path, files: tuple[str, ...], name: str) -> None:
         )
 
 
+def _unreadable(name: str, folder: Path, files: tuple[str, ...], error: Exception) -> DataError:
+    """The DataError for files that are there but do not load (a saved HTML page, a truncated
+    download): torchvision fails on them with asserts, pickle or index errors alike."""
+    reason = str(error) or type(error).__name__
+    return DataError(
+        f"data set '{name}' could not be read from {folder} ({reason}); expected the original files "
+        f"{', '.join(files)}: replace them, or delete them and add download: true"
+    )
+
+
 def mnist_like(name: str, root: str, download: bool) -> tuple[Pair, Pair]:
     """MNIST or Fashion-MNIST as ((train x, y), (test x, y)), x [n, 1, 28, 28] in [0, 1]."""
     from torchvision import datasets as tvd
 
     cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
+    folder = Path(root) / cls.__name__ / "raw"
     if not download:
-        _require(Path(root) / cls.__name__ / "raw", _MNIST_FILES, name)
+        _require(folder, _MNIST_FILES, name)
     splits = []
     for train in (True, False):
         try:
             ds = cls(root, train=train, download=download)
-        except (RuntimeError, OSError, ValueError) as e:
-            raise DataError(f"data set '{name}' could not be read from {root}: {e}") from e
+        except Exception as e:  # a malformed file fails anywhere in torchvision
+            raise _unreadable(name, folder, _MNIST_FILES, e) from e
         splits.append((ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()))
     return splits[0], splits[1]
 
@@ -66,14 +77,15 @@ def cifar10(root: str, download: bool) -> tuple[Pair, Pair]:
     """CIFAR-10 as ((train x, y), (test x, y)), x [n, 3, 32, 32] in [0, 1]."""
     from torchvision import datasets as tvd
 
+    folder = Path(root) / tvd.CIFAR10.base_folder
     if not download:
-        _require(Path(root) / tvd.CIFAR10.base_folder, _CIFAR_FILES, "cifar10")
+        _require(folder, _CIFAR_FILES, "cifar10")
     splits = []
     for train in (True, False):
         try:
             ds = tvd.CIFAR10(root, train=train, download=download)
-        except (RuntimeError, OSError, ValueError) as e:
-            raise DataError(f"data set 'cifar10' could not be read from {root}: {e}") from e
+        except Exception as e:  # a malformed file fails anywhere in torchvision
+            raise _unreadable("cifar10", folder, _CIFAR_FILES, e) from e
         x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).float() / 255.0
         splits.append((x, torch.tensor(ds.targets, dtype=torch.long)))
     return splits[0], splits[1]

@@ -159,6 +159,28 @@ def test_local_mnist_in_raw_format_loads_with_its_own_test_split(tmp_path):
     assert 0.0 <= splits.train[0].min() and splits.train[0].max() <= 1.0
 
 
+@pytest.mark.parametrize("name, folder, files", [
+    ("mnist", "MNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+    ("fashion_mnist", "FashionMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+    ("cifar10", "cifar-10-batches-py", [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
+                                        "batches.meta"]),
+])  # fmt: skip
+@pytest.mark.parametrize("content", [b"<html>404 Not Found</html>\n", b""])
+def test_malformed_torchvision_files_are_a_data_error_naming_the_folder_and_files(
+    tmp_path, name, folder, files, content
+):
+    raw = tmp_path / folder
+    raw.mkdir(parents=True)
+    for f in files:
+        (raw / f).write_bytes(content)
+    with pytest.raises(DataError) as info:
+        load_data(data_call(f'{name}(root: "{tmp_path}")'), 0)
+    message = str(info.value)
+    assert str(raw) in message and all(f in message for f in files)
+
+
 def test_image_folder_loads_resized_images_with_classes_from_subfolders(tmp_path):
     from PIL import Image
 
