@@ -142,7 +142,7 @@ def fit_tasks(
         after_epoch = functools.partial(_after_epoch, t, end, grow, relay)
         try:
             fit(state, data, config, stop_at=min(end, stop_at), log=log, save=save,
-                after_epoch=(after_epoch,), show_progress=show_progress)  # fmt: skip
+                after_epoch=(after_epoch,), show_progress=show_progress, run_epochs=total)  # fmt: skip
         finally:
             freeze.lift()
     state.head = None

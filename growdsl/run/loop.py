@@ -160,14 +160,17 @@ def fit(
     save: Callable[[TrainState], None],
     after_epoch: Sequence[AfterEpoch] = (),
     show_progress: bool = False,
+    run_epochs: int | None = None,
 ) -> None:
     """Train from `state.epoch` up to epoch `stop_at`. After each epoch: evaluate on the held-out
     split (val if there is one, else test), append the epoch's record to the history, run
     `after_epoch` (which may append records of its own, e.g. growth steps), `log` the new records,
-    then `save` the state."""
+    then `save` the state. `run_epochs` is the run's epoch count the progress bar shows (a task
+    sequence is fit one task at a time, but counts its epochs over all tasks); default
+    `config.epochs`."""
     held_out = data.val if data.val is not None else data.test
     steps = steps_per_epoch(len(data.train[0]), config.batch)
-    with TrainingProgress(show_progress, config.epochs, steps) as progress:
+    with TrainingProgress(show_progress, run_epochs or config.epochs, steps) as progress:
         while state.epoch < stop_at:
             start = time.perf_counter()
             progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))

@@ -3,6 +3,8 @@ the spec errors, and a run over the tasks (per-task heads, history, average accu
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 from sklearn.datasets import load_digits
@@ -104,3 +106,13 @@ def test_resume_mid_sequence_reproduces_the_uninterrupted_run(tmp_path, cut):
     assert _untimed(resumed.history) == _untimed(whole.history)
     a, b = whole.model.state_dict(), resumed.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_progress_bar_counts_epochs_over_all_tasks(tmp_path, monkeypatch, capsys):
+    """The bar is shown only on a terminal; forced on here, rich prints its last state per task."""
+    import growdsl.run
+
+    monkeypatch.setattr(growdsl.run, "progress_enabled", lambda quiet: True)
+    run(parse_text(TASKS.format(optimizer=SGD), "t.grow"), tmp_path / "r")
+    shown = re.findall(r"epoch (\d+)/(\d+)", capsys.readouterr().out)
+    assert shown == [(str(e), "10") for e in (2, 4, 6, 8, 10)]
