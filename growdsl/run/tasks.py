@@ -37,7 +37,8 @@ class TaskScheme:
         return [list(range(t * size, (t + 1) * size)) for t in range(self.count)]
 
     def check(self, classes: int | None) -> None:
-        """SpecError at the scheme when the data set's classes do not divide into the tasks."""
+        """SpecError at the scheme when the data set's classes do not divide into the tasks, or
+        leave a task fewer than 2 classes (a one-class head has zero loss and accuracy 1)."""
         if classes is None:
             raise SpecError(
                 "tasks need a classification data set, but this one is a regression task", self.span
@@ -47,6 +48,13 @@ class TaskScheme:
                 f"{classes} classes do not split into {self.count} tasks of equal size",
                 self.span,
                 expected="split(N) with N dividing " + str(classes),
+            )
+        if classes // self.count < 2:
+            raise SpecError(
+                f"{classes} classes in {self.count} tasks leave a task fewer than 2 classes, "
+                "so it has nothing to learn",
+                self.span,
+                expected=f"split(N) with N <= {classes // 2}, dividing {classes}",
             )
 
 

@@ -64,6 +64,8 @@ def test_describe_binds_all_classes_and_the_input_shape():
         ("data digits(tasks: split(n: 5))", "split takes one number", 20),
         ("data wave(tasks: split(2))", "need a classification data set", 18),
         ("data spirals(classes: 3, tasks: split(2))", "3 classes do not split into 2", 33),
+        ("data digits(tasks: split(10))", "10 classes in 10 tasks leave a task fewer than 2", 20),
+        ("data spirals(classes: 3, tasks: split(3))", "leave a task fewer than 2 classes", 33),
     ],
 )
 def test_bad_task_specs_are_spec_errors_at_their_place(data, message, column):
