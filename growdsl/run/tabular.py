@@ -13,26 +13,34 @@ import numpy as np
 
 from growdsl.errors import DataError
 
+Row = tuple[int, list[str]]  # (line number in the file, fields)
 
-def _read(path: str) -> tuple[list[str], list[list[str]]]:
+
+def _read(path: str) -> tuple[list[str], list[Row]]:
+    """The header and the non-blank rows, each with the csv reader's own line number (blank lines
+    and quoted line breaks count), read as UTF-8 with an optional BOM (Excel writes one)."""
     file = Path(path)
     if not file.is_file():
         raise DataError(f"csv file {file} does not exist")
     try:
-        with file.open(newline="") as f:
-            rows = [row for row in csv.reader(f) if row]
+        with file.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.reader(f)
+            rows = [(reader.line_num, row) for row in reader if row]
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"cannot read csv file {file}: {e}") from e
     if len(rows) < 2:
         raise DataError(f"csv file {file} needs a header line and at least one row")
-    header = [h.strip() for h in rows[0]]
-    for i, row in enumerate(rows[1:], start=2):
+    header = [h.strip() for h in rows[0][1]]
+    for line, row in rows[1:]:
         if len(row) != len(header):
-            raise DataError(f"{file}:{i}: {len(row)} fields, but the header has {len(header)}")
+            raise DataError(f"{file}:{line}: {len(row)} fields, but the header has {len(header)}")
     return header, rows[1:]
 
 
-def _target_index(header: list[str], target: str, path: str) -> int:
+def _table(path: str, target: str) -> tuple[list[str], list[Row], int]:
+    """The header, the rows and the target's column; DataError when the target is missing or is
+    the only column (a model needs at least one feature)."""
+    header, rows = _read(path)
     if target not in header:
         from growdsl.lang.suggest import did_you_mean
 
@@ -41,7 +49,9 @@ def _target_index(header: list[str], target: str, path: str) -> int:
             f"csv file {path} has no target column '{target}'"
             + (f": did you mean '{guess}'?" if guess else f" (columns: {', '.join(header)})")
         )
-    return header.index(target)
+    if len(header) < 2:
+        raise DataError(f"csv file {path} has no feature column, only the target '{target}'")
+    return header, rows, header.index(target)
 
 
 def _sorted_labels(values: list[str]) -> list[str]:
@@ -53,26 +63,33 @@ def _sorted_labels(values: list[str]) -> list[str]:
 
 def csv_info(path: str, target: str, regression: bool) -> tuple[int, int | None]:
     """(number of feature columns, number of classes or None) without converting the table."""
-    header, rows = _read(path)
-    t = _target_index(header, target, path)
-    classes = None if regression else len({row[t].strip() for row in rows})
+    header, rows, t = _table(path, target)
+    classes = None if regression else len({row[t].strip() for _, row in rows})
     return len(header) - 1, classes
 
 
 def load_csv(path: str, target: str, regression: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(x [n, features] float32, y) with y class indices, or float targets [n, 1] for regression."""
-    header, rows = _read(path)
-    t = _target_index(header, target, path)
+    """(x [n, features] float32, y) with y class indices, or float targets [n, 1] for regression.
+    Features must be finite numbers: a nan or inf would make every loss nan."""
+    header, rows, t = _table(path, target)
     features = [i for i in range(len(header)) if i != t]
-    try:
-        x = np.array([[float(row[i]) for i in features] for row in rows], dtype=np.float32)
-    except ValueError as e:
-        raise DataError(f"csv file {path}: feature columns must be numeric ({e})") from e
-    targets = [row[t].strip() for row in rows]
-    if regression:
+    x = np.empty((len(rows), len(features)), dtype=np.float32)
+    for r, (line, row) in enumerate(rows):
         try:
-            return x, np.array(targets, dtype=np.float32).reshape(-1, 1)
+            x[r] = [float(row[i]) for i in features]
         except ValueError as e:
-            raise DataError(f"csv file {path}: regression target '{target}' must be numeric ({e})") from e
+            raise DataError(f"{path}:{line}: feature columns must be numeric ({e})") from e
+        if not np.isfinite(x[r]).all():
+            column = header[features[int(np.argmin(np.isfinite(x[r])))]]
+            raise DataError(f"{path}:{line}: feature '{column}' is not a finite number")
+    targets = [row[t].strip() for _, row in rows]
+    if regression:
+        y = np.empty((len(rows), 1), dtype=np.float32)
+        for r, (line, _) in enumerate(rows):
+            try:
+                y[r] = float(targets[r])
+            except ValueError as e:
+                raise DataError(f"{path}:{line}: regression target '{target}' must be numeric ({e})") from e
+        return x, y
     index = {label: i for i, label in enumerate(_sorted_labels(targets))}
     return x, np.array([index[v] for v in targets], dtype=np.int64)

@@ -279,5 +279,49 @@ def test_csv_non_numeric_feature_is_a_data_error(tmp_path):
         load_data(data_call(f'csv(path: "{path}")'), 0)
 
 
+def test_csv_with_a_utf8_bom_reads_the_first_column_name_without_it(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("label,a,b\n".encode("utf-8-sig") + b"x,1,2\ny,3,4\nx,5,6\ny,7,8\nx,9,0\n")
+    call = data_call(f'csv(path: "{path}", target: "label")')
+    assert describe(call).input_shape == (2,)
+    assert load_data(call, 0).train[0].shape[1] == 2
+
+
+@pytest.mark.parametrize(
+    "text, line",
+    [
+        ("a,b,label\n1,2,x\n\n\n3,4,y,9\n", 5),  # blank lines count
+        ('a,b,label\n1,2,"x\ny"\n3,4\n', 4),  # so does a quoted line break
+    ],
+)
+def test_csv_field_count_error_names_the_real_line(tmp_path, text, line):
+    path = tmp_path / "t.csv"
+    path.write_text(text)
+    with pytest.raises(DataError, match=rf"t\.csv:{line}: \d fields"):
+        describe(data_call(f'csv(path: "{path}")'))
+
+
+def test_csv_non_numeric_feature_error_names_its_line(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("a,label\n1,x\n\n2,y\nthree,x\n4,y\n")
+    with pytest.raises(DataError, match="t.csv:5: feature columns must be numeric"):
+        load_data(data_call(f'csv(path: "{path}")'), 0)
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN", "1e400"])
+def test_csv_non_finite_feature_is_a_data_error_naming_its_line(tmp_path, value):
+    path = tmp_path / "t.csv"
+    path.write_text(f"a,b,label\n1,2,x\n3,4,y\n\n5,{value},x\n7,8,y\n")
+    with pytest.raises(DataError, match="t.csv:5: feature 'b' is not a finite number"):
+        load_data(data_call(f'csv(path: "{path}")'), 0)
+
+
+def test_csv_without_a_feature_column_is_a_data_error(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("label\nx\ny\nx\ny\n")
+    with pytest.raises(DataError, match="no feature column"):
+        describe(data_call(f'csv(path: "{path}")'))
+
+
 def test_every_catalog_entry_has_a_description():
     assert all(d.doc for d in CATALOG.values())
