@@ -163,7 +163,8 @@ def fit(
     run_epochs: int | None = None,
 ) -> None:
     """Train from `state.epoch` up to epoch `stop_at`. After each epoch: evaluate on the held-out
-    split (val if there is one, else test), append the epoch's record to the history, run
+    split (val if there is one, else test; its loss is the one held-out metric of a regression
+    run), append the epoch's record to the history, run
     `after_epoch` (which may append records of its own, e.g. growth steps), `log` the new records,
     then `save` the state. `run_epochs` is the run's epoch count the progress bar shows (a task
     sequence is fit one task at a time, but counts its epochs over all tasks); default
@@ -175,13 +176,14 @@ def fit(
             start = time.perf_counter()
             progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))
             loss = train_epoch(state, data.train, config, progress)
-            _, acc = evaluate(state.model, held_out, config.loss, state.head)
+            held_out_loss, acc = evaluate(state.model, held_out, config.loss, state.head)
             state.epoch += 1
             record = {
                 "event": "epoch",
                 "epoch": state.epoch,
                 "loss": round(loss, 6),
                 "acc": None if acc is None else round(acc, 6),
+                "held_out_loss": round(held_out_loss, 6),
                 "params": ir.param_count(state.graph),
                 "flops": ir.flops(state.graph),
                 "time": round(time.perf_counter() - start, 3),

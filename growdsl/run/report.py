@@ -1,6 +1,6 @@
-"""The run report: accuracy (or loss, for regression) and parameter count against epochs, with
-growth steps marked, as `report.html` (inline SVG, no scripts, opens anywhere) and `report.png`
-(drawn with Pillow, for a quick look or a paper draft).
+"""The run report: held-out accuracy (or held-out loss, for regression) and parameter count
+against epochs, with growth steps marked, as `report.html` (inline SVG, no scripts, opens
+anywhere) and `report.png` (drawn with Pillow, for a quick look or a paper draft).
 
 Both are drawn from the history records alone, so a report can be rebuilt from history.jsonl.
 """
@@ -25,13 +25,17 @@ class Chart:
 
 
 def charts(history: list[dict[str, Any]]) -> list[Chart]:
-    """The two charts of a report: quality (accuracy, else loss) and size against epochs."""
+    """The two charts of a report: quality (held-out accuracy, else held-out loss) and size
+    against epochs."""
     epochs = [r for r in history if r.get("event") == "epoch"]
     marks = [float(r["epoch"]) for r in history if r.get("event") == "grow" and "epoch" in r]
     if any(r.get("acc") is not None for r in epochs):
         points = [(r["epoch"], r["acc"]) for r in epochs if r["acc"] is not None]
         quality = Chart("held-out accuracy", points, marks)
-    else:
+    elif any("held_out_loss" in r for r in epochs):
+        points = [(r["epoch"], r["held_out_loss"]) for r in epochs if "held_out_loss" in r]
+        quality = Chart("held-out loss", points, marks)
+    else:  # a history written before epoch lines carried the held-out loss
         quality = Chart("training loss", [(r["epoch"], r["loss"]) for r in epochs], marks)
     return [quality, Chart("parameters", [(r["epoch"], r["params"]) for r in epochs], marks)]
 

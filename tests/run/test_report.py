@@ -21,7 +21,13 @@ def test_charts_plot_accuracy_and_params_with_growth_marked():
     assert quality.marks == size.marks == [2.0]
 
 
-def test_regression_history_plots_loss_instead_of_accuracy():
+def test_regression_history_plots_held_out_loss_instead_of_accuracy():
+    history = [{**r, "acc": None, "held_out_loss": r["loss"] + 0.1} for r in HISTORY if r["event"] == "epoch"]
+    quality = charts(history)[0]
+    assert quality.title == "held-out loss" and quality.points == [(1, 1.1), (2, 0.6), (3, 0.4)]
+
+
+def test_a_history_without_held_out_loss_plots_training_loss():
     history = [{**r, "acc": None} for r in HISTORY if r["event"] == "epoch"]
     assert charts(history)[0].title == "training loss"
 

@@ -34,9 +34,9 @@ def test_history_has_one_line_per_epoch_in_the_documented_shape(tiny_spec, tmp_p
     assert [r["epoch"] for r in lines] == [1, 2, 3]
     params = sum(p.numel() for p in result.model.parameters())
     for r in lines:
-        assert list(r) == ["event", "epoch", "loss", "acc", "params", "flops", "time"]
+        assert list(r) == ["event", "epoch", "loss", "acc", "held_out_loss", "params", "flops", "time"]
         assert r["event"] == "epoch" and r["params"] == params and r["flops"] > 0
-        assert r["loss"] > 0 and 0 <= r["acc"] <= 1 and r["time"] >= 0
+        assert r["loss"] > 0 and 0 <= r["acc"] <= 1 and r["held_out_loss"] > 0 and r["time"] >= 0
     assert result.final_metrics["epochs"] == 3 and 0 <= result.final_metrics["test_acc"] <= 1
 
 
@@ -57,6 +57,18 @@ def test_regression_reports_loss_and_no_accuracy(tmp_path):
     result = run(spec, tmp_path / "out")
     assert all(r["acc"] is None and r["loss"] > 0 for r in result.history)
     assert result.final_metrics["test_acc"] is None and "test acc" not in result.summary()
+
+
+def test_regression_records_the_held_out_loss_each_epoch(tmp_path):
+    """Each epoch's held-out metric is the loss on the held-out split: at the last epoch (no val
+    split, so held out = test) it is the final test loss."""
+    spec = parse_text("data wave(n: 200)\nmodel w { linear(16) tanh linear(1) }\n"
+                      "train { epochs 2 device cpu }\n", "w.grow")  # fmt: skip
+    result = run(spec, tmp_path / "out")
+    assert [r["epoch"] for r in result.history if "held_out_loss" in r] == [1, 2]
+    last = result.history[-1]["held_out_loss"]
+    assert last == round(result.final_metrics["test_loss"], 6) and last != result.history[-1]["loss"]
+    assert "held-out loss" in (result.dir / "report.html").read_text()
 
 
 def test_same_seed_gives_the_same_weights(tiny_spec, tmp_path):
