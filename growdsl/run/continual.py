@@ -187,9 +187,10 @@ def task_metrics(state: TrainState, info: DataInfo, tasks: list[Splits], loss: s
     groups = info.tasks.groups(info.classes)
     results = [evaluate(state.model, data.test, loss, head(g)) for data, g in zip(tasks, groups, strict=True)]
     accs = [round(acc, 6) for _, acc in results]
+    avg = round(sum(accs) / len(accs), 6)  # rounded like `accs`, for the tasks_done line
     return {
         "test_loss": sum(loss for loss, _ in results) / len(results),
-        "test_acc": sum(accs) / len(accs),
-        "avg_acc": sum(accs) / len(accs),
+        "test_acc": avg,
+        "avg_acc": avg,
         "accs": accs,
     }

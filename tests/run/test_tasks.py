@@ -85,7 +85,7 @@ def test_a_run_trains_each_task_on_its_head_and_reports_the_average_accuracy(tmp
     assert [r["task"] for r in epochs] == [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]
     done = result.history[-1]
     assert done["event"] == "tasks_done" and len(done["accs"]) == 5
-    assert done["avg_acc"] == pytest.approx(sum(done["accs"]) / 5)
+    assert done["avg_acc"] == round(sum(done["accs"]) / 5, 6)  # rounded like accs
     assert result.final_metrics["avg_acc"] == done["avg_acc"] and done["avg_acc"] > 0.6
     assert "average acc over 5 tasks" in result.summary()
 
