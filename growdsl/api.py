@@ -7,6 +7,9 @@ Each function is one stage of the pipeline (DESIGN.md): `load` (text -> Spec), `
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,8 +17,9 @@ from torch import nn
 
 from growdsl import ir, lang
 from growdsl import run as run_stage
-from growdsl.compile import compile_graph
-from growdsl.export import write_exports
+from growdsl.compile import check_module_names, compile_graph
+from growdsl.errors import RunError
+from growdsl.export import write_atomically, write_exports
 from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
@@ -29,6 +33,30 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
     """Parse a `.grow` file, then apply `--set key=value` overrides."""
     spec = lang.load(path)
     return lang.apply_overrides(spec, overrides) if overrides else spec
+
+
+_STRING = re.compile(r'"([^"\\\n]|\\.)*"')
+
+
+def format_file(path: str | Path, *, write: bool = False, drop_comments: bool = False) -> tuple[str, bool]:
+    """The canonical text of the spec at `path` and whether the file differs from it. With
+    `write`, the file is rewritten in place (through a symbolic link, its target; its mode kept);
+    `fmt` does not keep comments, so a file with comments is only rewritten with `drop_comments`."""
+    spec = lang.load(path)
+    text = lang.format_spec(spec)
+    target = Path(path).resolve()
+    original = target.read_text(encoding="utf-8")
+    changed = original != text
+    if write and changed:
+        if "#" in _STRING.sub("", original) and not drop_comments:
+            raise RunError(
+                f"fmt -w would drop the comments of {path} (the canonical form keeps none); "
+                "pass --drop-comments to rewrite it anyway"
+            )
+        mode = stat.S_IMODE(target.stat().st_mode)
+        write_atomically(target, lambda p: p.write_text(text, encoding="utf-8"))
+        os.chmod(target, mode)
+    return text, changed
 
 
 def lower(spec: Spec) -> ArchGraph:
@@ -70,6 +98,7 @@ def check(spec: Spec) -> CheckResult:
     info = datasets.describe(spec.data)
     graph = ir.lower(spec, info.input_shape, info.classes)
     shapes = ir.infer_shapes(graph)
+    check_module_names(graph)
     train_config(spec.train, regression=info.classes is None)
     check_grow(spec.grow, graph)
     check_search(spec.search)

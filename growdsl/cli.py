@@ -29,6 +29,9 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except GrowDSLError as e:
             click.echo(e.render(), err=True)
             sys.exit(e.exit_code)
+        except OSError as e:  # a file the user named cannot be written (a missing folder, a full disk)
+            click.echo(f"error: {e.filename or ''}: {e.strerror or e}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
@@ -85,24 +88,22 @@ def show(spec: Path, dot_file: Path | None, overrides: tuple[str, ...]) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-w", "--write", is_flag=True, help="Rewrite SPEC in place instead of printing.")
 @click.option("--check", "check_only", is_flag=True, help="Exit 1 if SPEC is not in canonical form.")
+@click.option("--drop-comments", is_flag=True, help="With -w: rewrite even though comments are lost.")
 @_user_errors
-def fmt(spec: Path, write: bool, check_only: bool) -> None:
-    """Print SPEC in canonical form (idempotent; lowers to the same graph)."""
-    from growdsl import lang
-    from growdsl.export import write_atomically
+def fmt(spec: Path, write: bool, check_only: bool, drop_comments: bool) -> None:
+    """Print SPEC in canonical form (idempotent; lowers to the same graph; comments are not kept)."""
+    from growdsl import api
 
-    text = lang.format_spec(lang.load(spec))
+    text, changed = api.format_file(spec, write=write and not check_only, drop_comments=drop_comments)
     if check_only:
-        if spec.read_text() != text:
+        if changed:
             click.echo(f"{spec}: not in canonical form", err=True)
             sys.exit(1)
-        return
-    if write:
-        if spec.read_text() != text:
-            write_atomically(spec, lambda p: p.write_text(text))
+    elif write:
+        if changed:
             click.echo(f"formatted {spec}", err=True)
-        return
-    click.echo(text, nl=False)
+    else:
+        click.echo(text, nl=False)
 
 
 @main.command()

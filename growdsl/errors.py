@@ -20,7 +20,7 @@ def source_line(file: str, line: int) -> str | None:
     text = _SOURCES.get(file)
     if text is None:
         return None
-    lines = text.splitlines()
+    lines = text.split("\n")  # as lark counts lines: a form feed or U+2028 is not a line break
     return lines[line - 1] if 0 < line <= len(lines) else None
 
 

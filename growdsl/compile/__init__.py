@@ -1,8 +1,8 @@
 """compile: an `ArchGraph` to a torch `nn.Module` whose parameter names are node ids."""
 
-from growdsl.compile.compiler import GrowNet, compile_graph
+from growdsl.compile.compiler import GrowNet, check_module_names, compile_graph
 
-__all__ = ["GrowNet", "compile_graph"]
+__all__ = ["GrowNet", "check_module_names", "compile_graph"]
 
 from growdsl._callable import make_callable  # noqa: E402
 

@@ -58,6 +58,15 @@ def compile_graph(graph: ArchGraph) -> GrowNet:
     return GrowNet(graph, _build(graph, graph.root, shapes))
 
 
+def check_module_names(graph: ArchGraph) -> None:
+    """Raise the SpecError `compile_graph` would for a label or model name torch reserves, so
+    `growdsl check` catches it before a run."""
+    _check_name(graph, graph.root, graph.root)
+    for node in graph.walk(live_only=False):
+        if node != graph.root:
+            _check_name(graph, node, node.rsplit(".", 1)[1])
+
+
 def _build(graph: ArchGraph, node_id: str, shapes: dict[str, NodeShapes]) -> nn.Module:
     attrs = graph[node_id]
     live = graph.live_children(node_id)

@@ -7,6 +7,7 @@ never leaves a half-written file under a final name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -36,6 +37,8 @@ FILE_NAMES = {
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temp file in the same folder, fsync it, then rename over `path`."""
+    if not path.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path.parent))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     umask = os.umask(0)

@@ -59,18 +59,27 @@ def _inlined(graph: ArchGraph, node: str) -> bool:
 
 
 def _seq_terms(graph: ArchGraph, node: str) -> tuple[Term, ...]:
+    """The terms of a sequence, unlabelled inner sequences spliced in, unless they hold labels:
+    those stay nested `{ ... }`, since splicing copies of a repeat or of a block would put one
+    label twice among siblings (lowering keeps labels unique within their own sequence)."""
     terms: list[Term] = []
     for child in graph.live_children(node):
         if _inlined(graph, child):
-            terms.extend(_seq_terms(graph, child))
+            inner = _seq_terms(graph, child)
+            if any(getattr(t, "label", None) for t in inner):
+                terms.append(SeqTerm(inner))
+            else:
+                terms.extend(inner)
         else:
             terms.append(_term(graph, child))
     return tuple(terms)
 
 
 def _path(graph: ArchGraph, node: str) -> SeqTerm:
-    """A branch path as a sequence of terms."""
-    return SeqTerm(_seq_terms(graph, node)) if _inlined(graph, node) else SeqTerm((_term(graph, node),))
+    """A branch path as a sequence of terms; an empty one (a `repeat 0..N` path) is `identity`,
+    as a path needs at least one term."""
+    terms = _seq_terms(graph, node) if _inlined(graph, node) else (_term(graph, node),)
+    return SeqTerm(terms or (OpTerm(Call("identity")),))
 
 
 def _term(graph: ArchGraph, node: str) -> Term:

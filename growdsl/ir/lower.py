@@ -49,7 +49,14 @@ def lower(spec: ast.Spec, input_shape: tuple[int, ...] | None, classes: int | No
     lowerer = _Lowerer(spec, shape, classes)
     graph = ArchGraph.new(model.name, shape, classes)
     graph[model.name]["span"] = model.span
-    lowerer.sequence(graph, model.name, model.body.terms, {})
+    try:
+        lowerer.sequence(graph, model.name, model.body.terms, {})
+    except RecursionError:
+        raise SpecError(
+            f"model {model.name} nests too deeply to lower (hundreds of levels of blocks or {{ }})",
+            model.span,
+            hint="flatten the nesting, or use `repeat N { ... }` for many copies",
+        ) from None
     return graph
 
 
@@ -289,6 +296,8 @@ class _Lowerer:
         """One argument value checked against its kind; the error names what was expected."""
         kind = _ARG_KINDS.get(name, "number")
         literal = self.literal(value)
+        if kind == "width" or kind.endswith("integer"):
+            _check_size(value, literal, f"{sig.name}'s `{name}`")
         if kind == "width":
             ok = _positive_int(literal)
             expected = "a positive integer, a range like 8..128, a set like {16, 32} or `classes`"
@@ -317,6 +326,7 @@ class _Lowerer:
 
     def integer(self, value: ast.Value, what: str, *, minimum: int) -> int:
         literal = self.literal(value)
+        _check_size(value, literal, what)
         if not (_non_negative_int(literal) and literal >= minimum):
             raise SpecError(
                 f"{what} must be an integer >= {minimum}, not {_show(value, literal)}", value.span
@@ -347,6 +357,21 @@ class _Lowerer:
 
     def known_names(self, env: Env) -> tuple[str, ...]:
         return (*env, *_BUILTIN_NAMES)
+
+
+MAX_SIZE = 2**24
+"""The largest width, kernel, stride or count a spec may give: far above any network that fits a
+machine, and small enough that a typo such as `linear(1e12)` fails at `check`, not in the
+allocator halfway through a run."""
+
+
+def _check_size(value: ast.Value, literal: Any, what: str) -> None:
+    if isinstance(literal, (int, float)) and not isinstance(literal, bool) and literal > MAX_SIZE:
+        raise SpecError(
+            f"{what} of {value.text if isinstance(value, ast.Num) else literal} is larger than "
+            f"growdsl allows ({MAX_SIZE:,})",
+            value.span,
+        )
 
 
 def _positive_int(literal: Any) -> bool:

@@ -41,14 +41,24 @@ def _parse(text: str, file: str, start: str) -> object:
     with _no_gc_pauses():
         try:
             tree = parser.parse(text, start=start)
+            return SpecBuilder(file).transform(tree)
         except UnexpectedInput as err:
             raise syntax_error(err, parser, text, file) from None
-        try:
-            return SpecBuilder(file).transform(tree)
         except VisitError as err:
             if isinstance(err.orig_exc, GrowDSLError):
                 raise err.orig_exc from None
+            if isinstance(err.orig_exc, RecursionError):
+                raise _too_deep(file) from None
             raise
+        except RecursionError:
+            raise _too_deep(file) from None
+
+
+def _too_deep(file: str) -> SpecError:
+    return SpecError(
+        f"{file}: the spec nests too deeply to parse (hundreds of levels of {{ }} or calls)",
+        hint="flatten the nesting, or use `repeat N { ... }` for many copies",
+    )
 
 
 def parse_text(text: str, file: str = "<string>") -> ast.Spec:

@@ -21,7 +21,7 @@ from growdsl.errors import CheckpointError
 from growdsl.export import write_atomically
 
 FILE = "checkpoint.pt"
-FORMAT = 1  # bumped when the layout changes, so an old file is refused with a clear message
+FORMAT = 2  # bumped when the layout changes, so an old file is refused with a clear message
 
 
 def rng_states(shuffle: torch.Generator) -> dict[str, Any]:

@@ -206,3 +206,34 @@ def test_a_run_folder_that_cannot_be_made_is_an_error(tiny: Path, tmp_path: Path
     blocker.write_text("x")
     result = invoke("run", str(tiny), "--out", str(blocker / "sub"), "--quiet")
     assert result.exit_code == 2 and "cannot create the run folder" in result.output
+
+
+def test_fmt_write_keeps_comments_unless_told_and_writes_through_a_link(tiny: Path, tmp_path: Path):
+    tiny.write_text("# my notes\n" + TINY)
+    link = tmp_path / "link.grow"
+    link.symlink_to(tiny)
+    refused = invoke("fmt", "-w", str(link))
+    assert refused.exit_code == 2 and "--drop-comments" in refused.output
+    assert tiny.read_text().startswith("# my notes")
+    assert invoke("fmt", "-w", "--drop-comments", str(link)).exit_code == 0
+    assert link.is_symlink() and "# my notes" not in tiny.read_text()
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("model m { flatten linear(1e12) relu linear(classes) }", "larger than growdsl allows"),
+        ("model m { flatten linear(4) as forward relu linear(classes) }", "reserved by torch.nn.Module"),
+        ("model m { " + "{ " * 400 + "relu " + "} " * 400 + "}", "nests too deeply"),
+    ],
+)
+def test_check_refuses_what_run_could_not_build(tmp_path: Path, model: str, message: str):
+    spec = tmp_path / "s.grow"
+    spec.write_text("data digits\n" + model + "\n")
+    result = invoke("check", str(spec))
+    assert result.exit_code == 2 and message in result.output
+
+
+def test_a_dot_file_in_a_missing_folder_is_an_error(tiny: Path, tmp_path: Path):
+    result = invoke("show", str(tiny), "--dot", str(tmp_path / "missing" / "g.dot"))
+    assert result.exit_code == 2 and "no such folder" in result.output
