@@ -8,7 +8,7 @@ import torch
 from growdsl.errors import CheckpointError
 from growdsl.ir import from_json
 from growdsl.run import run
-from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
+from growdsl.run.checkpoint import FORMAT, load_checkpoint, save_checkpoint
 
 
 def test_checkpoint_holds_everything_a_resume_needs(tiny_spec, tmp_path):
@@ -75,7 +75,7 @@ def test_checkpoint_with_pickled_objects_is_refused(tmp_path):
 
 def test_checkpoint_of_another_format_is_refused(tmp_path):
     torch.save({"format": 99}, tmp_path / "checkpoint.pt")
-    with pytest.raises(CheckpointError, match="format 1"):
+    with pytest.raises(CheckpointError, match=f"format {FORMAT}"):
         load_checkpoint(tmp_path)
 
 
