@@ -267,7 +267,8 @@ def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int)
     one step could take from this layer (`limit`, and the room left in its width range); the
     policy ranks by score per added parameter, which within one layer and scheme is by score."""
     room = graph[node]["width"][1] - graph[node]["args"]["out"]
-    per_neuron = splits.decrease / torch.tensor([s.added for s in splits.schemes])[splits.scheme]
+    added = torch.tensor([s.added for s in splits.schemes], device=splits.decrease.device)
+    per_neuron = splits.decrease / added[splits.scheme]
     order = torch.argsort(per_neuron, descending=True)[: min(limit, room)]
     return [i for i in order.tolist() if float(splits.decrease[i]) > 0]
 

@@ -252,3 +252,36 @@ split(method: random, count: 1) }
     assert [g["epoch"] for g in grows] == [1, 2]  # then the range's high end, 5, is reached
     assert [g["detail"]["width"] for g in grows] == [4, 5]
     assert result.graph["m.h"]["args"]["out"] == 5
+
+
+def _splits(device: str):
+    from growdsl.grow.splitting.schemes import POSITIVE, NeuronSplits
+
+    return NeuronSplits(
+        decrease=torch.tensor([0.1, 0.3, -0.2, 0.2], device=device),
+        scheme=torch.zeros(4, dtype=torch.long, device=device),
+        direction=torch.zeros(4, 5, device=device),
+        schemes=(POSITIVE,),
+    )
+
+
+def _small_graph():
+    from growdsl.ir import lower
+    from growdsl.lang import parse_text
+
+    return lower(parse_text("model m { flatten linear(4..8) as h tanh linear(3) }"), (1, 2, 2), 3)
+
+
+def test_a_layer_proposes_its_best_neurons_up_to_the_limit():
+    from growdsl.grow.split import _best_neurons
+
+    assert _best_neurons(_splits("cpu"), _small_graph(), "m.h", limit=2) == [1, 3]
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
+def test_best_neurons_ranks_on_the_device_of_the_scores():
+    # regression: the per-scheme neuron counts were built on the CPU and indexed with the
+    # scores' device, which broke splitting under --device cuda
+    from growdsl.grow.split import _best_neurons
+
+    assert _best_neurons(_splits("cuda"), _small_graph(), "m.h", limit=2) == [1, 3]
