@@ -82,7 +82,7 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a damaged file fails anywhere in unzipping or unpickling, any type
-        # (torch's own message suggests weights_only=False, which would run code from the file)
+        # (torch's own message suggests loading without weights_only, which would run the file's code)
         raise CheckpointError(
             f"checkpoint {path} is corrupt or unreadable ({type(e).__name__}); it was not loaded"
         ) from e
