@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from growdsl.ir.ops import OPS
+from growdsl.ir.ops import resolved_args
 
 Shape = tuple[int, ...]
 
@@ -47,9 +47,8 @@ def _linear(a: dict[str, Any], inp: Shape) -> nn.Module:
 
 
 def _conv(a: dict[str, Any], inp: Shape) -> nn.Module:
-    padding = a["k"] // 2 if a["padding"] is None else a["padding"]
     return nn.Conv2d(
-        inp[0], a["out"], a["k"], stride=a["stride"], padding=padding, groups=a["groups"], bias=a["bias"]
+        inp[0], a["out"], a["k"], stride=a["stride"], padding=a["padding"], groups=a["groups"], bias=a["bias"]
     )
 
 
@@ -64,7 +63,7 @@ def _bn(a: dict[str, Any], inp: Shape) -> nn.Module:
 
 def _pool(cls: type[nn.Module]) -> Callable[[dict[str, Any], Shape], nn.Module]:
     def build(a: dict[str, Any], inp: Shape) -> nn.Module:
-        return cls(a["k"], stride=a["k"] if a["stride"] is None else a["stride"])
+        return cls(a["k"], stride=a["stride"])
 
     return build
 
@@ -94,5 +93,5 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Shape], nn.Module]] = {
 
 
 def build_op(op: str, args: dict[str, Any], inp: Shape) -> nn.Module:
-    """The module for one op node: `args` overlay the op's defaults; `inp` sizes weight layers."""
-    return BUILDERS[op]({**OPS[op].defaults(), **args}, inp)
+    """The module for one op node: `args` with every default resolved; `inp` sizes weight layers."""
+    return BUILDERS[op](resolved_args(op, args), inp)

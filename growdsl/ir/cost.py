@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.shapes import NodeShapes, infer_shapes, resolved_args
+from growdsl.ir.ops import resolved_args
+from growdsl.ir.shapes import NodeShapes, infer_shapes
 
 
 def costs(graph: ArchGraph, shapes: dict[str, NodeShapes] | None = None) -> dict[str, tuple[int, int]]:

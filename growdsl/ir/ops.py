@@ -92,13 +92,21 @@ MERGES = ("add", "concat", "mean")
 
 
 def implied_defaults(op: str, args: dict[str, Any]) -> dict[str, Any]:
-    """Each argument's default given the others: conv padding is k // 2, a pool's stride is k."""
+    """Each argument's default given the others: a conv's (and a sepconv's, which has no padding
+    argument) padding is k // 2, a pool's stride is k."""
     defaults = OPS[op].defaults()
-    if "padding" in defaults and "k" in args:
+    if op in ("conv", "sepconv") and "k" in args:
         defaults["padding"] = args["k"] // 2
     if "stride" in defaults and defaults["stride"] is None and "k" in args:
         defaults["stride"] = args["k"]
     return defaults
+
+
+def resolved_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
+    """`args` over every default, derived ones included (a conv's padding `k // 2`, a pool's
+    stride `k`): lowered graphs already hold them, graphs a transform built may not."""
+    given = {**OPS[op].defaults(), **args}
+    return {**implied_defaults(op, given), **{name: v for name, v in given.items() if v is not None}}
 
 
 def explicit_args(op: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.shapes import resolved_args
+from growdsl.ir.ops import resolved_args
 
 _SPACE_ATTRS = ("width", "depth", "template", "options", "auto")
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from growdsl.errors import ShapeError
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.ops import OPS
+from growdsl.ir.ops import resolved_args
 
 Shape = tuple[int, ...]
 
@@ -112,18 +111,6 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
     if op == "flatten":
         return (math.prod(inp),)
     return inp  # activations, dropout, identity keep the shape
-
-
-def resolved_args(op: str, args: dict[str, Any]) -> dict[str, Any]:
-    """`args` over the op table's defaults, with derived defaults filled in: a conv's padding
-    `k // 2`, a pool's stride `k`, a sepconv's padding `k // 2` (lowered graphs already hold
-    them; graphs a transform built may not)."""
-    full = {**OPS[op].defaults(), **args}
-    if op in ("conv", "sepconv") and full.get("padding") is None:
-        full["padding"] = full["k"] // 2
-    if op in ("maxpool", "avgpool") and full.get("stride") is None:
-        full["stride"] = full["k"]
-    return full
 
 
 def _image(graph: ArchGraph, node: str, inp: Shape) -> int:
