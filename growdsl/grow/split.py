@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 
@@ -36,6 +35,7 @@ from growdsl.grow.transform import (
     Applied,
     Candidate,
     LossFn,
+    OptionsTransform,
     Pair,
     neuron_cost,
     read_transform_options,
@@ -89,11 +89,9 @@ class SplitChoice:
 
 
 @dataclass
-class SplitTransform:
+class SplitTransform(OptionsTransform):
     """The `split` transform of a grow block; options as in `SPLIT_OPTIONS`."""
 
-    options: dict[str, Any]
-    on_span: Any = None
     name: str = "split"
 
     @classmethod
@@ -133,10 +131,6 @@ class SplitTransform:
                 except NotSplittable as why:
                     skipped[node] = str(why)
         return found, skipped
-
-    def check(self, graph: ArchGraph) -> None:
-        """`on:` must name labels of the model."""
-        targets(graph, self.options["on"], self.on_span)
 
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the layers split acts on (at least one)."""

@@ -80,6 +80,19 @@ class Transform(Protocol):
         ...
 
 
+@dataclass
+class OptionsTransform:
+    """What the transforms share: their call's validated options (`read_transform_options`), the
+    span `on:` errors point at, and the check that `on:` names labels of the model."""
+
+    options: dict[str, Any]
+    on_span: Span | None = None
+
+    def check(self, graph: ArchGraph) -> None:
+        """`on:` must name labels of the model."""
+        targets(graph, self.options["on"], self.on_span)
+
+
 def neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
     """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
     wider = graph.copy()

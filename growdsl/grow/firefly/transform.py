@@ -26,6 +26,7 @@ from growdsl.grow.transform import (
     Applied,
     Candidate,
     LossFn,
+    OptionsTransform,
     Pair,
     neuron_cost,
     read_transform_options,
@@ -82,11 +83,9 @@ class NewLayer:
 
 
 @dataclass
-class FireflyTransform:
+class FireflyTransform(OptionsTransform):
     """The `firefly` transform of a grow block; options as in `FIREFLY_OPTIONS`."""
 
-    options: dict[str, Any]
-    on_span: Any = None
     name: str = "firefly"
 
     @classmethod
@@ -131,10 +130,6 @@ class FireflyTransform:
                 if self.options["on"] is None or inside & chosen:
                     found.append(n)
         return found
-
-    def check(self, graph: ArchGraph) -> None:
-        """`on:` must name labels of the model."""
-        targets(graph, self.options["on"], self.on_span)
 
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the target layers (at least one)."""
