@@ -18,6 +18,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from split_cost import sgd_epoch  # benchmarks/ is on sys.path when run as a script
 
 from growdsl import api
 from growdsl.grow.firefly import FireflyTransform
@@ -40,17 +41,6 @@ def _net(width: int) -> Net:
     )
     graph = lower(parse_text(f"model mlp {{ {body} }}", "bench.grow"), (1, 8, 8), 10)
     return Net(graph, api.compile(graph))
-
-
-def _epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
-    opt = torch.optim.SGD(net.model.parameters(), lr=0.05, momentum=0.9)
-    order = torch.randperm(len(x))
-    net.model.train()
-    for start in range(0, len(x), batch):
-        idx = order[start : start + batch]
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net.model(x[idx]), y[idx]).backward()
-        opt.step()
 
 
 def _step(transform: FireflyTransform, net: Net, x, y) -> None:  # noqa: ANN001
@@ -76,7 +66,7 @@ def main() -> None:
     transforms = {name: FireflyTransform.from_call(parse_value(call)) for name, call in VARIANTS.items()}
     epoch, steps = float("inf"), dict.fromkeys(VARIANTS, float("inf"))
     for _ in range(args.repeats):  # interleaved, so machine noise hits epochs and steps alike
-        epoch = min(epoch, _timed(lambda: _epoch(net, x, y)))
+        epoch = min(epoch, _timed(lambda: sgd_epoch(net, x, y)))
         for name, transform in transforms.items():
             steps[name] = min(steps[name], _timed(lambda t=transform: _step(t, net, x, y)))
     cpu = platform.processor() or platform.machine()

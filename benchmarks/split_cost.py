@@ -40,7 +40,8 @@ def _net(width: int, data: str = "digits(test: 0.2)") -> Net:
     return Net(graph, api.compile(graph))
 
 
-def _epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
+def sgd_epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:
+    """One epoch of SGD (momentum 0.9, batch 64): the unit the growth benchmarks measure in."""
     opt = torch.optim.SGD(net.model.parameters(), lr=0.05, momentum=0.9)
     order = torch.randperm(len(x), device=x.device)
     net.model.train()
@@ -91,7 +92,7 @@ def main() -> None:
     for width in args.widths:  # one row at a time: the exact step at width 1024 takes minutes
         net = _net(width, args.data)
         net.model.to(args.device)
-        epoch = _fastest(lambda net=net: _epoch(net, x, y), args.repeats)
+        epoch = _fastest(lambda net=net: sgd_epoch(net, x, y), args.repeats)
         times = {}
         for method in ("fast", "exact") if width <= args.skip_exact_above else ("fast",):
             split = SplitTransform.from_call(parse_value(f"split(method: {method}, samples: {args.samples})"))
