@@ -73,7 +73,7 @@ SPLIT_OPTIONS: dict[str, Option] = {
     "scheme": Option("two", _one_of("two", "three"), "signed split with two or three copies"),
     "samples": Option(256, integer(1), "training samples the splitting matrices average over"),
     "iters": Option(20, integer(1), "fast solver: most Lanczos steps (products with S)"),
-    "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: residual tolerance, relative"),
+    "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: relative accuracy of λ at which a neuron stops"),
 }
 
 
@@ -135,7 +135,11 @@ class SplitTransform(OptionsTransform):
     def limit(self, net: Net) -> int | None:
         """`count`, or `frac` of the current neurons of the layers split acts on (at least one)."""
         sites, _ = self.sites(net.graph)
-        return step_limit(self.options, sum(net.graph[s.node]["args"]["out"] for s in sites))
+        return self._limit(net.graph, sites)
+
+    def _limit(self, graph: ArchGraph, sites: list[SplitSite]) -> int:
+        """`limit` for sites already found (finding them builds the graph's data flow)."""
+        return step_limit(self.options, sum(graph[s.node]["args"]["out"] for s in sites))
 
     # ------------------------------------------------------------ scoring
 
@@ -167,26 +171,32 @@ class SplitTransform(OptionsTransform):
         device = net.device
         factors = collect_factors(net.model, sites, x[take].to(device), y[take].to(device), loss_fn)
         eps = self.options["eps"]
-        limit = self.limit(net)
+        limit = self._limit(net.graph, sites)
         candidates = []
         for layer in factors:
             pairs = self._eigenpairs(layer, rng)
             splits = best_splits(pairs, eps, self._signed_scheme())
             params, flops = neuron_cost(net.graph, layer.site.node)
-            lam = {0: pairs.lam_min, 1: pairs.lam_max}
-            for i in _best_neurons(splits, net.graph, layer.site.node, limit):
-                scheme = splits.schemes[int(splits.scheme[i])]
-                eigenvalue = float(lam[int(splits.scheme[i])][i])
+            best = _best_neurons(splits, net.graph, layer.site.node, limit)
+            # one transfer per layer, not per neuron: a wide layer proposes hundreds of neurons
+            chosen = torch.tensor(best, dtype=torch.long, device=splits.decrease.device)
+            kinds, decreases = splits.scheme[chosen].tolist(), splits.decrease[chosen].tolist()
+            eigenvalues = splits.eigenvalue[chosen].tolist()
+            directions = splits.direction[chosen].detach().cpu().unbind()
+            for i, kind, decrease, eigenvalue, direction in zip(
+                best, kinds, decreases, eigenvalues, directions, strict=True
+            ):
+                scheme = splits.schemes[kind]
                 candidates.append(
                     Candidate(
                         self.name,
                         layer.site.node,
-                        float(splits.decrease[i]),
+                        decrease,
                         params * scheme.added,
                         flops * scheme.added,
                         width=scheme.added,
                         detail={"neuron": i, "scheme": scheme.name, "eigenvalue": eigenvalue},
-                        payload=SplitChoice(i, scheme, splits.direction[i].detach().cpu(), eigenvalue),
+                        payload=SplitChoice(i, scheme, direction, eigenvalue),
                     )
                 )
         return candidates
@@ -264,7 +274,8 @@ def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int)
     added = torch.tensor([s.added for s in splits.schemes], device=splits.decrease.device)
     per_neuron = splits.decrease / added[splits.scheme]
     order = torch.argsort(per_neuron, descending=True)[: min(limit, room)]
-    return [i for i in order.tolist() if float(splits.decrease[i]) > 0]
+    helps = (splits.decrease[order] > 0).tolist()
+    return [i for i, good in zip(order.tolist(), helps, strict=True) if good]
 
 
 def _place_offspring(net: Net, node: str, splits: list[SplitChoice], new: list[int], eps: float) -> None:

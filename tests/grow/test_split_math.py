@@ -11,8 +11,8 @@ from torch import nn
 from growdsl import api
 from growdsl.compile.ops import RBF
 from growdsl.grow.splitting.curvature import CURVATURES
-from growdsl.grow.splitting.eigen import exact_eigenpairs, fast_eigenpairs
-from growdsl.grow.splitting.factors import collect_factors, neuron_layer
+from growdsl.grow.splitting.eigen import exact_eigenpairs, fast_eigenpairs, min_rayleigh, row_space
+from growdsl.grow.splitting.factors import SplitFactors, collect_factors, neuron_layer
 from growdsl.grow.splitting.matrices import splitting_matrices, splitting_product
 from growdsl.grow.splitting.schemes import POSITIVE, predicted_change, signed_three, signed_two
 from growdsl.grow.splitting.sites import NotSplittable, find_site
@@ -175,6 +175,51 @@ def test_fast_eigenpairs_match_exact_within_two_percent(layer, seed):
     fast = fast_eigenpairs(factors, largest=True, generator=torch.Generator().manual_seed(seed))
     for got, want in ((fast.lam_min, exact.lam_min), (fast.lam_max, exact.lam_max)):
         assert ((got - want).abs() <= 0.02 * want.abs() + 1e-12).all(), (got, want)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_fast_eigenpairs_in_the_row_space_match_exact(seed):
+    """Fewer samples than inputs (a wide layer): the solver runs in the samples' row space."""
+    graph, model = _net("linear(30) tanh linear(8) as p tanh", (5,), seed=seed)
+    x = torch.randn(12, 5, dtype=torch.float64)
+    factors = _factors(graph, model, "m.p", x, torch.arange(12) % 3)
+    reduced, basis = row_space(factors)
+    assert basis is not None and reduced.h.shape == (12, 12)  # M = 12 < D = 31
+    torch.testing.assert_close(basis.T @ basis, torch.eye(12, dtype=torch.float64))
+    torch.testing.assert_close(reduced.h @ basis.T, factors.h)
+    exact = exact_eigenpairs(factors, largest=True)
+    fast = fast_eigenpairs(factors, largest=True, generator=torch.Generator().manual_seed(seed))
+    for got, want in ((fast.lam_min, exact.lam_min), (fast.lam_max, exact.lam_max)):
+        assert ((got - want).abs() <= 0.02 * want.abs() + 1e-12).all(), (got, want)
+
+
+def test_row_space_of_a_rank_deficient_input_falls_back_to_qr():
+    """Repeated samples make h hᵀ singular: its Cholesky factor fails, the QR basis still holds."""
+    h = torch.randn(6, 20, dtype=torch.float64)
+    h = torch.cat([h, h[:2]])  # 8 rows of rank 6
+    factors = SplitFactors(None, h, torch.randn(8, 4, dtype=torch.float64))
+    reduced, basis = row_space(factors)
+    torch.testing.assert_close(basis.T @ basis, torch.eye(8, dtype=torch.float64))
+    torch.testing.assert_close(reduced.h @ basis.T, h)
+    s = splitting_matrices(factors)
+    torch.testing.assert_close(basis @ splitting_matrices(reduced) @ basis.T, s)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_fast_solver_returns_the_quotient_of_its_own_direction(sign):
+    """λ is vᵀ(sign·S)v of the returned unit v, so a split's predicted decrease is that of the
+    direction it moves along; and never below the true extreme eigenvalue."""
+    gen = torch.Generator().manual_seed(0)
+    factors = SplitFactors(
+        None,
+        torch.randn(50, 9, generator=gen, dtype=torch.float64),
+        torch.randn(50, 6, generator=gen, dtype=torch.float64),
+    )
+    lam, v = min_rayleigh(factors, sign, iters=4, tol=1e-4, generator=gen)  # too few steps to converge
+    torch.testing.assert_close(v.norm(dim=1), torch.ones(6, dtype=torch.float64))
+    torch.testing.assert_close(lam, sign * (v * splitting_product(factors, v)).sum(dim=1))
+    extreme = torch.linalg.eigvalsh(sign * splitting_matrices(factors))[:, 0]
+    assert (lam >= extreme - 1e-12).all()
 
 
 def test_exact_eigenpairs_are_eigenpairs_in_chunks():

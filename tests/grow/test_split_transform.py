@@ -261,6 +261,7 @@ def _splits(device: str):
         decrease=torch.tensor([0.1, 0.3, -0.2, 0.2], device=device),
         scheme=torch.zeros(4, dtype=torch.long, device=device),
         direction=torch.zeros(4, 5, device=device),
+        eigenvalue=torch.tensor([-0.1, -0.3, 0.2, -0.2], device=device),
         schemes=(POSITIVE,),
     )
 

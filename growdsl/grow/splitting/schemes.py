@@ -65,6 +65,7 @@ class NeuronSplits:
     decrease: torch.Tensor  # [C]
     scheme: torch.Tensor  # [C] long
     direction: torch.Tensor  # [C, D]
+    eigenvalue: torch.Tensor  # [C]: vᵀSv of the direction (λ_min, or λ_max for a signed split)
     schemes: tuple[Scheme, ...]
 
 
@@ -73,12 +74,14 @@ def best_splits(pairs: EigenPairs, eps: float, signed: Scheme | None = None) -> 
     split (which helps where λ_max > 0), whichever predicts the larger decrease per new neuron."""
     decrease = -predicted_change(POSITIVE, pairs.lam_min, eps)
     if signed is None or pairs.lam_max is None or pairs.v_max is None:
-        return NeuronSplits(decrease, torch.zeros_like(decrease, dtype=torch.long), pairs.v_min, (POSITIVE,))
+        positive = torch.zeros_like(decrease, dtype=torch.long)
+        return NeuronSplits(decrease, positive, pairs.v_min, pairs.lam_min, (POSITIVE,))
     signed_decrease = -predicted_change(signed, pairs.lam_max, eps)
     use_signed = signed_decrease / signed.added > decrease / POSITIVE.added
     return NeuronSplits(
         torch.where(use_signed, signed_decrease, decrease),
         use_signed.long(),
         torch.where(use_signed[:, None], pairs.v_max, pairs.v_min),
+        torch.where(use_signed, pairs.lam_max, pairs.lam_min),
         (POSITIVE, signed),
     )
