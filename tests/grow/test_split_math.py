@@ -222,6 +222,23 @@ def test_fast_solver_returns_the_quotient_of_its_own_direction(sign):
     assert (lam >= extreme - 1e-12).all()
 
 
+@pytest.mark.parametrize("largest", [False, True])
+def test_fast_solver_stays_finite_on_neurons_without_curvature(largest):
+    """Saturated tanh neurons have w ≈ 0 (squares underflow in float32) or exactly 0: their start
+    vector and pair must stay finite (a NaN there once broke the batched eigh of every neuron)."""
+    gen = torch.Generator().manual_seed(0)
+    h = torch.randn(64, 10, generator=gen)
+    w = torch.randn(64, 4, generator=gen)
+    w[:, 1] *= 1e-25
+    w[:, 2] = 0.0
+    w[:, 3] = w[:, 3].abs()  # no negative curvature: λ_min > 0
+    pairs = fast_eigenpairs(SplitFactors(None, h, w), largest=largest, generator=gen)
+    for t in (pairs.lam_min, pairs.v_min) + ((pairs.lam_max, pairs.v_max) if largest else ()):
+        assert torch.isfinite(t).all()
+    exact = torch.linalg.eigvalsh(splitting_matrices(SplitFactors(None, h, w)))
+    assert (pairs.lam_min - exact[:, 0]).abs()[[0, 3]].max() <= 0.02 * exact[[0, 3], 0].abs().max()
+
+
 def test_exact_eigenpairs_are_eigenpairs_in_chunks():
     graph, model = _net("linear(7) as p tanh linear(classes)", (4,))
     x = torch.randn(30, 4, dtype=torch.float64)

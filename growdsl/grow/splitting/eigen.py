@@ -139,7 +139,7 @@ def min_rayleigh(
     bound on θ is checked and the converged ones are locked: their pair is stored and they leave
     the batch, and later steps only multiply by the matrices still unconverged. The bound is the
     Kato-Temple one, min(r, r²/gap) with r = |β_k y_k| the Ritz residual and gap = θ₂ − θ₁; a
-    neuron is done when it is below `tol`·|θ₁| (or at rounding level of `operator_scale`).
+    neuron is done when it is below `tol`·|θ₁| (or at rounding level, S_i scaled to norm ≤ 1).
 
     Returns (λ [C], unit v [C, D]), λ being the Rayleigh quotient of the returned v itself (one
     more product), so that the loss decrease a split predicts is exactly the one of the direction
@@ -148,21 +148,25 @@ def min_rayleigh(
     neurons, dim = factors.neurons, factors.dim
     steps = min(iters, dim)
     signed = replace(factors, w=sign * factors.w)  # sign·S_i = hᵀ diag(sign·w_i) h
-    w = signed.w  # its columns for the neurons still unconverged
-    scale = operator_scale(factors).double()
     floor = torch.finfo(h.dtype).tiny  # a safe divisor: 1e-300 would underflow to 0 in float32
     rounding = torch.finfo(h.dtype).eps
+    # Each S_i divided by its `operator_scale`, a bound on its norm: the recurrence then works
+    # with numbers of order one. Without it a nearly dead neuron (w ~ 1e-25 behind a saturated
+    # tanh) has vectors whose squared norms underflow in float32, and its NaNs broke the batched
+    # eigh of every neuron. λ is taken from the unscaled S at the end.
+    unit = replace(signed, w=signed.w / operator_scale(factors).clamp_min(floor))
+    w = unit.w  # its columns for the neurons still unconverged
     planes = _Planes(h, neurons, dim, 3)
     active = torch.arange(neurons, device=h.device)
-    q = _start(signed, planes.take(neurons), generator)
+    q = _start(unit, planes.take(neurons), generator)
     q_prev = planes.take(neurons).zero_()
     b_prev = h.new_zeros(neurons, 1)
     pool = h.new_empty(steps * neurons * dim)  # the basis; its pages cost only once written
     basis: list[tuple[torch.Tensor, torch.Tensor]] = []  # per step: (neurons then active, their q)
     used = 0
-    ritz_vectors = scale.new_zeros(neurons, steps)  # y of each neuron once locked
-    alpha = scale.new_zeros(neurons, steps)
-    beta = scale.new_zeros(neurons, steps)
+    ritz_vectors = h.new_zeros(neurons, steps, dtype=torch.float64)  # y of each neuron once locked
+    alpha = torch.zeros_like(ritz_vectors)
+    beta = torch.zeros_like(ritz_vectors)
     for j in range(steps):
         basis.append((active, pool[used : used + q.numel()].view_as(q).copy_(q)))
         used += q.numel()
@@ -180,7 +184,7 @@ def min_rayleigh(
         theta, gap, y = _ritz(alpha, beta, k)
         residual = beta[:, j].abs() * y[:, -1].abs()
         bound = torch.minimum(residual, residual * residual / gap.clamp_min(floor))
-        done = bound <= tol * theta.abs() + rounding * scale
+        done = bound <= tol * theta.abs() + rounding  # rounding: θ of a neuron with S_i = 0 is 0
         if k == steps:
             done = torch.ones_like(done)
         finished = done.nonzero().squeeze(1)
@@ -188,36 +192,38 @@ def min_rayleigh(
         left = (~done).nonzero().squeeze(1)
         if len(left) == 0:
             break
-        active, scale, w, b_prev = active[left], scale[left], w[:, left], b_prev[left]
+        active, w, b_prev = active[left], w[:, left], b_prev[left]
         alpha, beta = alpha[left], beta[left]
         q, q_prev = planes.select(q, left), planes.select(q_prev, left)
     v = h.new_zeros(neurons, dim)
     for j, (rows, plane) in enumerate(basis):  # v = Q y for every neuron, a step at a time
         v.index_add_(0, rows, plane.mul_(ritz_vectors[rows, j : j + 1].to(h.dtype)))
-    v = v / v.norm(dim=1, keepdim=True)
+    v = v / v.norm(dim=1, keepdim=True).clamp_min(floor)  # a neuron with S_i = 0 may end at v = 0
     return torch.linalg.vecdot(splitting_product(signed, v), v), v
 
 
 def _start(factors: SplitFactors, out: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     """Unit start vectors for Lanczos, one per neuron, written into `out`: Σ_m min(w_mi, 0) h_m,
-    the samples that pull the quotient down weighted by how much, plus a random part a thousandth
-    of its size (so that no eigenvector is missing from the start, and a neuron without negative
-    curvature still gets a start). Against a purely random start, half as many neurons were
-    still unconverged after 8 steps on the networks of benchmarks/split_cost.py."""
+    the samples that pull the quotient down weighted by how much, normalised, plus a random part
+    a thousandth of its size (so that no eigenvector is missing from the start). A neuron without
+    negative curvature starts from the random part alone. Against a purely random start, half as
+    many neurons were still unconverged after 8 steps on the networks of benchmarks/split_cost.py."""
     torch.mm(factors.w.clamp(max=0).T, factors.h, out=out)
+    norm = torch.linalg.vector_norm(out, dim=1, keepdim=True)
+    usable = norm > torch.finfo(out.dtype).tiny ** 0.5
+    out.div_(torch.where(usable, norm, 1.0)).mul_(usable)
     noise = torch.randn(out.shape, generator=generator, dtype=out.dtype).to(out.device)
-    noise.mul_(1e-3 * torch.linalg.vector_norm(out, dim=1, keepdim=True) / out.shape[1] ** 0.5 + 1e-30)
-    out.add_(noise)
+    out.add_(noise.mul_(torch.where(usable, 1e-3, 1.0) / out.shape[1] ** 0.5))
     return out.div_(torch.linalg.vector_norm(out, dim=1, keepdim=True))
 
 
 class _Planes:
     """The Lanczos loop's [rows, D] vectors, carved from a few preallocated buffers and reused.
 
-    On the CPU a fresh tensor of a megabyte or more costs about as much as the arithmetic done on
-    it (the allocator returns it to the OS and the next one page-faults back in), and the loop
-    would make several per step; reusing buffers halved the time of a product with S at width
-    1024. A plane is a contiguous view of one free buffer; `give` returns it."""
+    On the CPU, megabyte-sized temporaries cost time beyond their arithmetic (allocation, first
+    touch of fresh pages), and the loop would make several per step: measured at width 1024, a
+    product with S written into reused buffers took 1.1 ms, with fresh ones 2.5 ms. A plane is a
+    contiguous view of one free buffer; `give` returns it."""
 
     def __init__(self, h: torch.Tensor, rows: int, dim: int, count: int) -> None:
         self.h, self.dim = h, dim
