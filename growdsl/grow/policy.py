@@ -27,8 +27,8 @@ from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
-from growdsl.lang.ast import AtEpochs, Every, GrowBlock, Num, TransformStmt, Until, When
-from growdsl.lang.suggest import unknown_name_message
+from growdsl.lang.ast import BUDGET_METRICS, AtEpochs, Every, GrowBlock, Num, TransformStmt, Until, When
+from growdsl.lang.suggest import not_implemented_message, unknown_name_message
 from growdsl.options import Option, integer, number, read_options
 
 # The transforms of LANGUAGE.md; those with a factory in IMPLEMENTED_TRANSFORMS can run.
@@ -43,7 +43,6 @@ IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {
     "firefly": FireflyTransform.from_call,
 }
 
-BUDGET_METRICS = ("params", "flops", "steps")
 PLATEAU_OPTIONS = {
     "patience": Option(3, integer(1)),
     "min_delta": Option(0.0, number(0.0)),
@@ -343,8 +342,7 @@ def _transform(stmt: TransformStmt) -> Transform:
         return IMPLEMENTED_TRANSFORMS[name](stmt.call)
     if name in KNOWN_TRANSFORMS:
         raise SpecError(
-            f"growth transform '{name}' ({KNOWN_TRANSFORMS[name]}) is not implemented in this "
-            "version of growdsl",
+            not_implemented_message("growth transform", name, KNOWN_TRANSFORMS[name]),
             stmt.call.span,
             hint="remove it (or the grow block) to train without it",
         )

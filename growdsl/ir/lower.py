@@ -17,7 +17,7 @@ from typing import Any
 
 from growdsl.errors import ShapeError, Span, SpecError
 from growdsl.ir.graph import ArchGraph, from_json, to_json
-from growdsl.ir.ops import MERGES, OPS, REQUIRED, OpSig
+from growdsl.ir.ops import OPS, REQUIRED, OpSig
 from growdsl.ir.shapes import fmt_shape
 from growdsl.lang import ast
 from growdsl.lang.suggest import did_you_mean, unknown_name_message
@@ -172,8 +172,8 @@ class _Lowerer:
             graph.add(parent, node, "seq", **common)
             self.sequence(graph, node, term.terms, env)
         elif isinstance(term, ast.BranchTerm):
-            if term.merge not in MERGES:
-                raise SpecError(unknown_name_message("merge", term.merge, MERGES), term.merge_span)
+            if term.merge not in ast.MERGES:
+                raise SpecError(unknown_name_message("merge", term.merge, ast.MERGES), term.merge_span)
             graph.add(parent, node, "branch", merge=term.merge, **common)
             self.paths(graph, node, term.paths, env)
         elif isinstance(term, ast.ChoiceTerm):

@@ -88,7 +88,6 @@ OPS: dict[str, OpSig] = {
 
 ACTIVATIONS = ("relu", "gelu", "tanh", "sigmoid", "silu", "rbf")
 WEIGHT_OPS = ("linear", "conv", "sepconv")  # ops that own growable output neurons
-MERGES = ("add", "concat", "mean")
 
 
 def implied_defaults(op: str, args: dict[str, Any]) -> dict[str, Any]:

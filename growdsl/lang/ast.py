@@ -117,6 +117,11 @@ class SeqTerm:
     span: Span = _span()
 
 
+MERGES = ("add", "concat", "mean")
+"""How a branch's paths are combined: the language's whole vocabulary, checked when a spec is read
+and again when an AST built in code is lowered."""
+
+
 @dataclass(frozen=True)
 class BranchTerm:
     """`branch add|concat|mean { path | path ... }`."""
@@ -217,6 +222,10 @@ class When:
 
     trigger: Call
     span: Span = _span()
+
+
+BUDGET_METRICS = ("params", "flops", "steps")
+"""What an `until` budget may cap."""
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,6 @@ from growdsl.errors import Span, SpecError
 from growdsl.lang import ast
 from growdsl.lang.suggest import unknown_name_message
 
-MERGES = ("add", "concat", "mean")
-METRICS = ("params", "flops", "steps")
 SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9}
 _NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)([A-Za-z_]*)")
 
@@ -187,8 +185,10 @@ class SpecBuilder(Transformer):
 
     def until(self, meta: Meta, children: list) -> ast.Until:
         metric, op, value = children
-        if str(metric) not in METRICS:
-            raise SpecError(unknown_name_message("budget metric", str(metric), METRICS), self._tok(metric))
+        if str(metric) not in ast.BUDGET_METRICS:
+            raise SpecError(
+                unknown_name_message("budget metric", str(metric), ast.BUDGET_METRICS), self._tok(metric)
+            )
         return ast.Until(str(metric), str(op), self._num(value), self._span(meta))
 
     def transform_stmt(self, meta: Meta, children: list) -> ast.TransformStmt:
@@ -214,8 +214,8 @@ class SpecBuilder(Transformer):
 
     def branch(self, meta: Meta, children: list) -> ast.BranchTerm:
         merge, *paths = children
-        if str(merge) not in MERGES:
-            raise SpecError(unknown_name_message("merge", str(merge), MERGES), self._tok(merge))
+        if str(merge) not in ast.MERGES:
+            raise SpecError(unknown_name_message("merge", str(merge), ast.MERGES), self._tok(merge))
         return ast.BranchTerm(str(merge), tuple(paths), span=self._span(meta), merge_span=self._tok(merge))
 
     def choice(self, meta: Meta, paths: list) -> ast.ChoiceTerm:

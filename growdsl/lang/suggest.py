@@ -19,3 +19,9 @@ def unknown_name_message(what: str, name: str, known: Iterable[str]) -> str:
     if guess:
         return f"unknown {what} '{name}': did you mean '{guess}'?"
     return f"unknown {what} '{name}' (known: {', '.join(known)})"
+
+
+def not_implemented_message(what: str, name: str, description: str) -> str:
+    """`search method 'pbt' (PBT-NAS ...) is not implemented in this version of growdsl`: for a
+    name the language knows (so it is no typo) that this version cannot run yet."""
+    return f"{what} '{name}' ({description}) is not implemented in this version of growdsl"

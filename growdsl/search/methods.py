@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from growdsl.errors import SpecError
 from growdsl.lang.ast import SearchDecl
-from growdsl.lang.suggest import unknown_name_message
+from growdsl.lang.suggest import not_implemented_message, unknown_name_message
 
 KNOWN_SEARCHES: dict[str, str] = {
     "random": "random search",
@@ -19,8 +19,7 @@ def check_search(decl: SearchDecl | None) -> None:
     name = decl.method.name
     if name in KNOWN_SEARCHES:
         raise SpecError(
-            f"search method '{name}' ({KNOWN_SEARCHES[name]}) is not implemented in this version "
-            "of growdsl",
+            not_implemented_message("search method", name, KNOWN_SEARCHES[name]),
             decl.method.span,
             hint="remove the search block to train the first architecture of the space",
         )
