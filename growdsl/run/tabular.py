@@ -70,7 +70,8 @@ def csv_info(path: str, target: str, regression: bool) -> tuple[int, int | None]
 
 def load_csv(path: str, target: str, regression: bool) -> tuple[np.ndarray, np.ndarray]:
     """(x [n, features] float32, y) with y class indices, or float targets [n, 1] for regression.
-    Features must be finite numbers: a nan or inf would make every loss nan."""
+    Features (and regression targets) must be finite numbers: a nan or inf would make every loss
+    nan."""
     header, rows, t = _table(path, target)
     features = [i for i in range(len(header)) if i != t]
     x = np.empty((len(rows), len(features)), dtype=np.float32)
@@ -90,6 +91,8 @@ def load_csv(path: str, target: str, regression: bool) -> tuple[np.ndarray, np.n
                 y[r] = float(targets[r])
             except ValueError as e:
                 raise DataError(f"{path}:{line}: regression target '{target}' must be numeric ({e})") from e
+            if not np.isfinite(y[r, 0]):
+                raise DataError(f"{path}:{line}: regression target '{target}' is not a finite number")
         return x, y
     index = {label: i for i, label in enumerate(_sorted_labels(targets))}
     return x, np.array([index[v] for v in targets], dtype=np.int64)

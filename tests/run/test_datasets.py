@@ -316,6 +316,15 @@ def test_csv_non_finite_feature_is_a_data_error_naming_its_line(tmp_path, value)
         load_data(data_call(f'csv(path: "{path}")'), 0)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf", "1e400"])
+def test_csv_non_finite_regression_target_is_a_data_error_naming_its_line(tmp_path, value):
+    path = tmp_path / "t.csv"
+    path.write_text(f"a,y\n1,0.5\n2,{value}\n3,1.5\n")
+    call = data_call(f'csv(path: "{path}", target: "y", regression: true)')
+    with pytest.raises(DataError, match="t.csv:3: regression target 'y' is not a finite number"):
+        load_data(call, 0)
+
+
 def test_csv_without_a_feature_column_is_a_data_error(tmp_path):
     path = tmp_path / "t.csv"
     path.write_text("label\nx\ny\nx\ny\n")
