@@ -118,3 +118,53 @@ def test_resume_inside_a_growing_task_reproduces_the_uninterrupted_run(tmp_path)
 def test_growth_that_would_change_old_tasks_is_a_spec_error(tmp_path, grow, message):
     with pytest.raises(SpecError, match=message):
         run(_spec(grow), tmp_path / "r", quiet=True)
+
+
+def test_under_a_freeze_a_new_neurons_score_is_the_loss_change_with_its_cut_columns_cut():
+    """Continual scoring: a new neuron's columns into frozen rows are cut once applied (Freeze.lay),
+    so its score is the loss change of it applied with them cut; a new neuron whose every consumer
+    row is frozen (h1, under an all-old h2) scores 0, which it would not without the freeze."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from growdsl.compile import compile_graph
+    from growdsl.grow.firefly import FireflyTransform
+    from growdsl.grow.net import Net
+
+    spec = parse_text(
+        "data digits\nmodel m { flatten linear(6..20) as h1 tanh linear(6..20) as h2 tanh linear(classes) }\n"
+        "grow { firefly(wider: 3, candidates: 0, deeper: 0, steps: 5, eps: 0.001, samples: 96) }\n",
+        "t.grow",
+    )
+    graph = api.lower(spec)
+    torch.manual_seed(0)
+    net = Net(graph, compile_graph(graph).double().eval())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(96, *graph.input_shape, dtype=torch.double, generator=gen)
+    y = torch.randint(5, 10, (96,), generator=gen)  # the current task's classes
+    free = FireflyTransform.from_call(spec.grow.statements[-1].call)
+    old = {"m.h1": 6, "m.h2": 6, "m.5": 5}  # m.5: the output layer, its first 5 classes old
+    assert set(old) == {n for n in graph.ops() if graph[n]["op"] == "linear"}
+    frozen = dataclasses.replace(free, frozen=old)
+
+    def loss(n: Net) -> float:
+        with torch.no_grad():
+            return float(F.cross_entropy(n.model(x), y))
+
+    def applied_and_cut(cand) -> Net:
+        grown = dataclasses.replace(frozen, options={**frozen.options, "eps": 1e-7}).apply(net, [cand]).net
+        state = grown.model.state_dict()
+        for key, mask in freeze_masks(grown.graph, state, old)[1].items():
+            state[key].masked_fill_(mask, 0)
+        return grown
+
+    base = loss(net)
+    cands = frozen.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(1))
+    for cand in cands:
+        alone = frozen.eps * (base - loss(applied_and_cut(cand))) / 1e-7
+        assert alone == pytest.approx(cand.score, rel=1e-3, abs=1e-13), cand.node
+    assert max(abs(c.score) for c in cands if c.node == "m.h1") < 1e-12
+    assert max(abs(c.score) for c in cands if c.node == "m.h2") > 1e-6
+    unfrozen = free.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(1))
+    assert max(abs(c.score) for c in unfrozen if c.node == "m.h1") > 1e-6
