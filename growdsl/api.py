@@ -8,7 +8,6 @@ Each function is one stage of the pipeline (DESIGN.md): `load` (text -> Spec), `
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,11 +17,11 @@ from torch import nn
 from growdsl import ir, lang
 from growdsl import run as run_stage
 from growdsl.compile import check_module_names, compile_graph
-from growdsl.errors import RunError
 from growdsl.export import write_atomically, write_exports
 from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
+from growdsl.lang.comments import weave_comments
 from growdsl.run import Run, datasets
 from growdsl.run.checkpoint import load_checkpoint
 from growdsl.run.config import train_config
@@ -35,24 +34,18 @@ def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
     return lang.apply_overrides(spec, overrides) if overrides else spec
 
 
-_STRING = re.compile(r'"([^"\\\n]|\\.)*"')
-
-
 def format_file(path: str | Path, *, write: bool = False, drop_comments: bool = False) -> tuple[str, bool]:
-    """The canonical text of the spec at `path` and whether the file differs from it. With
-    `write`, the file is rewritten in place (through a symbolic link, its target; its mode kept);
-    `fmt` does not keep comments, so a file with comments is only rewritten with `drop_comments`."""
+    """The canonical text of the spec at `path`, its comments kept (left out with
+    `drop_comments`), and whether the file differs from it. With `write`, the file is rewritten
+    in place (through a symbolic link, its target; its mode kept)."""
     spec = lang.load(path)
-    text = lang.format_spec(spec)
     target = Path(path).resolve()
     original = target.read_text(encoding="utf-8")
+    text = lang.format_spec(spec)
+    if not drop_comments:
+        text = weave_comments(original, text)
     changed = original != text
     if write and changed:
-        if "#" in _STRING.sub("", original) and not drop_comments:
-            raise RunError(
-                f"fmt -w would drop the comments of {path} (the canonical form keeps none); "
-                "pass --drop-comments to rewrite it anyway"
-            )
         mode = stat.S_IMODE(target.stat().st_mode)
         write_atomically(target, lambda p: p.write_text(text, encoding="utf-8"))
         os.chmod(target, mode)

@@ -88,10 +88,10 @@ def show(spec: Path, dot_file: Path | None, overrides: tuple[str, ...]) -> None:
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("-w", "--write", is_flag=True, help="Rewrite SPEC in place instead of printing.")
 @click.option("--check", "check_only", is_flag=True, help="Exit 1 if SPEC is not in canonical form.")
-@click.option("--drop-comments", is_flag=True, help="With -w: rewrite even though comments are lost.")
+@click.option("--drop-comments", is_flag=True, help="Leave the comments out of what is printed or written.")
 @_user_errors
 def fmt(spec: Path, write: bool, check_only: bool, drop_comments: bool) -> None:
-    """Print SPEC in canonical form (idempotent; lowers to the same graph; comments are not kept)."""
+    """Print SPEC in canonical form (idempotent; lowers to the same graph; comments are kept)."""
     from growdsl import api
 
     text, changed = api.format_file(spec, write=write and not check_only, drop_comments=drop_comments)

@@ -4,9 +4,11 @@ The layout: sections in the order data, blocks, model, train, grow, search, expo
 between them; 4-space indents; one model term per line, its `as` label on the same line. A path of
 a `branch` or `choice` stays on one line when it holds only ops and fits, and a later path starts
 with `  | ` in the gutter; a nested `{ }` or `repeat` body of ops only stays on one line when it
-fits. Numbers print as written (`20k`, `1e-3`). Comments are not kept.
+fits. Numbers print as written (`20k`, `1e-3`).
 
-`parse_text(format_spec(s)) == s` for every parsed spec, so formatting is idempotent.
+`parse_text(format_spec(s)) == s` for every parsed spec, so formatting is idempotent. A `Spec`
+holds no comments; `growdsl fmt` puts the source's comments back into this text with
+`lang.comments.weave_comments`, without changing the layout of the code.
 """
 
 from __future__ import annotations
