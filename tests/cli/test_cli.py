@@ -208,15 +208,32 @@ def test_a_run_folder_that_cannot_be_made_is_an_error(tiny: Path, tmp_path: Path
     assert result.exit_code == 2 and "cannot create the run folder" in result.output
 
 
-def test_fmt_write_keeps_comments_unless_told_and_writes_through_a_link(tiny: Path, tmp_path: Path):
-    tiny.write_text("# my notes\n" + TINY)
+def test_fmt_write_keeps_comments_and_writes_through_a_link(tiny: Path, tmp_path: Path):
+    tiny.write_text("# my notes\n" + TINY.replace("relu\n", "relu  # act\n"))
     link = tmp_path / "link.grow"
     link.symlink_to(tiny)
-    refused = invoke("fmt", "-w", str(link))
-    assert refused.exit_code == 2 and "--drop-comments" in refused.output
-    assert tiny.read_text().startswith("# my notes")
-    assert invoke("fmt", "-w", "--drop-comments", str(link)).exit_code == 0
-    assert link.is_symlink() and "# my notes" not in tiny.read_text()
+    assert invoke("fmt", "-w", str(link)).exit_code == 0
+    assert link.is_symlink()
+    written = tiny.read_text()
+    assert written.startswith("# my notes\ndata digits") and "    relu  # act\n" in written
+    assert invoke("fmt", "--check", str(link)).exit_code == 0
+
+
+def test_fmt_drop_comments_leaves_them_out_of_the_output_and_the_file(tiny: Path):
+    tiny.write_text("# my notes\n" + TINY)
+    assert "#" not in invoke("fmt", "--drop-comments", str(tiny)).output
+    assert invoke("fmt", "--check", "--drop-comments", str(tiny)).exit_code == 1
+    assert invoke("fmt", "-w", "--drop-comments", str(tiny)).exit_code == 0
+    assert "# my notes" not in tiny.read_text()
+
+
+SHIPPED_SPECS = sorted(SPECS.glob("*.grow")) + sorted((SPECS.parent / "benchmarks" / "specs").glob("*.grow"))
+
+
+@pytest.mark.parametrize("spec", SHIPPED_SPECS, ids=[f"{p.parent.name}/{p.name}" for p in SHIPPED_SPECS])
+def test_shipped_specs_are_in_canonical_form(spec: Path):
+    result = invoke("fmt", "--check", str(spec))
+    assert result.exit_code == 0, f"run `growdsl fmt -w {spec}`"
 
 
 @pytest.mark.parametrize(
