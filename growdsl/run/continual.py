@@ -120,6 +120,7 @@ def fit_tasks(
         if state.epoch >= stop_at:
             break
         state.head = head(groups[t])
+        grow = _growth(policy, data, state.head, config, total)
         if state.epoch == start:
             old = {}
             if t:  # every neuron there is now, and the heads of the tasks before
@@ -131,12 +132,6 @@ def fit_tasks(
         else:  # resumed inside task t: its freeze is in its task line
             old = next(r for r in state.history if r["event"] == "task" and r["task"] == t)["frozen"]
         freeze = Freeze(old)
-        if policy is not None:  # firefly scores new neurons with the columns the freeze will cut
-            policy.transforms = [
-                dataclasses.replace(tr, frozen=old) if isinstance(tr, FireflyTransform) else tr
-                for tr in policy.transforms
-            ]
-        grow = _growth(policy, data, state.head, config, total)
         relay = functools.partial(_relay, freeze, bool(old))
         relay(state)
         if state.epoch == start and grow is not None:

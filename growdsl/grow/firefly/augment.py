@@ -29,7 +29,6 @@ import torch
 from torch.func import functional_call
 
 from growdsl.grow.deepen import NotIdentity, deepen
-from growdsl.grow.freeze import freeze_masks
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Axis, axes, incoming_keys, widen
 from growdsl.ir.dataflow import DataFlow
@@ -78,7 +77,6 @@ class Augmented:
     blocks: list[BlockCandidate]
     learned: dict[str, torch.Tensor]
     scales: torch.Tensor  # each gate's value when its candidate is applied
-    cut: dict[str, torch.Tensor] = field(default_factory=dict)  # entries a freeze keeps at zero
 
     @property
     def gates(self) -> int:
@@ -95,8 +93,6 @@ class Augmented:
             g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
             for axis in layer.consumers:
                 eff[axis.key] = _columns(eff[axis.key], axis, layer, g, self.learned[f"{i}.out.{axis.key}"])
-        for key, mask in self.cut.items():
-            eff[key] = eff[key].masked_fill(mask, 0)
         for block in self.blocks:
             for key in block.keys:
                 eff[key] = self.base[key] + gates[block.gate] * self.learned[f"b{block.gate}.{key}"]
@@ -177,12 +173,9 @@ def augment(
     x: torch.Tensor,
     eps: float,
     rng: torch.Generator,
-    frozen: dict[str, int] | None = None,
 ) -> Augmented:
     """The augmented net for `plans` (`(layer, new neurons, split sources)`) and `repeats`
-    (`(seq, new copies)`); `x` a sample of inputs (the new layers' BN statistics). Under a
-    continual-learning freeze (`frozen`, see `growdsl.grow.freeze`), the candidates' columns
-    into frozen rows are cut, as they will be once applied."""
+    (`(seq, new copies)`); `x` a sample of inputs (the new layers' BN statistics)."""
     blocks: list[BlockCandidate] = []
     for seq, copies in repeats:
         for _ in range(copies):
@@ -238,9 +231,8 @@ def augment(
     for t in learned.values():
         t.requires_grad_(True)
     net.model.eval()
-    cut = {k: m.to(device) for k, m in freeze_masks(net.graph, state, frozen)[1].items()} if frozen else {}
     return Augmented(
-        net, state, eps, layers, blocks, learned, torch.tensor(scales, dtype=dtype, device=device), cut
+        net, state, eps, layers, blocks, learned, torch.tensor(scales, dtype=dtype, device=device)
     )
 
 

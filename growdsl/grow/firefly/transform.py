@@ -12,7 +12,7 @@ every option.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -84,14 +84,9 @@ class NewLayer:
 
 @dataclass
 class FireflyTransform(OptionsTransform):
-    """The `firefly` transform of a grow block; options as in `FIREFLY_OPTIONS`.
-
-    `frozen` is the current task's freeze in continual learning (`growdsl.grow.freeze`: how many
-    of each weight op's first channels are old): a new neuron's columns into old rows are cut when
-    it is applied, so stage 1 and the scores cut them too; empty otherwise."""
+    """The `firefly` transform of a grow block; options as in `FIREFLY_OPTIONS`."""
 
     name: str = "firefly"
-    frozen: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_call(cls, call: Call) -> FireflyTransform:
@@ -182,7 +177,7 @@ class FireflyTransform(OptionsTransform):
         device = net.device
         sample = torch.randperm(len(x), generator=rng)[: self.options["samples"]]
         xs, ys = x[sample].to(device), y[sample].to(device)
-        aug = augment(net, plans, repeats, xs, self.eps, rng, frozen=self.frozen)
+        aug = augment(net, plans, repeats, xs, self.eps, rng)
         self._stage_one(aug, x, y, loss_fn, rng)
         scores = aug.scores(xs, ys, loss_fn).detach().cpu()
         return self._candidates(net, aug, scores)
