@@ -15,7 +15,7 @@ woven text again changes nothing: `fmt` stays idempotent with comments.
 
 from __future__ import annotations
 
-import difflib
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -100,32 +100,84 @@ def _lex(text: str) -> Iterable[Token]:
 
 def _align(source: list[Token], formatted: list[Token]) -> list[int | None]:
     """For each source code token, the index of the same token in the formatted text, or None
-    where the formatter dropped it. Matching blocks are found again among the tokens left over,
-    so a section the formatter moved (a `data` written after the `model`) still maps."""
-    mapping: list[int | None] = [None] * len(source)
-    if [_key(t) for t in source] == [_key(t) for t in formatted]:
+    where the formatter dropped it. Sections are paired by their head (`block res`, `train {`),
+    since the formatter may reorder them, and aligned one pair at a time."""
+    source_keys, formatted_keys = [_key(t) for t in source], [_key(t) for t in formatted]
+    if source_keys == formatted_keys:
         return list(range(len(source)))
-    src_left, fmt_left = list(range(len(source))), list(range(len(formatted)))
-    min_size = 1
-    while src_left and fmt_left:
-        matcher = difflib.SequenceMatcher(
-            None, [_key(source[i]) for i in src_left], [_key(formatted[j]) for j in fmt_left], autojunk=False
-        )
-        blocks = [b for b in matcher.get_matching_blocks() if b.size >= min_size]
-        if not blocks:
-            break
-        for a, b, size in blocks:
-            for k in range(size):
-                mapping[src_left[a + k]] = fmt_left[b + k]
-        src_left = [i for i in src_left if mapping[i] is None]
-        taken = {j for j in mapping if j is not None}
-        fmt_left = [j for j in fmt_left if j not in taken]
-        min_size = 2  # a lone `(` or `,` left over is one the formatter dropped, not one it moved
+    mapping: list[int | None] = [None] * len(source)
+    formatted_sections = _sections(formatted_keys)
+    for head, src_range in _sections(source_keys).items():
+        if head in formatted_sections:
+            _align_section(source_keys, formatted_keys, src_range, formatted_sections[head], mapping)
     return mapping
 
 
 def _key(token: Token) -> tuple[str, str]:
     return token.type, token.value
+
+
+SECTION_KEYWORDS = frozenset({"DATA", "BLOCK", "MODEL", "TRAIN", "GROW", "SEARCH", "EXPORT"})
+NAMED_SECTIONS = frozenset({"DATA", "BLOCK", "MODEL", "SEARCH"})  # their keyword, then a name
+OPENING, CLOSING = frozenset("([{"), frozenset(")]}")
+
+
+def _sections(keys: list[tuple[str, str]]) -> dict[tuple[str, str], range]:
+    """The token range of each top-level section, by its keyword and the token after it: a
+    section starts at a section keyword outside all brackets that is not the name of the
+    section before it (`data model`, with the basic lexer's types)."""
+    starts, depth = [], 0
+    for i, (kind, value) in enumerate(keys):
+        if depth == 0 and kind in SECTION_KEYWORDS and not (i and keys[i - 1][0] in NAMED_SECTIONS):
+            starts.append(i)
+        depth += (value in OPENING) - (value in CLOSING)
+    bounds = [*starts, len(keys)]
+    return {
+        (keys[a][0], keys[a + 1][1] if a + 1 < b else ""): range(a, b) for a, b in itertools.pairwise(bounds)
+    }
+
+
+LOOKAHEAD = 8  # the formatter drops at most `(`, `)` and a trailing `,` in a row
+AGREE = 2  # tokens that must agree to take up the alignment again (one `(` is not enough)
+
+
+def _align_section(
+    source: list[tuple[str, str]],
+    formatted: list[tuple[str, str]],
+    src: range,
+    fmt: range,
+    mapping: list[int | None],
+) -> None:
+    """Walk both token runs side by side; where they differ, skip the fewest tokens on either
+    side after which they agree again (a dropped `()`, a re-escaped string). Linear in the
+    length, unlike a general diff, so a spec of thousands of layers formats at once."""
+    i, j = src.start, fmt.start
+    while i < src.stop and j < fmt.stop:
+        if source[i] == formatted[j]:
+            mapping[i] = j
+            i, j = i + 1, j + 1
+            continue
+        skip = _resync(source, formatted, i, j, src.stop, fmt.stop)
+        i, j = (i + 1, j) if skip is None else (i + skip[0], j + skip[1])
+
+
+def _resync(
+    source: list[tuple[str, str]],
+    formatted: list[tuple[str, str]],
+    i: int,
+    j: int,
+    src_end: int,
+    fmt_end: int,
+) -> tuple[int, int] | None:
+    """The fewest tokens (a, b) to skip in source and formatted text from (i, j) so that the next
+    `AGREE` tokens (or all that are left) agree, or None within `LOOKAHEAD`."""
+    for total in range(1, 2 * LOOKAHEAD + 1):
+        for a in range(min(total, LOOKAHEAD), max(0, total - LOOKAHEAD) - 1, -1):
+            x, y = i + a, j + total - a
+            if x < src_end and y < fmt_end:
+                if source[x : min(x + AGREE, src_end)] == formatted[y : min(y + AGREE, fmt_end)]:
+                    return a, total - a
+    return None
 
 
 def _wanted_slot(
@@ -138,13 +190,20 @@ def _wanted_slot(
     end_of_file = (n_lines, ABOVE)
     if comment.anchor is None:
         return end_of_file
-    after = [j for j in to_formatted[comment.anchor :] if j is not None]
-    before = [j for j in reversed(to_formatted[: comment.anchor + 1]) if j is not None]
-    if comment.own_line:
-        return (fmt_lines[after[0]], ABOVE) if after else end_of_file
-    if before:
-        return fmt_lines[before[0]], AFTER
-    return (fmt_lines[after[0]], ABOVE) if after else end_of_file
+    after = _nearest_kept(to_formatted, comment.anchor, +1)
+    before = _nearest_kept(to_formatted, comment.anchor, -1)
+    if not comment.own_line and before is not None:
+        return fmt_lines[before], AFTER
+    return (fmt_lines[after], ABOVE) if after is not None else end_of_file
+
+
+def _nearest_kept(to_formatted: list[int | None], start: int, step: int) -> int | None:
+    """The formatted index of the first token from `start` on (or back) that the formatter kept."""
+    while 0 <= start < len(to_formatted):
+        if to_formatted[start] is not None:
+            return to_formatted[start]
+        start += step
+    return None
 
 
 def _free_slot(slot: Slot, placed: dict[Slot, list[str]], lines: list[str]) -> Slot:
