@@ -49,7 +49,11 @@ def weave_comments(source: str, formatted: str) -> str:
     fmt_code, _ = _split_tokens(formatted)
     to_formatted = _align(code, fmt_code)
     fmt_lines = [t.line - 1 for t in fmt_code]  # type: ignore[operator]
-    wanted = [_wanted_slot(c, to_formatted, fmt_lines, len(lines)) for c in comments]
+    sections = list(_sections([_key(t) for t in code]).values())
+    wanted = [
+        _wanted_slot(c, to_formatted, fmt_lines, len(lines), _section_around(c.anchor, sections, len(code)))
+        for c in comments
+    ]
     section = _section_of_line(lines)
     order = sorted(range(len(comments)), key=lambda i: (section[wanted[i][0]], i))
     placed: dict[Slot, list[str]] = {}
@@ -180,26 +184,36 @@ def _resync(
     return None
 
 
+def _section_around(anchor: int | None, sections: list[range], count: int) -> range:
+    """The source section holding a comment's anchor (all tokens when there is none)."""
+    if anchor is None:
+        return range(count)
+    return next((s for s in sections if anchor in s), range(count))
+
+
 def _wanted_slot(
-    comment: Comment, to_formatted: list[int | None], fmt_lines: list[int], n_lines: int
+    comment: Comment, to_formatted: list[int | None], fmt_lines: list[int], n_lines: int, section: range
 ) -> Slot:
     """Where the comment's anchor now is: above the line of the token after an own-line comment,
     at the end of the line of the token before a trailing one. A dropped anchor (`relu()` prints
-    as `relu`) falls back to the nearest token that was kept: for an own-line comment the next
-    one (or the end of the file), for a trailing comment the one before (or else the next)."""
+    as `relu`) falls back to the nearest token that was kept in the same section (the formatter
+    may reorder sections, and a comment must not change section): for an own-line comment the
+    next one, else the end of the line of the one before; for a trailing comment the one
+    before, else above the next one; with neither, the end of the file."""
     end_of_file = (n_lines, ABOVE)
     if comment.anchor is None:
         return end_of_file
-    after = _nearest_kept(to_formatted, comment.anchor, +1)
-    before = _nearest_kept(to_formatted, comment.anchor, -1)
-    if not comment.own_line and before is not None:
+    after = _nearest_kept(to_formatted, comment.anchor, +1, section)
+    before = _nearest_kept(to_formatted, comment.anchor, -1, section)
+    if before is not None and (not comment.own_line or after is None):
         return fmt_lines[before], AFTER
     return (fmt_lines[after], ABOVE) if after is not None else end_of_file
 
 
-def _nearest_kept(to_formatted: list[int | None], start: int, step: int) -> int | None:
-    """The formatted index of the first token from `start` on (or back) that the formatter kept."""
-    while 0 <= start < len(to_formatted):
+def _nearest_kept(to_formatted: list[int | None], start: int, step: int, section: range) -> int | None:
+    """The formatted index of the first token of `section` from `start` on (or back) that the
+    formatter kept."""
+    while start in section:
         if to_formatted[start] is not None:
             return to_formatted[start]
         start += step

@@ -167,3 +167,11 @@ def test_comments_after_a_re_escaped_string_keep_their_places():
         "    conv(8)  # second",
         "}",
     ]
+
+
+def test_a_comment_whose_tokens_are_dropped_stays_in_its_section_when_sections_move():
+    """`digits()` prints as `digits`: the comment inside the dropped parentheses has no kept token
+    after it in its section, so it ends the `data` line rather than landing above `train`."""
+    text = "data digits(\n  # about digits\n)\ntrain { epochs 3 }\nmodel m { linear(2) }\n"
+    assert fmt(text).splitlines()[:3] == ["data digits  # about digits", "", "model m {"]
+    assert fmt(fmt(text)) == fmt(text)
