@@ -73,7 +73,7 @@ SPLIT_OPTIONS: dict[str, Option] = {
     "scheme": Option("two", _one_of("two", "three"), "signed split with two or three copies"),
     "samples": Option(256, integer(1), "training samples the splitting matrices average over"),
     "iters": Option(20, integer(1), "fast solver: most Lanczos steps (products with S)"),
-    "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: relative accuracy of λ to stop at"),
+    "tol": Option(1e-4, number(0.0, lo_open=True), "fast solver: estimated relative error of λ to stop at"),
 }
 
 

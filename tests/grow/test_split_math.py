@@ -239,6 +239,30 @@ def test_fast_solver_stays_finite_on_neurons_without_curvature(largest):
     assert (pairs.lam_min - exact[:, 0]).abs()[[0, 3]].max() <= 0.02 * exact[[0, 3], 0].abs().max()
 
 
+@pytest.mark.parametrize(
+    "h, w",
+    [
+        ([[3.0, 4.0, 0.0]], [[1.0]]),  # M < D, S ⪰ 0: λ_min is the 0 outside the row space
+        (torch.eye(4).tolist(), [[1.0]] * 4),  # S = I: Lanczos breaks down after one step
+        (torch.eye(4).tolist(), [[-1.0]] * 4),  # S = -I
+    ],
+    ids=["outside-row-space", "identity", "minus-identity"],
+)
+def test_fast_pairs_are_unit_vectors_whose_quotient_is_the_eigenvalue_in_degenerate_cases(h, w):
+    """Found in review: λ_min was clamped to 0 while v kept a row-space direction (vᵀSv = 25), and
+    an exact Lanczos breakdown returned v = 0."""
+    factors = SplitFactors(None, torch.tensor(h, dtype=torch.float64), torch.tensor(w, dtype=torch.float64))
+    fast = fast_eigenpairs(factors, largest=True, generator=torch.Generator().manual_seed(0))
+    exact = exact_eigenpairs(factors, largest=True)
+    for lam, v, want in (
+        (fast.lam_min, fast.v_min, exact.lam_min),
+        (fast.lam_max, fast.v_max, exact.lam_max),
+    ):
+        torch.testing.assert_close(v.norm(dim=1), torch.ones(1, dtype=torch.float64))
+        torch.testing.assert_close(lam, (v * splitting_product(factors, v)).sum(dim=1), atol=1e-12, rtol=0)
+        torch.testing.assert_close(lam, want, atol=1e-12, rtol=1e-6)
+
+
 def test_exact_eigenpairs_are_eigenpairs_in_chunks():
     graph, model = _net("linear(7) as p tanh linear(classes)", (4,))
     x = torch.randn(30, 4, dtype=torch.float64)
