@@ -172,7 +172,7 @@ def min_rayleigh(
     # tanh) has vectors whose squared norms underflow in float32, and its NaNs broke the batched
     # eigh of every neuron. λ is taken from the unscaled S at the end.
     unit = replace(signed, w=signed.w / operator_scale(factors).clamp_min(floor))
-    w = unit.w  # its columns for the neurons still unconverged
+    batch = unit  # its columns for the neurons still unconverged
     planes = _Planes(h, neurons, dim, 3)
     active = torch.arange(neurons, device=h.device)
     q = _start(unit, planes.take(neurons), generator)
@@ -187,7 +187,7 @@ def min_rayleigh(
     for j in range(steps):
         basis.append((active, pool[used : used + q.numel()].view_as(q).copy_(q)))
         used += q.numel()
-        r = planes.product(w, q)
+        r = planes.product(batch, q)
         a = torch.linalg.vecdot(r, q).unsqueeze(1)
         if j:  # after an exact breakdown q = 0: a diagonal of 2 keeps those steps out of the minimum
             a = torch.where(b_prev == 0, 2.0, a)  # (every S_i is scaled to norm <= 1)
@@ -209,7 +209,7 @@ def min_rayleigh(
         left = (~done).nonzero().squeeze(1)
         if len(left) == 0:
             break
-        active, w, b_prev = active[left], w[:, left], b_prev[left]
+        active, b_prev, batch = active[left], b_prev[left], replace(batch, w=batch.w[:, left])
         alpha, beta = alpha[left], beta[left]
         q, q_prev = planes.select(q, left), planes.select(q_prev, left)
     v = h.new_zeros(neurons, dim)
@@ -247,9 +247,9 @@ class _Planes:
     contiguous view of one free buffer; `give` returns it."""
 
     def __init__(self, h: torch.Tensor, rows: int, dim: int, count: int) -> None:
-        self.h, self.dim = h, dim
+        self.samples, self.dim = h.shape[0], dim
         self.free = [h.new_empty(rows * dim) for _ in range(count)]
-        self.mixed = h.new_empty(h.shape[0] * rows)  # h vᵀ, [M, rows]
+        self.mixed = h.new_empty(self.samples * rows)  # h vᵀ, [M, rows]
 
     def take(self, rows: int) -> torch.Tensor:
         return self.free.pop()[: rows * self.dim].view(rows, self.dim)
@@ -257,11 +257,10 @@ class _Planes:
     def give(self, plane: torch.Tensor) -> None:
         self.free.append(plane.view(-1))
 
-    def product(self, w: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """`splitting_product` into a free plane: rows of hᵀ(w ⊙ (h vᵀ)) for w's neurons."""
-        mixed = self.mixed[: self.h.shape[0] * len(v)].view(self.h.shape[0], len(v))
-        torch.mm(self.h, v.T, out=mixed).mul_(w)
-        return torch.mm(mixed.T, self.h, out=self.take(len(v)))
+    def product(self, factors: SplitFactors, v: torch.Tensor) -> torch.Tensor:
+        """`splitting_product` written into a free plane and the reused [M, rows] buffer."""
+        mixed = self.mixed[: self.samples * len(v)].view(self.samples, len(v))
+        return splitting_product(factors, v, out=self.take(len(v)), mixed=mixed)
 
     def select(self, plane: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """`plane[rows]` in a free plane; `plane`'s buffer is freed."""

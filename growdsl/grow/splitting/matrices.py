@@ -36,12 +36,21 @@ def iter_splitting_matrices(
         yield start, splitting_matrices(factors, start, start + step)
 
 
-def splitting_product(factors: SplitFactors, v: torch.Tensor) -> torch.Tensor:
+def splitting_product(
+    factors: SplitFactors,
+    v: torch.Tensor,
+    *,
+    out: torch.Tensor | None = None,
+    mixed: torch.Tensor | None = None,
+) -> torch.Tensor:
     """S_i v_i for every neuron at once, without forming S: rows of hᵀ(w ⊙ (h vᵀ)), v as [C, D].
+    `out` [C, D] and `mixed` [M, C] are optional buffers to write into (the fast solver reuses
+    them across its steps).
 
     This is the gradient the energy-aware paper gets from a zero-valued dummy term
     σ''(u) c² (yᵀh)(vᵀh) with respect to y at y = 0 (Wang et al. 2019)."""
-    return ((factors.w * (factors.h @ v.T)).T @ factors.h).contiguous()
+    mixed = torch.mm(factors.h, v.T, out=mixed).mul_(factors.w)
+    return torch.mm(mixed.T, factors.h, out=out)
 
 
 def operator_scale(factors: SplitFactors) -> torch.Tensor:
