@@ -40,7 +40,7 @@ def _net(width: int) -> Net:
         f"repeat 1..2 {{ linear({width}) relu }} linear(classes)"
     )
     graph = lower(parse_text(f"model mlp {{ {body} }}", "bench.grow"), (1, 8, 8), 10)
-    return Net(graph, api.compile(graph))
+    return Net(graph, api.build_model(graph))
 
 
 def _step(transform: FireflyTransform, net: Net, x, y) -> None:  # noqa: ANN001

@@ -37,7 +37,7 @@ def _net(width: int, data: str = "digits(test: 0.2)") -> Net:
     body = f"flatten linear({width}..{4 * width}) tanh linear({width}..{4 * width}) tanh linear(classes)"
     info = describe(parse_value(data))
     graph = lower(parse_text(f"model mlp {{ {body} }}", "bench.grow"), info.input_shape, info.classes)
-    return Net(graph, api.compile(graph))
+    return Net(graph, api.build_model(graph))
 
 
 def sgd_epoch(net: Net, x: torch.Tensor, y: torch.Tensor, batch: int = 64) -> None:

@@ -61,7 +61,7 @@ TASKS = {
 def _run(spec_path: Path, overrides: list[str], out: Path, metric: str) -> tuple[float, int, Path]:
     """One `growdsl run`: (the metric, the final params, the run directory)."""
     start = time.perf_counter()
-    result = api.run(api.load(spec_path, overrides), out, quiet=True, force=True)
+    result = api.run_spec(api.load(spec_path, overrides), out, quiet=True, force=True)
     value, params = result.final_metrics[metric], result.final_metrics["params"]
     grows = sum(r["event"] == "grow" for r in result.history)
     print(

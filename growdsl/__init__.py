@@ -1,7 +1,10 @@
 """growdsl: a declarative architecture-search DSL and compiler for PyTorch.
 
-The public API mirrors the CLI (see `growdsl.api`): `load`, `lower`, `compile`, `check`, `run`,
-`resume`, `export`. They are imported on first use, so `import growdsl` stays cheap.
+The public API mirrors the CLI (see `growdsl.api`): `load`, `lower`, `build_model`, `check`,
+`check_file`, `run_spec`, `resume_run`, `export_run`. They are imported on first use,
+so `import growdsl` stays cheap. The packages `growdsl.lang`, `growdsl.ir`, `growdsl.compile`,
+`growdsl.grow`, `growdsl.run` and `growdsl.export` are the pipeline's stages; no API function
+shares a name with one of them.
 """
 
 from __future__ import annotations
@@ -11,13 +14,24 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("load", "lower", "check", "check_file", "resume")
-_CALLABLE_PACKAGES = ("compile", "run", "export")
+_API = (
+    "load",
+    "lower",
+    "build_model",
+    "check",
+    "check_file",
+    "format_file",
+    "run_spec",
+    "resume_run",
+    "export_run",
+)
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("growdsl.api"), name)
-    if name in _CALLABLE_PACKAGES:
-        return importlib.import_module(f"growdsl.{name}")
     raise AttributeError(f"module 'growdsl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted((*globals(), *_API))

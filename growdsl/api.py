@@ -1,8 +1,10 @@
 """The public Python API; the CLI is a thin layer over these functions.
 
-Each function is one stage of the pipeline (DESIGN.md): `load` (text -> Spec), `lower`
-(Spec -> ArchGraph, binding the data's shape and classes), `compile` (ArchGraph -> nn.Module),
-`check` (everything `run` would validate, without training), `run`, `resume` and `export`.
+Each function is one stage of the pipeline (docs/architecture.md): `load` (text -> Spec), `lower`
+(Spec -> ArchGraph, binding the data's shape and classes), `build_model` (ArchGraph -> nn.Module),
+`check` (everything a run would validate, without training), `run_spec`, `resume_run` and
+`export_run`. No function shares its name with a package of growdsl (`growdsl.run` is the
+package that trains; `growdsl.run_spec` the function that runs a spec).
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ def lower(spec: Spec) -> ArchGraph:
     return ir.lower(spec, info.input_shape, info.classes)
 
 
-def compile(graph: ArchGraph) -> nn.Module:  # noqa: A001 - mirrors DESIGN.md's growdsl.compile
+def build_model(graph: ArchGraph) -> nn.Module:
+    """The `nn.Module` of `graph` (a `GrowNet`: its state-dict keys are node ids), freshly
+    initialised from torch's global generator."""
     return compile_graph(graph)
 
 
@@ -102,7 +106,7 @@ def check_file(path: str | Path, overrides: list[str] | None = None) -> CheckRes
     return check(load(path, overrides))
 
 
-def run(
+def run_spec(
     spec: Spec,
     out: str | Path | None = None,
     *,
@@ -115,12 +119,12 @@ def run(
     return run_stage.run(spec, out, device=device, quiet=quiet, force=force)
 
 
-def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
+def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
     """Continue an interrupted run from `run_dir/checkpoint.pt`."""
     return run_stage.resume(run_dir, device=device, quiet=quiet)
 
 
-def export(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
+def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
     """Write a run's graph and weights (from its checkpoint) in more formats, into `run_dir`."""
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir)

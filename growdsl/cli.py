@@ -124,7 +124,7 @@ def run(
     """Train (and grow) the network of SPEC; write the run directory."""
     from growdsl import api
 
-    result = api.run(api.load(spec, list(overrides)), out=out, device=device, quiet=quiet, force=force)
+    result = api.run_spec(api.load(spec, list(overrides)), out=out, device=device, quiet=quiet, force=force)
     click.echo(result.summary())
 
 
@@ -137,7 +137,7 @@ def resume(run_dir: Path, device: str | None, quiet: bool) -> None:
     """Continue an interrupted run from RUN_DIR/checkpoint.pt."""
     from growdsl import api
 
-    result = api.resume(run_dir, device=device, quiet=quiet)
+    result = api.resume_run(run_dir, device=device, quiet=quiet)
     click.echo(result.summary())
 
 
@@ -156,7 +156,7 @@ def export(run_dir: Path, formats: tuple[str, ...]) -> None:
     """Write a finished run's graph and weights in more formats, into RUN_DIR."""
     from growdsl import api
 
-    for path in api.export(run_dir, formats):
+    for path in api.export_run(run_dir, formats):
         click.echo(f"wrote {path}")
 
 

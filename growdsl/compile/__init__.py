@@ -3,7 +3,3 @@
 from growdsl.compile.compiler import GrowNet, check_module_names, compile_graph
 
 __all__ = ["GrowNet", "check_module_names", "compile_graph"]
-
-from growdsl._callable import make_callable  # noqa: E402
-
-make_callable(__name__)  # growdsl.compile(...) calls growdsl.api.compile

@@ -13,7 +13,3 @@ __all__ = [
     "write_atomically",
     "write_exports",
 ]
-
-from growdsl._callable import make_callable  # noqa: E402
-
-make_callable(__name__)  # growdsl.export(...) calls growdsl.api.export

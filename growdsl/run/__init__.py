@@ -219,8 +219,3 @@ def _finish(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, Any
     formats = tuple(f.id for f in spec.export.formats) if spec.export else ()
     write_exports(run_dir, spec, state.graph, state.model, formats)
     return Run(run_dir, state.graph, state.model, state.history, final_metrics)
-
-
-from growdsl._callable import make_callable  # noqa: E402
-
-make_callable(__name__)  # growdsl.run(...) calls growdsl.api.run

@@ -40,7 +40,7 @@ def _task_lines(history, event="task"):
 def test_freeze_keeps_old_entries_bitwise_while_sgd_with_momentum_and_decay_trains():
     spec = _spec()
     graph = api.lower(spec)
-    model = api.compile(graph)
+    model = api.build_model(graph)
     old = {"m.h1": 8, "m.h2": 5, "m.5": 4}  # h2 has 3 new neurons; heads 0-3 are old tasks'
     before = {k: v.clone() for k, v in model.state_dict().items()}
     frozen, zero = freeze_masks(graph, model.state_dict(), old)

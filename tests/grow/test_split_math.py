@@ -31,7 +31,7 @@ ACTIVATION_MODULES = {
 def _net(body: str, input_shape: tuple[int, ...], classes: int = 3, seed: int = 0):
     torch.manual_seed(seed)
     graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), input_shape, classes)
-    model = api.compile(graph).double()
+    model = api.build_model(graph).double()
     for module in model.modules():  # BN with non-trivial statistics, so its factor c matters
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.5, 0.5)

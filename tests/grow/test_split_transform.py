@@ -18,7 +18,7 @@ from growdsl.lang import parse_text, parse_value
 def _net(body: str, input_shape: tuple[int, ...], classes: int = 3, seed: int = 0) -> Net:
     torch.manual_seed(seed)
     graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), input_shape, classes)
-    return Net(graph, api.compile(graph).double())
+    return Net(graph, api.build_model(graph).double())
 
 
 def _split(text: str = "split()") -> SplitTransform:
@@ -247,7 +247,7 @@ train { epochs 4 batch 50 loss mse optimizer adam(lr: 0.01) seed 1 }
 grow { every 1 epochs
 split(method: random, count: 1) }
 """
-    result = api.run(parse_text(text, "t.grow"), tmp_path / "r", quiet=True)
+    result = api.run_spec(parse_text(text, "t.grow"), tmp_path / "r", quiet=True)
     grows = [r for r in result.history if r["event"] == "grow"]
     assert [g["epoch"] for g in grows] == [1, 2]  # then the range's high end, 5, is reached
     assert [g["detail"]["width"] for g in grows] == [4, 5]
