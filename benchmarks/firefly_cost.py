@@ -23,6 +23,7 @@ from split_cost import sgd_epoch  # benchmarks/ is on sys.path when run as a scr
 from growdsl import api
 from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.net import Net
+from growdsl.grow.step import apply_chosen
 from growdsl.ir import lower
 from growdsl.lang import parse_text, parse_value
 from growdsl.run.datasets import load_data
@@ -46,7 +47,7 @@ def _net(width: int) -> Net:
 def _step(transform: FireflyTransform, net: Net, x, y) -> None:  # noqa: ANN001
     candidates = transform.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(0))
     best = sorted(candidates, key=lambda c: c.score, reverse=True)[: transform.limit(net)]
-    transform.apply(net, best)
+    apply_chosen(net, [(transform, best)])
 
 
 def _timed(fn) -> float:  # noqa: ANN001 - any callable

@@ -8,7 +8,7 @@ import pytest
 from growdsl import api
 from growdsl.export import final_grow_text
 from growdsl.ir import param_count
-from growdsl.ir.lower import add_repeat_copy
+from growdsl.ir.edits import AppendCopy, apply_in_place
 from growdsl.lang import parse_text
 
 CASES = {
@@ -27,7 +27,7 @@ def test_final_grow_reparses_and_lowers_to_the_same_size(case):
     spec = parse_text("data digits\n" + CASES[case], "case.grow")
     graph = api.lower(spec)
     if case.startswith("grown"):
-        add_repeat_copy(graph, "m.1")
+        apply_in_place(graph, AppendCopy("m.1"))
     text = final_grow_text(spec, graph)
     again = api.lower(parse_text(text, "final.grow"))
     assert param_count(again) == param_count(graph), text

@@ -1,22 +1,34 @@
 """Growth: transforms that rewrite a trained network's graph and carry its weights over.
 
 `policy.py` decides when and how far to grow and picks among the candidates of the transforms
-(`transform.py` is their protocol); `surgery.py` is the weight surgery they share; `carry.py`
-carries the optimizer over; `net.py` holds a graph with its compiled module.
+(`transform.py` is their protocol, `registry.py` the table of those a grow block may name);
+`step.py` is the one growth step every transform shares; `surgery.py` the one weight carry across
+any edit (`growdsl.ir.edits`); `carry.py` carries the optimizer over; `net.py` holds a graph with
+its compiled module. The methods (`split.py` + `splitting/`, `firefly/`) register themselves when
+imported, which this package does.
 """
 
+from growdsl.grow import firefly, split  # noqa: F401 - importing a method registers it
 from growdsl.grow.net import Net, rebuild
-from growdsl.grow.policy import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS, GrowthPolicy, check_grow
-from growdsl.grow.transform import Applied, Candidate, Transform
+from growdsl.grow.policy import GrowthPolicy, check_grow
+from growdsl.grow.registry import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS, register_transform
+from growdsl.grow.step import Applied, apply_chosen, grow_step
+from growdsl.grow.surgery import Carry, carry
+from growdsl.grow.transform import Candidate, Transform
 
 __all__ = [
     "IMPLEMENTED_TRANSFORMS",
     "KNOWN_TRANSFORMS",
     "Applied",
     "Candidate",
+    "Carry",
     "GrowthPolicy",
     "Net",
     "Transform",
+    "apply_chosen",
+    "carry",
     "check_grow",
+    "grow_step",
     "rebuild",
+    "register_transform",
 ]

@@ -1,5 +1,6 @@
-"""Optimizer carry-over across a growth step: the new optimizer holds the old one's hyper-
-parameters, schedule position and per-parameter state, re-indexed like the weights."""
+"""Optimizer carry-over across a growth step: the new optimizer holds the old one's param groups
+(hyper-parameters and schedule position) and per-parameter state, carried like the weights
+(`growdsl.grow.surgery.carry_optimizer_state`)."""
 
 from __future__ import annotations
 
@@ -9,36 +10,47 @@ from typing import Any
 import torch
 from torch import nn
 
-from growdsl.grow.surgery import IndexMaps, carry_state
+from growdsl.grow.surgery import Carry, carry_optimizer_state
 
 
 def carried_optimizer(
     old_opt: torch.optim.Optimizer,
     old_model: nn.Module,
     new_model: nn.Module,
-    index_maps: list[IndexMaps],
+    carries: list[Carry],
     make_optimizer: Callable[[Any], torch.optim.Optimizer],
 ) -> torch.optim.Optimizer:
     """A new optimizer over `new_model` whose state is the old one's, parameter by parameter
-    (matched by name); a grown parameter's state is re-indexed by `index_maps` (a copied neuron
-    keeps its source's momentum), a brand-new parameter starts without state."""
-    old_names = {id(p): name for name, p in old_model.named_parameters()}
+    (matched by name through every carry in order: renamed, re-indexed, copied). Each parameter
+    stays in the param group of the one it came from; a brand-new parameter joins the first group
+    and starts without state."""
+    names = {id(p): name for name, p in old_model.named_parameters()}
     old_sd = old_opt.state_dict()
-    old_params = [p for group in old_opt.param_groups for p in group["params"]]
-    named: dict[str, dict[str, torch.Tensor]] = {}
-    for index, param in enumerate(old_params):
-        if index in old_sd["state"]:
-            named[old_names[id(param)]] = dict(old_sd["state"][index])
-    for maps in index_maps:
-        carry_state(named, maps)
-    new_opt = make_optimizer(new_model.parameters())
-    new_names = [name for name, _ in new_model.named_parameters()]
-    groups = [
-        {
-            **{k: v for k, v in old_sd["param_groups"][0].items() if k != "params"},
-            "params": list(range(len(new_names))),
-        }
-    ]
-    state = {i: named[name] for i, name in enumerate(new_names) if name in named}
+    named: dict[str, dict[str, Any]] = {}
+    group_of: dict[str, int] = {}
+    index = 0  # state_dict numbers the parameters group after group
+    for g, group in enumerate(old_opt.param_groups):
+        for param in group["params"]:
+            group_of[names[id(param)]] = g
+            if index in old_sd["state"]:
+                named[names[id(param)]] = dict(old_sd["state"][index])
+            index += 1
+    for done in carries:
+        named = carry_optimizer_state(named, done)
+        group_of = {new: group_of.get(s.key, 0) for new, s in done.sources.items() if s.key in group_of}
+    members: dict[int, list[str]] = {}
+    for name, _ in new_model.named_parameters():
+        members.setdefault(group_of.get(name, 0), []).append(name)
+    params = dict(new_model.named_parameters())
+    order = sorted(members)
+    new_opt = make_optimizer([{"params": [params[n] for n in members[g]]} for g in order])
+    state, groups, index = {}, [], 0
+    for g in order:
+        hyper = {k: v for k, v in old_sd["param_groups"][g].items() if k != "params"}
+        groups.append({**hyper, "params": list(range(index, index + len(members[g])))})
+        for name in members[g]:
+            if name in named:
+                state[index] = named[name]
+            index += 1
     new_opt.load_state_dict({"state": state, "param_groups": groups})
     return new_opt

@@ -1,5 +1,5 @@
 """Weight surgery for depth: insert a layer (a new copy of a growable repeat's body) that computes
-the identity, so the network's function is unchanged at insertion (METHODS.md, sections 4 and 5).
+the identity, so the network's function is unchanged at insertion (docs/methods/firefly.md).
 
 How a body becomes the identity, op by op along its data flow:
 
@@ -17,21 +17,23 @@ How a body becomes the identity, op by op along its data flow:
 - `identity`, `dropout` (eval mode) are the identity; anything else (`tanh`, `flatten`, a
   strided conv, a width change) is not, and `NotIdentity` says why.
 
-`deepen` is the whole step for a growable repeat; `identity_values` the rule set, for any
-transform that inserts a block (path-level transforms will reuse it).
+`deepen` is the whole step for a growable repeat (an `AppendCopy` edit through the shared carry,
+with the identity as its init); `identity_values` the rule set, for any transform that inserts a
+block (path-level transforms will reuse it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
 
-from growdsl.compile import compile_graph
-from growdsl.grow.net import Net, rebuild
+from growdsl.grow.net import Net
+from growdsl.grow.surgery import Carry, carry
 from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.edits import AppendCopy
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.lower import add_repeat_copy
 from growdsl.ir.ops import WEIGHT_OPS
 
 _NONNEG_KEEPERS = ("maxpool", "avgpool", "dropout", "identity", "flatten", "gap")
@@ -217,28 +219,15 @@ def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> D
     the sample `x`'s: the network's function is unchanged (exactly, in eval mode). Weights the
     rules leave free take a fresh initialisation drawn from `generator`, never from the global
     generator. The old net is untouched; NotIdentity says why a body cannot be the identity."""
-    graph = net.graph.copy()
-    copy = add_repeat_copy(graph, seq)
-    fresh = _fresh_state(graph, copy, generator, net)
     # the copy is appended to the repeat, so its input is the repeat's output
-    stats = measure_output(net, seq, x, nonneg_input(graph, copy))
-    values = identity_values(graph, copy, fresh, stats)
-    state = {**net.model.state_dict(), **fresh, **values}
-    return Deepening(rebuild(graph, state, net.model.training), copy)
+    stats = measure_output(net, seq, x, nonneg=False)
 
+    def identity(grown: Net, _done: Carry) -> None:
+        copy = grown.graph.children(seq)[-1]
+        state = grown.model.state_dict()
+        sign = dataclasses.replace(stats, nonneg=nonneg_input(grown.graph, copy))
+        for key, value in identity_values(grown.graph, copy, state, sign).items():
+            state[key].copy_(value)
 
-def _fresh_state(
-    graph: ArchGraph, block: str, generator: torch.Generator, net: Net
-) -> dict[str, torch.Tensor]:
-    """A fresh default initialisation of `block`'s tensors, drawn from `generator` alone."""
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = compile_graph(graph)
-    param = next(iter(net.model.state_dict().values()))
-    prefix = block + "."
-    return {
-        k: (v.to(device=param.device, dtype=param.dtype) if v.is_floating_point() else v.to(param.device))
-        for k, v in model.state_dict().items()
-        if k.startswith(prefix)
-    }
+    grown, _ = carry(net, AppendCopy(seq), identity, generator)
+    return Deepening(grown, grown.graph.children(seq)[-1])

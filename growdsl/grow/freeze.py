@@ -1,4 +1,4 @@
-"""Freezing old neurons: the masks of continual learning (firefly's second use, METHODS.md 4).
+"""Freezing old neurons: the masks of continual learning (firefly's second use, docs/methods/firefly.md).
 
 When a task starts, every neuron that exists then belongs to the old tasks and is frozen: its
 incoming weights and bias (its row), its batch-norm entries, and the old tasks' rows of the output

@@ -2,10 +2,12 @@
 
 A `grow` block says when (`every N epochs`, `at epochs [...]`, `when plateau(patience: P)`), how
 far (`until params|flops|steps > X`: upper bounds, never exceeded) and with which transforms.
-Each growth step, run after an epoch's evaluation, collects scored candidates from every
-transform, takes them greedily by score per added parameter within each transform's limit, the
-ranges' high ends and the step's share of the budget, applies them, rebuilds the module and
-carries the optimizer state over; every changed node gets a `grow` line in the history.
+Each growth step (`step.grow_step`), run after an epoch's evaluation, collects scored candidates
+from every transform, and this module decides: greedily by score per added parameter within each
+transform's limit, the ranges' high ends and the step's share of the budget, the cost of each
+candidate counted exactly by applying its edit to a planned graph. The step then applies the
+chosen edits and carries the weights and the optimizer state over; every edit gets a `grow` line
+in the history.
 
 The policy keeps no state of its own: how many steps ran and when the loss last improved are
 read from the run's history, so a resumed run grows exactly as an uninterrupted one.
@@ -22,26 +24,14 @@ import torch
 
 from growdsl import ir
 from growdsl.errors import SpecError
-from growdsl.grow.carry import carried_optimizer
-from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.net import Net
-from growdsl.grow.split import SplitTransform
+from growdsl.grow.registry import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS
+from growdsl.grow.step import grow_step
 from growdsl.grow.transform import Candidate, Transform
+from growdsl.ir.edits import Edit, Renames, Widen, apply_in_place, compose_renames, rename_edit, room
 from growdsl.lang.ast import BUDGET_METRICS, AtEpochs, Every, GrowBlock, Num, TransformStmt, Until, When
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
 from growdsl.options import Option, integer, number, read_options
-
-# The transforms of LANGUAGE.md; those with a factory in IMPLEMENTED_TRANSFORMS can run.
-KNOWN_TRANSFORMS: dict[str, str] = {
-    "split": "splitting steepest descent",
-    "firefly": "firefly descent",
-    "pathlevel": "path-level network transformation",
-}
-TransformFactory = Callable[[Any], Transform]
-IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {
-    "split": SplitTransform.from_call,
-    "firefly": FireflyTransform.from_call,
-}
 
 PLATEAU_OPTIONS = {
     "patience": Option(3, integer(1)),
@@ -149,21 +139,17 @@ class GrowthPolicy:
     ) -> list[list[Candidate]]:
         """Greedy by score per added parameter: within each transform's limit, the nodes' ranges and
         the step's share of the budget; only candidates predicted to lower the loss."""
+        cost = _CostCache(net.graph)
         pool = [(t, c) for t, cands in candidates.items() for c in cands if c.score > 0]
-        pool.sort(key=lambda tc: tc[1].score / max(tc[1].params, 1), reverse=True)
+        pool.sort(key=lambda tc: tc[1].score / max(cost(tc[1].edit)[0], 1), reverse=True)
         taken: list[list[Candidate]] = [[] for _ in self.transforms]
         limits = [t.limit(net) for t in self.transforms]
-        room: dict[str, int] = {}
         planned = _PlannedGrowth(net.graph, share)
         for t, cand in pool:
             if limits[t] is not None and len(taken[t]) >= limits[t]:
                 continue
-            node_room = room.setdefault(cand.node, _room(net.graph, cand.node))
-            grows = cand.depth if cand.depth else cand.width
-            if grows > node_room or not planned.take(cand):
-                continue
-            taken[t].append(cand)
-            room[cand.node] = node_room - grows
+            if planned.take(cand.edit, cost(cand.edit)):
+                taken[t].append(cand)
         return taken
 
     def hook(
@@ -175,110 +161,81 @@ class GrowthPolicy:
         seed: int,
         epochs: int,
     ) -> Callable[[Any, dict[str, Any]], None]:
-        """The `after_epoch` callable of the training loop (`growdsl.run.loop.fit`); growth draws
-        its samples from its own generator, seeded by the run's seed and the epoch."""
+        """The `after_epoch` callable of the training loop (`growdsl.run.loop.fit`): a growth step
+        (`step.grow_step`) when the schedule says so. Growth draws its samples from its own
+        generator, seeded by the run's seed and the epoch."""
 
         def after_epoch(state: Any, _record: dict[str, Any]) -> None:
-            epoch = state.epoch
-            if epoch >= epochs or not self.schedule.due(epoch, state.history):
+            if state.epoch >= epochs or not self.schedule.due(state.epoch, state.history):
                 return
-            steps_done = len({r["epoch"] for r in state.history if r["event"] == "grow"})
-            share = self.step_budget(state.graph, epoch, epochs, steps_done)
-            if share is None:
-                return
-            net = Net(state.graph, state.model)
-            rng = torch.Generator().manual_seed(seed * 100_003 + epoch)
-            candidates = {i: t.propose(net, train, loss_fn, rng) for i, t in enumerate(self.transforms)}
-            chosen = self.select(net, candidates, share)
-            maps, records = [], []
-            for transform, picks in zip(self.transforms, chosen, strict=True):
-                if picks:
-                    applied = transform.apply(net, picks)
-                    net = applied.net
-                    maps.extend(applied.index_maps)
-                    records.extend(applied.records)
-            if not records:
-                return
-            optimizer = carried_optimizer(state.optimizer, state.model, net.model, maps, make_optimizer)
-            scheduler = make_schedule(optimizer)
-            if scheduler is not None and state.scheduler is not None:
-                scheduler.load_state_dict(state.scheduler.state_dict())
-            state.graph, state.model, state.optimizer, state.scheduler = (
-                net.graph,
-                net.model,
-                optimizer,
-                scheduler,
+            rng = torch.Generator().manual_seed(seed * 100_003 + state.epoch)
+            grow_step(
+                state,
+                self,
+                train,
+                rng,
+                loss_fn=loss_fn,
+                make_optimizer=make_optimizer,
+                make_schedule=make_schedule,
+                last_epoch=epochs,
             )
-            state.history.extend(_history_line(epoch, r) for r in records)
 
         return after_epoch
 
 
+class _CostCache:
+    """Params and FLOPs each edit adds to the step's starting graph, alone; widenings of a layer
+    by the same number of neurons cost the same, so they are counted once."""
+
+    def __init__(self, graph: ir.ArchGraph) -> None:
+        self.graph = graph
+        self.known: dict[Edit, tuple[int, int]] = {}
+
+    def __call__(self, edit: Edit) -> tuple[int, int]:
+        key = Widen(edit.node, (None,) * len(edit.added)) if isinstance(edit, Widen) else edit
+        if key not in self.known:
+            self.known[key] = ir.added_cost(self.graph, key)
+        return self.known[key]
+
+
 class _PlannedGrowth:
-    """What the candidates taken so far add, counted exactly: two widened layers in a row add more
-    than their costs measured alone (the consumer's new input columns for the producer's new
-    neurons), so widths are planned on a copy of the graph and the budget charged the true
-    difference. A new layer's cost is its own (`Candidate.params`, `.flops`)."""
+    """The candidates taken so far, applied to a copy of the graph: their edits are checked
+    against the ranges there (two widenings of one layer share its range), and their cost is the
+    exact difference the planned graph makes (two widened layers in a row add more than their
+    costs measured alone: the consumer's new input columns for the producer's new neurons)."""
 
     def __init__(self, graph: ir.ArchGraph, share: Budget) -> None:
         self.share = share
-        self.graph = graph.copy() if share.params is not None or share.flops is not None else None
-        self.base = (ir.param_count(graph), ir.flops(graph)) if self.graph is not None else (0, 0)
-        self.widened = (0, 0)  # what the planned widths add (exact)
-        self.deepened = (0, 0)  # what planned new layers add (their own cost)
+        self.graph = graph.copy()
+        self.capped = share.params is not None or share.flops is not None
+        self.base = (ir.param_count(graph), ir.flops(graph)) if self.capped else (0, 0)
+        self.added = (0, 0)
+        self.renames: Renames = {}
 
-    def take(self, cand: Candidate) -> bool:
-        """Plan `cand` if the step's share allows it; False (and nothing planned) otherwise."""
-        if self.graph is None:
-            return True
-        lower = (
-            self.widened[0] + self.deepened[0] + cand.params,
-            self.widened[1] + self.deepened[1] + cand.flops,
-        )
-        if not self._fits(lower):  # the candidate's own cost never exceeds what it really adds
+    def take(self, edit: Edit, alone: tuple[int, int]) -> bool:
+        """Plan `edit` (its own cost `alone`) if the ranges and the step's share allow it; False,
+        and nothing planned, otherwise."""
+        edit = rename_edit(edit, self.renames)
+        if not room(self.graph, edit):
             return False
-        if cand.depth:
-            self.deepened = (self.deepened[0] + cand.params, self.deepened[1] + cand.flops)
+        if not self.capped:
+            self.renames = compose_renames(self.renames, apply_in_place(self.graph, edit))
             return True
-        args = self.graph[cand.node]["args"]
-        args["out"] += cand.width
-        widened = (ir.param_count(self.graph) - self.base[0], ir.flops(self.graph) - self.base[1])
-        total = (widened[0] + self.deepened[0], widened[1] + self.deepened[1])
-        if not self._fits(total):
-            args["out"] -= cand.width
+        # a widening never adds less than it costs alone: a cheap test before the exact one
+        if isinstance(edit, Widen) and not self._fits((self.added[0] + alone[0], self.added[1] + alone[1])):
             return False
-        self.widened = widened
+        trial = self.graph.copy()
+        renames = apply_in_place(trial, edit)
+        added = (ir.param_count(trial) - self.base[0], ir.flops(trial) - self.base[1])
+        if not self._fits(added):
+            return False
+        self.graph, self.added = trial, added
+        self.renames = compose_renames(self.renames, renames)
         return True
 
     def _fits(self, added: tuple[int, int]) -> bool:
         params, flops = self.share.params, self.share.flops
         return (params is None or added[0] <= params) and (flops is None or added[1] <= flops)
-
-
-GROW_LINE_KEYS = ("transform", "node", "params_before", "params_after", "score")
-
-
-def _history_line(epoch: int, record: dict[str, Any]) -> dict[str, Any]:
-    """One `grow` line of history.jsonl, in the one format every transform shares: the fixed keys
-    first, whatever else the transform reports under `detail`."""
-    detail = {k: v for k, v in record.items() if k not in GROW_LINE_KEYS and k != "detail"}
-    return {
-        "event": "grow",
-        "epoch": epoch,
-        **{k: record[k] for k in GROW_LINE_KEYS},
-        "detail": {**record.get("detail", {}), **detail},
-    }
-
-
-def _room(graph: ir.ArchGraph, node: str) -> int:
-    """How much `node` may still grow: neurons up to its width range's high end, or copies up to
-    its repeat's high end; 0 where it has no range."""
-    attrs = graph[node]
-    if attrs.get("width"):
-        return attrs["width"][1] - attrs["args"]["out"]
-    if attrs.get("depth"):
-        return attrs["depth"][1] - len(graph.children(node))
-    return 0
 
 
 def _schedule(stmt: Every | AtEpochs | When) -> Schedule:

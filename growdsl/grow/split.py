@@ -2,23 +2,24 @@
 energy-aware variant of Wang et al. 2019; signed splitting of Wu et al. 2020).
 
 `propose` scores every neuron of every splittable, growable layer by the loss decrease its best
-split predicts to second order; `apply` performs the chosen splits through the shared weight
-surgery (`surgery.widen` copies the neuron, its BN entries and its consumer columns), then moves
-each copy along ±ε v and shares the outgoing columns by the scheme's weights. The math lives in
+split predicts to second order; each candidate's edit is `Widen(layer, (neuron, ...))` (one copy
+per added offspring), so the shared carry copies the neuron, its BN entries and its consumer
+columns; `init` then moves each copy along ±ε v and shares the outgoing columns by the scheme's
+weights. The math lives in
 `growdsl.grow.splitting`; docs/methods/splitting.md explains every option. `method: random` is
 the baseline the papers compare against: random neurons, random directions, the same update.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
-from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
+from growdsl.grow.registry import register_transform
 from growdsl.grow.splitting.eigen import EigenPairs, exact_eigenpairs, fast_eigenpairs
 from growdsl.grow.splitting.factors import SplitFactors, collect_factors
 from growdsl.grow.splitting.schemes import (
@@ -30,20 +31,20 @@ from growdsl.grow.splitting.schemes import (
     signed_two,
 )
 from growdsl.grow.splitting.sites import NotSplittable, SplitSite, find_site
-from growdsl.grow.surgery import axes, incoming_keys, widen, widen_blocker
+from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, widen_blocker
 from growdsl.grow.transform import (
-    Applied,
     Candidate,
     LossFn,
     OptionsTransform,
     Pair,
-    neuron_cost,
     read_transform_options,
     step_limit,
     step_options,
     targets,
 )
+from growdsl.ir.cost import added_cost
 from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.edits import Widen
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, Name, Value
 from growdsl.options import BadValue, Option, integer, number
@@ -110,7 +111,15 @@ class SplitTransform(OptionsTransform):
             raise SpecError(f"split option '{key}' applies to the fast solver only", given[key].span)
         if method == "random" and "samples" in given:
             raise SpecError("split option 'samples' does not apply to method: random", given["samples"].span)
-        return cls(options, on_span)
+        return cls(options, on_span, call)
+
+    def continual(self) -> SplitTransform:
+        """Never: a split changes an old neuron, which continual learning keeps frozen."""
+        raise SpecError(
+            "split changes old neurons, which continual learning keeps frozen",
+            self.call.span if self.call is not None else None,
+            expected="firefly(wider: N), which adds new neurons",
+        )
 
     # ------------------------------------------------------------ where
 
@@ -176,7 +185,6 @@ class SplitTransform(OptionsTransform):
         for layer in factors:
             pairs = self._eigenpairs(layer, rng)
             splits = best_splits(pairs, eps, self._signed_scheme())
-            params, flops = neuron_cost(net.graph, layer.site.node)
             best = _best_neurons(splits, net.graph, layer.site.node, limit)
             # one transfer per layer, not per neuron: a wide layer proposes hundreds of neurons
             chosen = torch.tensor(best, dtype=torch.long, device=splits.decrease.device)
@@ -190,11 +198,8 @@ class SplitTransform(OptionsTransform):
                 candidates.append(
                     Candidate(
                         self.name,
-                        layer.site.node,
+                        Widen(layer.site.node, (i,) * scheme.added),
                         decrease,
-                        params * scheme.added,
-                        flops * scheme.added,
-                        width=scheme.added,
                         detail={"neuron": i, "scheme": scheme.name, "eigenvalue": eigenvalue},
                         payload=SplitChoice(i, scheme, direction, eigenvalue),
                     )
@@ -212,7 +217,7 @@ class SplitTransform(OptionsTransform):
             weight_key, bias_key = incoming_keys(net.graph, site.node)
             weight = state[weight_key]
             dim = weight[0].numel() + (bias_key is not None)
-            params, flops = neuron_cost(net.graph, site.node)
+            params, _ = added_cost(net.graph, Widen(site.node, (None,) * POSITIVE.added))
             scores = torch.rand(weight.shape[0], generator=rng, dtype=torch.float64) + 1e-12
             directions = torch.randn(weight.shape[0], dim, generator=rng, dtype=torch.float64)
             directions = (directions / directions.norm(dim=1, keepdim=True)).to(weight.dtype)
@@ -220,11 +225,8 @@ class SplitTransform(OptionsTransform):
                 candidates.append(
                     Candidate(
                         self.name,
-                        site.node,
-                        score * params * POSITIVE.added,
-                        params * POSITIVE.added,
-                        flops * POSITIVE.added,
-                        width=POSITIVE.added,
+                        Widen(site.node, (i,) * POSITIVE.added),
+                        score * params,
                         detail={"neuron": i, "scheme": POSITIVE.name},
                         payload=SplitChoice(i, POSITIVE, directions[i], None),
                     )
@@ -233,37 +235,27 @@ class SplitTransform(OptionsTransform):
 
     # ------------------------------------------------------------ applying
 
-    def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
-        """Split the chosen neurons, later layers first (so a consumer's directions still match its
-        input size when its producer grows); the old net stays untouched."""
-        by_node: dict[str, list[Candidate]] = defaultdict(list)
-        for cand in chosen:
-            by_node[cand.node].append(cand)
-        order = net.graph.ops()
-        maps, records = [], []
-        for node in sorted(by_node, key=order.index, reverse=True):
-            splits: list[SplitChoice] = [c.payload for c in by_node[node]]
-            sources = [s.neuron for s in splits for _ in range(s.scheme.added)]
-            params_before = ir.param_count(net.graph)
-            widening = widen(net, node, sources)
-            net = widening.net
-            _place_offspring(net, node, splits, widening.new_neurons, self.options["eps"])
-            maps.append(widening.index_maps)
-            record = {
-                "transform": self.name,
-                "node": node,
-                "params_before": params_before,
-                "params_after": ir.param_count(net.graph),
-                "score": sum(c.score for c in by_node[node]),
-                "method": self.options["method"],
-                "split": [s.neuron for s in splits],
-                "added": len(sources),
-                "width": net.graph[node]["args"]["out"],
-            }
-            if all(s.eigenvalue is not None for s in splits):
-                record["eigenvalues"] = [round(s.eigenvalue, 8) for s in splits]
-            records.append(record)
-        return Applied(net, maps, records)
+    def init(self, chosen: list[Candidate]) -> Init:
+        """Place the offspring of the chosen splits of one layer (see `_place_offspring`)."""
+        splits: list[SplitChoice] = [c.payload for c in chosen]
+        eps = self.options["eps"]
+        return lambda net, done: _place_offspring(net, done, splits, eps)
+
+    def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
+        splits: list[SplitChoice] = [c.payload for c in chosen]
+        node = chosen[0].node
+        detail = {
+            "method": self.options["method"],
+            "split": [s.neuron for s in splits],
+            "added": sum(s.scheme.added for s in splits),
+            "width": net.graph[node]["args"]["out"],
+        }
+        if all(s.eigenvalue is not None for s in splits):
+            detail["eigenvalues"] = [round(s.eigenvalue, 8) for s in splits]
+        return detail
+
+
+register_transform("split", SplitTransform.from_call)
 
 
 def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int) -> list[int]:
@@ -278,9 +270,10 @@ def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int)
     return [i for i, good in zip(order.tolist(), helps, strict=True) if good]
 
 
-def _place_offspring(net: Net, node: str, splits: list[SplitChoice], new: list[int], eps: float) -> None:
+def _place_offspring(net: Net, done: Carry, splits: list[SplitChoice], eps: float) -> None:
     """In place on the freshly widened `net`: copy k of a neuron gets θ + ε δ_k v and w_k of the
-    outgoing columns (the neuron itself is copy 0; `new` lists the added neurons in order)."""
+    outgoing columns (the neuron itself is copy 0; the carry lists the added neurons in order)."""
+    node, new = done.edit.node, done.new_neurons
     state = net.model.state_dict()
     weight_key, bias_key = incoming_keys(net.graph, node)
     weight, bias = state[weight_key], state[bias_key] if bias_key else None

@@ -1,25 +1,51 @@
-"""Weight surgery: widen a layer by copies of its neurons or by fresh ones.
+"""Weight surgery: one carry moves weights (and optimizer state) across any edit.
+
+Every structural change is an edit value (`growdsl.ir.edits`); `carry(net, edit, init)` applies it
+to the graph, then builds the new net's tensors from the old ones by name: a tensor whose node
+moved (`renames`) keeps its values under the new name; a tensor an edit re-indexes gets its
+entries through an index map; a tensor that exists only in the new net is fresh; then the
+transform's `init` sets what the edit added (a split's offspring, a new neuron's row, an identity
+layer). So splitting, firefly, path-level transforms and PBT mixing share one implementation, and
+`Carry.sources` says where every new tensor came from, which is what lets the optimizer state
+follow exactly (`carry_optimizer_state`).
+
+Where each tensor of the new net comes from, by edit (docs/architecture.md, "Edits"):
+
+- `Widen(node, added)`: every tensor axis indexed by `node`'s output channels (see below) is
+  re-indexed: old entries stay, a copy takes its source neuron's entries, a fresh neuron gets
+  zero weights in and out and identity batch norm.
+- `AppendCopy(seq)`: the new copy's tensors are fresh (torch's default initialisation, drawn from
+  the carry's generator); `init` usually makes it the identity.
+- `Wrap(node, merge, paths)`: path 0 is the old subtree, renamed; with `add` or `mean` every other
+  path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the weight op's own
+  tensors.
+- `Insert(parent, pos, op, args)`: the new op's tensors are fresh.
+- `Graft(node, donor)`: a tensor whose key and shape survive keeps its values, new keys are
+  fresh; `init` sets the donor's weights.
+
+Any tensor whose shape an edit changed without saying how (a consumer behind a graft that changed
+its width) keeps the overlapping block of its old values, the rest fresh.
 
 A neuron of a weight op (a `linear` unit, a `conv` or `sepconv` filter) is indexed in more
 tensors than its own row: the per-channel state of every op its channel passes through (`bn`),
 and the input columns of every weight op that reads it (through `flatten` a channel is `H * W`
-consecutive columns; after a `concat` it sits at an offset). `widen` finds all of them with the
-data-flow walk (`growdsl.ir.dataflow.reach`) and grows each along the right axis, so that
-splitting, firefly, path-level transforms and PBT mixing share one implementation.
-
-Every widening is described by index maps, `key -> (dim, new_to_old)` with -1 for a fresh
-entry, so the optimizer's state follows the weights exactly (`carry_state`): a copied neuron's
-momentum goes to its copy.
+consecutive columns; after a `concat` it sits at an offset). `axes` finds all of them with the
+data-flow walk (`growdsl.ir.dataflow.reach`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from growdsl.compile import compile_graph
 from growdsl.grow.net import Net, rebuild
 from growdsl.ir.dataflow import DataFlow, Reach
+from growdsl.ir.edits import Edit, Renames, Widen, Wrap, apply_edit, concat_sizes
+from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 
 
@@ -33,19 +59,6 @@ class Axis:
     offset: int = 0
     spread: int = 1
     role: str = "own"  # own: the layer's rows | pass: per-channel state on the way | consumer
-
-
-IndexMaps = dict[str, tuple[int, torch.Tensor]]
-
-
-@dataclass
-class Widening:
-    """The result of `widen`: the new net, where the new neurons are, and how every tensor grew."""
-
-    net: Net
-    node: str
-    new_neurons: list[int]
-    index_maps: IndexMaps
 
 
 def widen_blocker(graph, node: str, flow: DataFlow | None = None) -> str | None:
@@ -93,7 +106,7 @@ def incoming_keys(graph, node: str) -> tuple[str, str | None]:
     return f"{own}.weight", (f"{own}.bias" if bias else None)
 
 
-def _new_to_old(axis: Axis, size: int, width: int, sources: list[int | None]) -> torch.Tensor:
+def _new_to_old(axis: Axis, size: int, width: int, sources: tuple[int | None, ...]) -> torch.Tensor:
     """Indices into the old axis for every entry of the new one; -1 marks a fresh entry."""
     end = axis.offset + width * axis.spread  # the new channels go right after the old ones
     added: list[int] = []
@@ -128,34 +141,6 @@ def _fresh_depthwise(t: torch.Tensor, new_to_old: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def widen(net: Net, node: str, sources: list[int | None]) -> Widening:
-    """Add `len(sources)` output neurons to `node`: each a copy of neuron `sources[k]` (incoming
-    weights, bias, per-channel state, and its columns in every consumer) or, for None, fresh
-    (zero weights in and out, identity batch norm). The copies' outgoing columns are copied
-    unscaled: the transform decides how to share them (a split halves both). Old net untouched."""
-    graph = net.graph
-    flow = DataFlow(graph)
-    blocker = widen_blocker(graph, node, flow)
-    if blocker is not None:
-        raise ValueError(f"cannot widen: {blocker}")
-    width = graph[node]["args"]["out"]
-    state = net.model.state_dict()
-    maps: IndexMaps = {}
-    new_state = dict(state)
-    for axis in axes(graph, node, state, flow.reach(node)):
-        old = state[axis.key]
-        new_to_old = _new_to_old(axis, old.shape[axis.dim], width, sources)
-        grown = gather(old, axis.dim, new_to_old, _fresh_value(axis.key, graph))
-        if axis.key.endswith(".depthwise.weight"):
-            grown = _fresh_depthwise(grown, new_to_old)
-        new_state[axis.key] = grown
-        maps[axis.key] = (axis.dim, new_to_old)
-    new_graph = graph.copy()
-    new_graph[node]["args"] = {**graph[node]["args"], "out": width + len(sources)}
-    grown_net = rebuild(new_graph, new_state, net.model.training)
-    return Widening(grown_net, node, list(range(width, width + len(sources))), maps)
-
-
 def scale_outgoing(net: Net, node: str, neuron: int, factor: float) -> None:
     """Multiply neuron `neuron`'s input columns in every consumer of `node` by `factor`, in place
     (a split gives each offspring half: `factor = 0.5`)."""
@@ -167,10 +152,182 @@ def scale_outgoing(net: Net, node: str, neuron: int, factor: float) -> None:
                 state[axis.key].narrow(axis.dim, start, axis.spread).mul_(factor)
 
 
-def carry_state(named_state: dict[str, dict[str, torch.Tensor]], maps: IndexMaps) -> None:
-    """Re-index per-parameter optimizer state (momentum, Adam moments) like the weights, in place:
-    a copy's state is its source's, a fresh entry's is zero."""
-    for key, (dim, new_to_old) in maps.items():
-        for name, value in named_state.get(key, {}).items():
-            if torch.is_tensor(value) and value.dim() > dim:
-                named_state[key][name] = gather(value, dim, new_to_old, 0.0)
+# ---------------------------------------------------------------- the carry
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a tensor of the new net comes from: the old net's `key`, re-indexed along `dim` by
+    `new_to_old` (-1 marks a fresh entry, filled with `fresh`) when `dim` is given; else taken
+    whole, or its overlapping block when the shapes differ."""
+
+    key: str
+    dim: int | None = None
+    new_to_old: torch.Tensor | None = None
+    fresh: float = 0.0
+
+
+@dataclass
+class Carry:
+    """What `carry` did: the edit, the node ids that moved (old -> new), where each tensor of the
+    new net came from (a key absent from `sources` is fresh), the new tensors' shapes, and for a
+    `Widen` the indices of the added neurons in the order of `edit.added`."""
+
+    edit: Edit
+    renames: Renames
+    sources: dict[str, Source]
+    shapes: dict[str, torch.Size]
+    new_neurons: tuple[int, ...] = ()
+
+
+Init = Callable[[Net, Carry], None]
+
+
+def carry(
+    net: Net, edit: Edit, init: Init | None = None, generator: torch.Generator | None = None
+) -> tuple[Net, Carry]:
+    """The net after `edit`, its weights carried over (see the module docstring), and what was
+    done. `init(new_net, carry)` then sets, in place and without gradients, the values of what the
+    edit added. Fresh tensors take torch's default initialisation drawn from `generator` (a fixed
+    seed when None), never from the global generator. The old net is untouched."""
+    graph, renames = apply_edit(net.graph, edit)
+    old = net.model.state_dict()
+    with torch.device("meta"):
+        skeleton = compile_graph(graph)
+    shapes = {k: v.shape for k, v in skeleton.state_dict().items()}
+    sources = _sources(net.graph, graph, edit, renames, old, skeleton)
+    fresh_keys = [
+        k
+        for k in shapes
+        if k not in sources or (sources[k].dim is None and old[sources[k].key].shape != shapes[k])
+    ]
+    fresh = _fresh_tensors(graph, fresh_keys, generator, net) if fresh_keys else {}
+    state = {k: _carried(k, sources.get(k), old, shapes[k], fresh) for k in shapes}
+    grown = rebuild(graph, state, net.model.training)
+    added: tuple[int, ...] = ()
+    if isinstance(edit, Widen):
+        width = net.graph[edit.node]["args"]["out"]
+        added = tuple(range(width, width + len(edit.added)))
+    done = Carry(edit, renames, sources, shapes, added)
+    if init is not None:
+        with torch.no_grad():
+            init(grown, done)
+    return grown, done
+
+
+def _sources(
+    before: ArchGraph, graph: ArchGraph, edit: Edit, renames: Renames, old: dict[str, torch.Tensor], skeleton
+) -> dict[str, Source]:
+    """Where each tensor of the new net comes from (see the module docstring's table)."""
+    back = {new: was for was, new in renames.items()}
+    if isinstance(edit, Wrap) and edit.merge != "concat":
+        for k in range(1, edit.paths):  # each copy reads the old subtree
+            path = f"{edit.node}.{k}"
+            back.update({n: edit.node + n[len(path) :] for n in graph.walk(path, live_only=False)})
+    sources: dict[str, Source] = {}
+    for node in graph.ops():
+        was = back.get(node, node)
+        for name in skeleton.module_at(node).state_dict():
+            if f"{was}.{name}" in old:
+                sources[f"{node}.{name}"] = Source(f"{was}.{name}")
+    if isinstance(edit, Widen):
+        sources.update(_widen_sources(before, edit, old))
+    elif isinstance(edit, Wrap) and edit.merge == "concat":
+        sources.update(_concat_sources(before, edit))
+    return sources
+
+
+def _widen_sources(graph: ArchGraph, edit: Widen, old: dict[str, torch.Tensor]) -> dict[str, Source]:
+    """Every tensor axis `edit.node`'s channels index, re-indexed for the added neurons."""
+    flow = DataFlow(graph)
+    blocker = widen_blocker(graph, edit.node, flow)
+    if blocker is not None:
+        raise ValueError(f"cannot widen: {blocker}")
+    width = graph[edit.node]["args"]["out"]
+    found = {}
+    for axis in axes(graph, edit.node, old, flow.reach(edit.node)):
+        new_to_old = _new_to_old(axis, old[axis.key].shape[axis.dim], width, edit.added)
+        found[axis.key] = Source(axis.key, axis.dim, new_to_old, _fresh_value(axis.key, graph))
+    return found
+
+
+def _concat_sources(graph: ArchGraph, edit: Wrap) -> dict[str, Source]:
+    """`wrap concat`: path k's own rows are rows `[start_k, end_k)` of the wrapped weight op's;
+    a sepconv's depthwise filters (per input channel) go to every path whole."""
+    own = ".pointwise" if graph[edit.node]["op"] == "sepconv" else ""
+    bias = graph[edit.node]["args"].get("bias", True)
+    found, start = {}, 0
+    for k, size in enumerate(concat_sizes(graph[edit.node]["args"]["out"], edit.paths)):
+        rows = torch.arange(start, start + size)
+        path = f"{edit.node}.{k}"
+        for param in ("weight", "bias") if bias else ("weight",):
+            found[f"{path}{own}.{param}"] = Source(f"{edit.node}{own}.{param}", 0, rows)
+        if own:
+            found[f"{path}.depthwise.weight"] = Source(f"{edit.node}.depthwise.weight")
+        start += size
+    return found
+
+
+def _carried(
+    key: str, source: Source | None, old: dict[str, torch.Tensor], shape: torch.Size, fresh: dict
+) -> torch.Tensor:
+    if source is None:
+        return fresh[key]
+    value = old[source.key]
+    if source.dim is not None:
+        out = gather(value, source.dim, source.new_to_old, source.fresh)
+        return _fresh_depthwise(out, source.new_to_old) if key.endswith(".depthwise.weight") else out
+    return value if value.shape == shape else _overlap(value, fresh[key])
+
+
+def _overlap(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
+    """`new` with the block it shares with `old` (the leading entries of every dimension) taken
+    from `old`; a tensor of another rank stays `new`."""
+    out = new.clone()
+    if old.dim() == new.dim():
+        block = tuple(slice(0, min(a, b)) for a, b in zip(old.shape, new.shape, strict=True))
+        out[block] = old[block].to(out)
+    return out
+
+
+def _fresh_tensors(
+    graph: ArchGraph, keys: list[str], generator: torch.Generator | None, like: Net
+) -> dict[str, torch.Tensor]:
+    """torch's default initialisation of `keys` in `graph`'s net, drawn from `generator` alone:
+    one seed from it, the module built under a forked global generator."""
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state = compile_graph(graph).state_dict()
+    param = next(iter(like.model.state_dict().values()))
+    return {
+        k: state[k].to(param.device, param.dtype)
+        if state[k].is_floating_point()
+        else state[k].to(param.device)
+        for k in keys
+    }
+
+
+def carry_optimizer_state(named: dict[str, dict[str, Any]], done: Carry) -> dict[str, dict[str, Any]]:
+    """Per-parameter optimizer state (momentum, Adam moments), keyed by parameter name, carried
+    like the weights: a renamed parameter's state moves with it, a copy's is its source's, a fresh
+    entry's is zero, a brand-new parameter has none."""
+    out = {}
+    for key, source in done.sources.items():
+        state = named.get(source.key)
+        if state is not None:
+            out[key] = {name: _carried_state(v, source, done.shapes[key]) for name, v in state.items()}
+    return out
+
+
+def _carried_state(value: Any, source: Source, shape: torch.Size) -> Any:
+    if not torch.is_tensor(value) or value.dim() == 0:
+        return value  # a step count
+    if source.dim is not None and value.dim() > source.dim:
+        return gather(value, source.dim, source.new_to_old, 0.0)
+    return (
+        value
+        if value.shape == shape
+        else _overlap(value, torch.zeros(shape, dtype=value.dtype, device=value.device))
+    )

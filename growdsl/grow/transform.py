@@ -1,8 +1,10 @@
 """The `Transform` protocol every growth method implements, and what it trades in.
 
-A transform proposes scored `Candidate`s for a net; the policy (`policy.py`) picks among the
-candidates of every transform of a `grow` block, greedily by score per added cost, under the
-step's budget and the ranges; the transform then applies its chosen ones (DESIGN.md).
+A transform proposes scored `Candidate`s for a net, each holding the `Edit` it would make
+(`growdsl.ir.edits`) and a payload (an eigenvector, a learned direction); a decider picks among
+the candidates of every transform of a `grow` block (the greedy policy of `policy.py`); the shared
+step (`step.py`) applies the chosen edits through the one weight carry (`surgery.carry`), calling
+the transform's `init` to set what each edit added (docs/architecture.md, "Growth, step by step").
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import torch
 
 from growdsl.errors import Span, SpecError
 from growdsl.grow.net import Net
-from growdsl.grow.surgery import IndexMaps
-from growdsl.ir.cost import flops, param_count
+from growdsl.grow.surgery import Init
 from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.edits import Edit
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.lang.ast import Call, ListValue, Name, Value
@@ -31,32 +33,20 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @dataclass(frozen=True)
 class Candidate:
-    """One possible change: `score` is its predicted loss decrease (larger is better), `params`
-    and `flops` what applying it adds, `width` the neurons it adds to `node` (checked against the
-    node's range; a new layer adds depth instead). `detail` goes into the history; `payload` is
-    the transform's own (an eigenvector, a learned direction)."""
+    """One possible change: `edit` is the structural change, `score` its predicted loss decrease
+    (larger is better). What it costs is measured by applying the edit (`ir.cost.added_cost`), and
+    whether the ranges allow it by `ir.edits.room`. `detail` goes into the history; `payload` is
+    the transform's own (an eigenvector, a learned direction), read by its `init`."""
 
     transform: str
-    node: str
+    edit: Edit
     score: float
-    params: int
-    flops: int = 0
-    width: int = 1
-    depth: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
     payload: Any = field(default=None, compare=False, repr=False)
 
-
-@dataclass
-class Applied:
-    """A transform's result: the new net, the index maps of each widening in the order done (so
-    the optimizer state follows), and one history record per changed node, with the keys
-    `transform`, `node`, `params_before`, `params_after`, `score` (the summed predicted loss
-    decrease of the node's chosen candidates); any other key goes to the line's `detail`."""
-
-    net: Net
-    index_maps: list[IndexMaps]
-    records: list[dict[str, Any]]
+    @property
+    def node(self) -> str:
+        return self.edit.target
 
 
 class Transform(Protocol):
@@ -70,13 +60,24 @@ class Transform(Protocol):
         """How many candidates one step may take (e.g. `frac` of the current neurons)."""
         ...
 
-    def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
-        """Apply the chosen candidates; the old net stays untouched."""
+    def init(self, chosen: list[Candidate]) -> Init | None:
+        """What sets the values of what the chosen candidates' (merged) edit added, given the new
+        net and the carry (`surgery.carry`); None leaves the carry's defaults."""
+        ...
+
+    def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
+        """The `detail` of the history line of the chosen candidates' (merged) edit, `net` the
+        net after it."""
         ...
 
     def check(self, graph: ArchGraph) -> None:
         """Raise a SpecError for options that do not fit the model (an `on:` label it lacks),
         so `growdsl check` catches them before any training."""
+        ...
+
+    def continual(self) -> Transform:
+        """This transform restricted to adding brand-new neurons (continual learning keeps old
+        neurons and paths fixed), or a SpecError saying why it cannot be."""
         ...
 
 
@@ -87,17 +88,11 @@ class OptionsTransform:
 
     options: dict[str, Any]
     on_span: Span | None = None
+    call: Call | None = None
 
     def check(self, graph: ArchGraph) -> None:
         """`on:` must name labels of the model."""
         targets(graph, self.options["on"], self.on_span)
-
-
-def neuron_cost(graph: ArchGraph, node: str) -> tuple[int, int]:
-    """Params and FLOPs one more neuron in `node` adds (its row, BN entries, consumer columns)."""
-    wider = graph.copy()
-    wider[node]["args"] = {**graph[node]["args"], "out": graph[node]["args"]["out"] + 1}
-    return param_count(wider) - param_count(graph), flops(wider) - flops(graph)
 
 
 def labels_option(value: Value) -> list[str]:

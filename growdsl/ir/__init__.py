@@ -1,6 +1,6 @@
 """ir: the `ArchGraph` and the graph functions over it (lowering, shapes, costs, data flow, sampling)."""
 
-from growdsl.ir.cost import costs, flops, param_count
+from growdsl.ir.cost import added_cost, costs, flops, param_count
 from growdsl.ir.dataflow import (
     Consumer,
     DataFlow,
@@ -13,8 +13,9 @@ from growdsl.ir.dataflow import (
     reach,
 )
 from growdsl.ir.dot import to_dot
+from growdsl.ir.edits import AppendCopy, Edit, Graft, Insert, Widen, Wrap, apply_edit, fold, room
 from growdsl.ir.graph import ArchGraph, from_json, to_json
-from growdsl.ir.lower import add_repeat_copy, lower
+from growdsl.ir.lower import lower
 from growdsl.ir.sample import fix_sizes, sample
 from growdsl.ir.shapes import NodeShapes, infer_shapes
 
@@ -24,8 +25,17 @@ __all__ = [
     "DataFlow",
     "Reach",
     "NodeShapes",
-    "add_repeat_copy",
+    "AppendCopy",
+    "Edit",
+    "Graft",
+    "Insert",
+    "Widen",
+    "Wrap",
+    "apply_edit",
+    "fold",
+    "room",
     "consumers",
+    "added_cost",
     "costs",
     "fix_sizes",
     "flops",

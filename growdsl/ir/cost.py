@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 
+from growdsl.ir.edits import Edit, apply_edit
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import resolved_args
 from growdsl.ir.shapes import NodeShapes, infer_shapes
@@ -66,3 +67,11 @@ def op_cost(graph: ArchGraph, node: str, shape: NodeShapes) -> tuple[int, int]:
     if op == "bn":
         return 2 * inp[0], 0
     return 0, 0
+
+
+def added_cost(graph: ArchGraph, edit: Edit) -> tuple[int, int]:
+    """Params and FLOPs `edit` adds to `graph`, counted exactly on the edited graph (a widening
+    adds its rows, batch-norm entries and every consumer's columns; negative for a graft that
+    shrinks)."""
+    after, _ = apply_edit(graph, edit)
+    return param_count(after) - param_count(graph), flops(after) - flops(graph)

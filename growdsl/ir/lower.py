@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from growdsl.errors import ShapeError, Span, SpecError
-from growdsl.ir.graph import ArchGraph, from_json, to_json
+from growdsl.ir.edits import SUBTREE_ROOT
+from growdsl.ir.graph import ArchGraph, to_json
 from growdsl.ir.ops import OPS, REQUIRED, OpSig
 from growdsl.ir.shapes import fmt_shape
 from growdsl.lang import ast
@@ -33,7 +34,7 @@ _ARG_KINDS = {
     "p": "probability",
 }
 _BUILTIN_NAMES = ("classes", "input", "true", "false")
-TEMPLATE_ROOT = "*"  # the copy index in a repeat template's relative ids
+
 
 Env = dict[str, ast.Value]
 
@@ -58,32 +59,6 @@ def lower(spec: ast.Spec, input_shape: tuple[int, ...] | None, classes: int | No
             hint="flatten the nesting, or use `repeat N { ... }` for many copies",
         ) from None
     return graph
-
-
-def add_repeat_copy(graph: ArchGraph, seq_id: str) -> str:
-    """Append one more copy of a growable repeat's body, from its `template`; returns its id.
-
-    Mutates `graph` (call it on a copy). The new copy's index is one past the largest index in use,
-    so ids stay fresh even after copies were removed. The caller checks `depth`'s high end.
-    """
-    attrs = graph[seq_id]
-    kids = graph.children(seq_id)
-    index = max((int(c.rsplit(".", 1)[1]) for c in kids), default=-1) + 1
-    pos = max((graph.g.edges[seq_id, c]["pos"] for c in kids), default=-1) + 1
-    body = from_json({"root": TEMPLATE_ROOT, "input_shape": [], **attrs["template"]})
-
-    def real(rel: str) -> str:
-        return f"{seq_id}.{index}{rel[len(TEMPLATE_ROOT) :]}"
-
-    for rel in body.walk(live_only=False):
-        node_attrs = dict(body[rel])
-        if rel == TEMPLATE_ROOT:
-            graph.add(seq_id, real(rel), node_attrs.pop("kind"), pos=pos, **node_attrs)
-        else:
-            parent = body.parent(rel)
-            edge_pos = body.g.edges[parent, rel]["pos"]
-            graph.add(real(parent), real(rel), node_attrs.pop("kind"), pos=edge_pos, **node_attrs)
-    return real(TEMPLATE_ROOT)
 
 
 def _input_shape(model: ast.ModelDecl, data_shape: tuple[int, ...] | None) -> tuple[int, ...]:
@@ -204,7 +179,7 @@ class _Lowerer:
             hi = self.integer(count.hi, "repeat's high end", minimum=max(lo, 1))
             holder = "#repeat"  # a scratch root: the template's own root is the copy, `*`
             template = ArchGraph.new(holder, self.input_shape, self.classes)
-            self.copy(template, holder, TEMPLATE_ROOT, 0, term.body, env)
+            self.copy(template, holder, SUBTREE_ROOT, 0, term.body, env)
             data = to_json(template)
             graph.add(parent, node, "seq", depth=(lo, hi), **common)
             graph[node]["template"] = {

@@ -24,24 +24,20 @@ reproduces the uninterrupted run.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any
 
 from growdsl.errors import SpecError
-from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.freeze import Freeze, weight_ops
 from growdsl.grow.policy import GrowthPolicy
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
-from growdsl.lang.ast import GrowBlock, Spec, TransformStmt
+from growdsl.lang.ast import GrowBlock, Spec
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule
 from growdsl.run.datasets import DataInfo, Splits
 from growdsl.run.loop import TrainState, compute_loss, evaluate, fit
 from growdsl.run.tasks import head
-
-_NEW_ONLY = ("candidates", "deeper")  # firefly options that would change old neurons or paths
 
 
 def total_epochs(config: TrainConfig, info: DataInfo) -> int:
@@ -63,36 +59,12 @@ def output_layer(graph: ArchGraph, classes: int, spec: Spec) -> str:
 
 
 def continual_policy(block: GrowBlock | None) -> GrowthPolicy | None:
-    """The grow block's policy, restricted to new neurons (see the module docstring): `split`
-    and firefly's `candidates` / `deeper` given above 0 are SpecErrors; firefly's defaults for
-    them become 0."""
+    """The grow block's policy with every transform restricted to new neurons (see the module
+    docstring): each transform says how (`Transform.continual`), or raises a SpecError."""
     if block is None:
         return None
-    for stmt in block.statements:
-        if not isinstance(stmt, TransformStmt):
-            continue
-        if stmt.call.name == "split":
-            raise SpecError(
-                "split changes old neurons, which continual learning keeps frozen",
-                stmt.call.span,
-                expected="firefly(wider: N), which adds new neurons",
-            )
-        for name in _NEW_ONLY:
-            value = stmt.call.keywords.get(name)
-            if stmt.call.name == "firefly" and value is not None and getattr(value, "value", 0) != 0:
-                raise SpecError(
-                    f"firefly's '{name}' changes old tasks' outputs (a split changes an old neuron, "
-                    "a new layer sits in every task's path); with tasks it must be 0",
-                    value.span,
-                    expected=f"{name}: 0, or leave it out",
-                )
     policy = GrowthPolicy.from_block(block)
-    for i, transform in enumerate(policy.transforms):
-        if isinstance(transform, FireflyTransform):
-            options = {**transform.options, **dict.fromkeys(_NEW_ONLY, 0)}
-            if options["wider"] == 0:
-                raise SpecError("with tasks, firefly grows new neurons only: give wider > 0", block.span)
-            policy.transforms[i] = dataclasses.replace(transform, options=options)
+    policy.transforms = [t.continual() for t in policy.transforms]
     return policy
 
 

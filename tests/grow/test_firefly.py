@@ -15,6 +15,7 @@ from growdsl.errors import SpecError
 from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.firefly.augment import augment
 from growdsl.grow.net import Net
+from growdsl.grow.step import apply_chosen
 from growdsl.lang import parse_text
 
 MLP = (
@@ -65,10 +66,10 @@ def test_every_candidate_kind_at_zero_eps_leaves_outputs_unchanged(body):
     with torch.no_grad():
         before = net.model(data[0])
         for kind in ("new", "split", "deeper"):
-            grown = still.apply(net, _by_kind(cands, kind)).net
+            grown = apply_chosen(net, [(still, _by_kind(cands, kind))]).net
             assert grown.graph is not net.graph
             torch.testing.assert_close(grown.model(data[0]), before, rtol=0, atol=1e-12)
-        grown = still.apply(net, cands).net
+        grown = apply_chosen(net, [(still, cands)]).net
         torch.testing.assert_close(grown.model(data[0]), before, rtol=0, atol=1e-12)
 
 
@@ -96,9 +97,10 @@ def test_one_pass_scores_equal_each_candidate_applied_alone(body):
     base = _loss(net, data)
     for cand in cands:
         if cand.detail["kind"] == "split":
-            alone = base - _loss(transform.apply(net, [cand]).net, data)
+            alone = base - _loss(apply_chosen(net, [(transform, [cand])]).net, data)
         else:
-            alone = transform.eps * (base - _loss(_with_eps(transform, h).apply(net, [cand]).net, data)) / h
+            moved = apply_chosen(net, [(_with_eps(transform, h), [cand])]).net
+            alone = transform.eps * (base - _loss(moved, data)) / h
         assert alone == pytest.approx(cand.score, rel=1e-3, abs=1e-13), cand.detail
 
 
@@ -111,7 +113,7 @@ def test_the_taylor_score_predicts_the_loss_change_at_a_small_eps_within_ten_per
     base = _loss(net, data)
     for kind in ("new", "deeper", "split"):
         best = max(_by_kind(cands, kind), key=lambda c: abs(c.score))
-        actual = base - _loss(transform.apply(net, [best]).net, data)
+        actual = base - _loss(apply_chosen(net, [(transform, [best])]).net, data)
         assert actual == pytest.approx(best.score, rel=0.1), kind
 
 

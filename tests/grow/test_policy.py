@@ -17,9 +17,9 @@ from growdsl.errors import SpecError
 from growdsl.grow import policy as policy_module
 from growdsl.grow.net import Net
 from growdsl.grow.policy import GrowthPolicy, Schedule
-from growdsl.grow.surgery import scale_outgoing, widen, widen_blocker
-from growdsl.grow.transform import Applied, Candidate
-from growdsl.ir import param_count
+from growdsl.grow.surgery import scale_outgoing, widen_blocker
+from growdsl.grow.transform import Candidate
+from growdsl.ir import Widen, param_count
 from growdsl.lang import parse_text
 from growdsl.run import resume, run
 
@@ -39,36 +39,22 @@ class CopyNeurons:
         out = []
         for node in net.graph.ops():
             if widen_blocker(net.graph, node) is None and net.graph[node].get("width"):
-                grown = widen(net, node, [0]).net
-                added = param_count(grown.graph) - param_count(net.graph)
                 for i in range(net.graph[node]["args"]["out"]):
-                    out.append(Candidate("copy", node, 1.0, added, detail={"neuron": i}))
+                    out.append(Candidate("copy", Widen(node, (i,)), 1.0, {"neuron": i}))
         return out
 
-    def apply(self, net, chosen):
-        maps, records = [], []
-        by_node: dict[str, list[int]] = {}
-        for c in chosen:
-            by_node.setdefault(c.node, []).append(c.detail["neuron"])
-        for node, neurons in by_node.items():
-            before = param_count(net.graph)
-            grown = widen(net, node, neurons)
-            for src, new in zip(neurons, grown.new_neurons, strict=True):
-                scale_outgoing(grown.net, node, src, 0.5)
-                scale_outgoing(grown.net, node, new, 0.5)
-            net = grown.net
-            maps.append(grown.index_maps)
-            records.append(
-                {
-                    "transform": "copy",
-                    "node": node,
-                    "params_before": before,
-                    "params_after": param_count(net.graph),
-                    "score": float(len(neurons)),
-                    "detail": {"neurons": neurons},
-                }
-            )
-        return Applied(net, maps, records)
+    def init(self, chosen):
+        neurons = [c.edit.added[0] for c in chosen]
+
+        def share_outgoing(net, done):
+            for src, new in zip(neurons, done.new_neurons, strict=True):
+                scale_outgoing(net, done.edit.node, src, 0.5)
+                scale_outgoing(net, done.edit.node, new, 0.5)
+
+        return share_outgoing
+
+    def describe(self, chosen, net):
+        return {"neurons": [c.edit.added[0] for c in chosen]}
 
 
 @pytest.fixture(autouse=True)

@@ -286,7 +286,7 @@ def _one_neuron_loss(theta, a, copies, x, t):
     ids=lambda s: s.name + str(s.weights),
 )
 def test_one_neuron_split_changes_the_loss_as_predicted(scheme):
-    """METHODS.md small task 1: predicted against actual ΔL on one tanh neuron with MSE."""
+    """The second-order prediction against the actual ΔL on one tanh neuron with MSE."""
     gen = torch.Generator().manual_seed(0)
     x = torch.cat(
         [torch.randn(200, 2, generator=gen, dtype=torch.float64), torch.ones(200, 1, dtype=torch.float64)], 1

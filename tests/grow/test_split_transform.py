@@ -11,7 +11,8 @@ from growdsl import api
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
-from growdsl.ir import lower
+from growdsl.grow.step import apply_chosen
+from growdsl.ir import added_cost, lower
 from growdsl.lang import parse_text, parse_value
 
 
@@ -37,7 +38,7 @@ def _propose_and_apply(
 ):
     cands = split.propose(net, data, loss_fn, torch.Generator().manual_seed(0))
     cands = sorted(cands, key=lambda c: c.score, reverse=True)[: take or split.limit(net)]
-    return cands, split.apply(net, cands)
+    return cands, apply_chosen(net, [(split, cands)])
 
 
 PRESERVED = {
@@ -67,7 +68,7 @@ def test_split_with_zero_eps_preserves_outputs(case, method):
     # scores vanish with eps (ΔL ∝ ε²), so candidates come from eps 0.01 and eps 0 applies them
     cands = _split(f"split(method: {method})").propose(net, (x, y), F.cross_entropy, torch.Generator())
     assert cands, "some neuron should have a split that helps"
-    applied = _split(f"split(eps: 0, method: {method})").apply(net, cands)
+    applied = apply_chosen(net, [(_split(f"split(eps: 0, method: {method})"), cands)])
     assert (
         applied.net.graph[applied.records[0]["node"]]["args"]["out"]
         > net.graph[applied.records[0]["node"]]["args"]["out"]
@@ -159,7 +160,7 @@ def test_signed_three_adds_two_neurons_per_split():
     cands, applied = _propose_and_apply(
         net, _split("split(method: signed, scheme: three, count: 1)"), data, F.mse_loss
     )
-    assert len(cands) == 1 and cands[0].width == 2
+    assert len(cands) == 1 and len(cands[0].edit.added) == 2
     assert applied.net.graph["m.p"]["args"]["out"] == 5
 
 
@@ -173,8 +174,9 @@ def test_limit_is_frac_of_splittable_neurons_or_count():
 def test_candidates_cost_what_one_more_neuron_costs():
     net = _net("linear(4..8) as p bn tanh linear(classes)", (5,))
     cands = _split("split(method: exact)").propose(net, _data((5,)), F.cross_entropy, torch.Generator())
-    assert cands and all(c.params == 6 + 2 + 3 for c in cands)  # row + bias, bn γ β, head column
-    assert all(c.flops == 2 * 5 + 2 * 3 for c in cands)
+    costs = [added_cost(net.graph, c.edit) for c in cands]
+    assert cands and all(params == 6 + 2 + 3 for params, _ in costs)  # row + bias, bn γ β, head column
+    assert all(flops == 2 * 5 + 2 * 3 for _, flops in costs)
 
 
 @pytest.mark.parametrize(
@@ -210,13 +212,15 @@ def test_random_split_offers_every_neuron_with_a_random_unit_direction():
     assert sorted((c.node, c.detail["neuron"]) for c in cands) == [("m.p", i) for i in range(4)] + [
         ("m.q", i) for i in range(3)
     ]
-    assert all(c.score > 0 and c.width == 1 and c.detail["scheme"] == "positive" for c in cands)
+    assert all(c.score > 0 and len(c.edit.added) == 1 and c.detail["scheme"] == "positive" for c in cands)
     assert {c.payload.direction.numel() for c in cands if c.node == "m.p"} == {5 + 1}  # row and bias
     torch.testing.assert_close(
         torch.stack([c.payload.direction.norm() for c in cands]), torch.ones(7, dtype=torch.float64)
     )
     exact = _split("split(method: exact)").propose(net, _data((5,)), F.cross_entropy, torch.Generator())
-    assert {(c.node, c.params, c.flops) for c in cands} >= {(c.node, c.params, c.flops) for c in exact}
+    assert {(c.node, added_cost(net.graph, c.edit)) for c in cands} >= {
+        (c.node, added_cost(net.graph, c.edit)) for c in exact
+    }
 
 
 def test_random_split_picks_differ_across_seeds_and_repeat_under_one():
@@ -236,7 +240,7 @@ def test_random_split_moves_the_copies_apart_by_eps():
     bias = applied.net.model.module_at("m.p").bias.detach()
     theta = torch.cat([weight, bias[:, None]], dim=1)
     torch.testing.assert_close(theta[cand.detail["neuron"]] - theta[4], 0.2 * cand.payload.direction)
-    assert "eigenvalues" not in applied.records[0]
+    assert "eigenvalues" not in applied.records[0]["detail"]
 
 
 def test_random_split_in_a_run_adds_count_neurons_per_step_within_the_range(tmp_path):

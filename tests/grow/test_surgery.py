@@ -8,8 +8,8 @@ import torch
 
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net
-from growdsl.grow.surgery import carry_state, scale_outgoing, widen, widen_blocker
-from growdsl.ir import lower
+from growdsl.grow.surgery import carry, carry_optimizer_state, scale_outgoing, widen_blocker
+from growdsl.ir import Widen, lower
 from growdsl.lang import parse_text
 
 CASES = {
@@ -69,14 +69,14 @@ def test_duplicating_a_neuron_and_halving_both_outgoing_weights_preserves_output
         pytest.skip("a wider layer draws a different dropout mask")
     net = _net(text, shape)
     before = _outputs(net, shape, mode)
-    grown = widen(net, node, [1, 0, 1])
-    for neuron, copy in zip([1, 0, 1], grown.new_neurons, strict=False):
+    grown, done = carry(net, Widen(node, (1, 0, 1)))
+    for neuron, copy in zip([1, 0, 1], done.new_neurons, strict=False):
         share = 1 / (1 + [1, 0, 1].count(neuron))
-        scale_outgoing(grown.net, node, copy, share)
+        scale_outgoing(grown, node, copy, share)
     for neuron in (0, 1):
-        scale_outgoing(grown.net, node, neuron, 1 / (1 + [1, 0, 1].count(neuron)))
-    after = _outputs(grown.net, shape, mode)
-    assert grown.net.graph[node]["args"]["out"] == net.graph[node]["args"]["out"] + 3
+        scale_outgoing(grown, node, neuron, 1 / (1 + [1, 0, 1].count(neuron)))
+    after = _outputs(grown, shape, mode)
+    assert grown.graph[node]["args"]["out"] == net.graph[node]["args"]["out"] + 3
     torch.testing.assert_close(after, before, rtol=1e-10, atol=1e-10)
 
 
@@ -85,17 +85,17 @@ def test_fresh_neurons_enter_with_no_effect(case):
     text, shape, node = CASES[case]
     net = _net(text, shape)
     before = _outputs(net, shape, "eval")
-    grown = widen(net, node, [None, None])
-    torch.testing.assert_close(_outputs(grown.net, shape, "eval"), before, rtol=1e-10, atol=1e-10)
+    grown, _ = carry(net, Widen(node, (None, None)))
+    torch.testing.assert_close(_outputs(grown, shape, "eval"), before, rtol=1e-10, atol=1e-10)
 
 
 def test_widening_leaves_the_old_net_untouched():
     text, shape, node = CASES["mlp_bn"]
     net = _net(text, shape)
     state = {k: v.clone() for k, v in net.model.state_dict().items()}
-    grown = widen(net, node, [0])
+    grown, _ = carry(net, Widen(node, (0,)))
     with torch.no_grad():
-        for p in grown.net.model.parameters():
+        for p in grown.model.parameters():
             p.add_(1.0)
     for k, v in net.model.state_dict().items():
         assert torch.equal(v, state[k]), k
@@ -106,14 +106,14 @@ def test_copied_neurons_carry_their_optimizer_state_and_fresh_ones_start_at_zero
     net = _net(text, shape)
     named = {k: {"momentum_buffer": torch.randn_like(v)} for k, v in net.model.named_parameters()}
     old = {k: d["momentum_buffer"].clone() for k, d in named.items()}
-    grown = widen(net, node, [2, None])
-    carry_state(named, grown.index_maps)
+    grown, done = carry(net, Widen(node, (2, None)))
+    named = carry_optimizer_state(named, done)
     momentum = named["m.c.weight"]["momentum_buffer"]
     assert momentum.shape[0] == 6
     assert torch.equal(momentum[4], old["m.c.weight"][2]) and not momentum[5].any()
     consumer = named["m.5.weight"]["momentum_buffer"]  # linear after flatten: 9 columns a channel
     assert torch.equal(consumer[:, 36:45], old["m.5.weight"][:, 18:27])
-    for key, param in grown.net.model.named_parameters():
+    for key, param in grown.model.named_parameters():
         assert named[key]["momentum_buffer"].shape == param.shape, key
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from growdsl.ir import add_repeat_copy, infer_shapes
+from growdsl.ir import infer_shapes
+from growdsl.ir.edits import AppendCopy, apply_in_place
 from growdsl.lang import parse_text
 
 LANGUAGE = Path("/work/shared/LANGUAGE.md")
@@ -111,9 +112,14 @@ def test_ranged_repeat_starts_at_low_end_and_keeps_a_template(lower_text):
     assert [(e["target"], e["pos"]) for e in template["edges"]] == [("*.fc", 0), ("*.1", 1)]
 
 
-def test_add_repeat_copy_appends_a_fresh_copy_from_the_template(lower_text):
+def _append_copy(graph, seq):
+    apply_in_place(graph, AppendCopy(seq))
+    return graph.children(seq)[-1]
+
+
+def test_append_copy_appends_a_fresh_copy_from_the_template(lower_text):
     graph = lower_text("model m { flatten repeat 1..3 { linear(8) as fc relu } }")
-    new = add_repeat_copy(graph, "m.1")
+    new = _append_copy(graph, "m.1")
     assert new == "m.1.1"
     assert graph.children("m.1") == ["m.1.0", "m.1.1"]
     assert graph.children("m.1.1") == ["m.1.1.fc", "m.1.1.1"]
@@ -126,7 +132,7 @@ def test_a_single_term_body_is_its_own_copy_without_a_wrapping_seq(lower_text):
     assert graph.children("m.1") == ["m.1.0"]
     assert graph.kind("m.1.0") == "op" and graph["m.1.0"]["label"] == "fc"
     assert graph.children("m.2") == ["m.2.0", "m.2.1"]  # single-term paths are the ops themselves
-    assert add_repeat_copy(graph, "m.1") == "m.1.1"
+    assert _append_copy(graph, "m.1") == "m.1.1"
     assert graph.kind("m.1.1") == "op" and graph["m.1.1"]["args"] == graph["m.1.0"]["args"]
     assert infer_shapes(graph)["m.1"].out == (8,)
 

@@ -1,4 +1,4 @@
-"""Firefly descent (METHODS.md section 4): growing wider by new neurons and splits, and deeper by
+"""Firefly descent (docs/methods/firefly.md): growing wider by new neurons and splits, and deeper by
 new layers, each candidate scored by its first-order loss decrease in one augmented pass
 (`augment`), selected greedily by the growth policy and applied by `transform`."""
 

@@ -1,8 +1,8 @@
 """The augmented network of a firefly step: every candidate of the step in one net, each behind a
-gate, so one forward and backward pass scores them all (METHODS.md section 4, point 4).
+gate, so one forward and backward pass scores them all (docs/methods/firefly.md).
 
-Built once per step from the current net with the shared surgery: `deepen` appends each new-layer
-candidate (a repeat copy that is the identity), then `widen` gives every target layer its
+Built once per step from the current net with the shared carry: `deepen` appends each new-layer
+candidate (a repeat copy that is the identity), then a `Widen` gives every target layer its
 candidate channels after the old ones: `N` fresh neurons, then the `S` split sources twice (the
 `+` copies, then the `−` copies). The gates enter as a reparametrisation of the weights (the net
 is run with `torch.func.functional_call`), with ε the step size and `a` a neuron's outgoing
@@ -30,8 +30,9 @@ from torch.func import functional_call
 
 from growdsl.grow.deepen import NotIdentity, deepen
 from growdsl.grow.net import Net
-from growdsl.grow.surgery import Axis, axes, incoming_keys, widen
+from growdsl.grow.surgery import Axis, axes, carry, incoming_keys
 from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.edits import Widen
 
 _ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
 
@@ -106,7 +107,7 @@ class Augmented:
         return loss_fn(functional_call(self.net.model, self.parameters(gates), (x,)), y)
 
     def penalty(self) -> torch.Tensor:
-        """METHODS.md's `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `ε u`, new layers' `D`) and θ_new
+        """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `ε u`, new layers' `D`) and θ_new
         (new neurons' rows and outgoing columns)."""
         total = torch.zeros((), dtype=self.scales.dtype, device=self.scales.device)
         for name, value in self.learned.items():
@@ -188,7 +189,7 @@ def augment(
     original = {node: net.graph[node]["args"]["out"] for node, _, _ in plans}
     layers = []
     for node, new, sources in plans:
-        net = widen(net, node, [None] * new + list(sources) * 2).net
+        net, _ = carry(net, Widen(node, (None,) * new + tuple(sources) * 2))
         layers.append(LayerCandidates(node, original[node], new, list(sources)))
     state = {k: v.detach() for k, v in net.model.state_dict().items()}
     flow = DataFlow(net.graph)

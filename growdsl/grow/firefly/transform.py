@@ -2,41 +2,40 @@
 
 `propose` builds the step's augmented net (`augment.py`: new neurons, splits and new layers, each
 behind a gate), optimises the candidates' own tensors briefly with every gate on (stage 1:
-RMSprop, METHODS.md's small penalty), then scores every candidate by its first-order loss
-decrease from one backward pass at the gates' zero (stage 2). The policy keeps the best greedily;
-`apply` rebuilds the net with only the chosen ones, through the shared surgery (`deepen`,
-`widen`, `scale_outgoing`), carrying their learned tensors. docs/methods/firefly.md explains
-every option.
+RMSprop, the authors' small penalty), then scores every candidate by its first-order loss
+decrease from one backward pass at the gates' zero (stage 2). Each candidate holds its edit: a
+new neuron `Widen(layer, (None,))`, a split `Widen(layer, (neuron,))`, a new layer
+`AppendCopy(repeat)`. The policy keeps the best greedily; the shared step applies their edits
+through the one carry, and `init` writes the chosen candidates' learned tensors into what the
+edits added. docs/methods/firefly.md explains every option.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
-from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
-from growdsl.grow.net import Net, rebuild
-from growdsl.grow.surgery import axes, incoming_keys, scale_outgoing, widen, widen_blocker
+from growdsl.grow.net import Net
+from growdsl.grow.registry import register_transform
+from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, scale_outgoing, widen_blocker
 from growdsl.grow.transform import (
-    Applied,
     Candidate,
     LossFn,
     OptionsTransform,
     Pair,
-    neuron_cost,
     read_transform_options,
     step_limit,
     step_options,
     targets,
 )
 from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.edits import AppendCopy, Widen, apply_edit
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.lower import add_repeat_copy
 from growdsl.lang.ast import Call
 from growdsl.options import Option, integer, number
 
@@ -51,6 +50,9 @@ FIREFLY_OPTIONS: dict[str, Option] = {
     "batch": Option(64, integer(1), "stage-1 mini-batch size"),
     "samples": Option(512, integer(1), "training samples the stage-2 scores average over"),
 }
+
+
+_CHANGE_OLD = ("candidates", "deeper")  # options whose candidates change old neurons or paths
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,27 @@ class FireflyTransform(OptionsTransform):
                 call.span,
                 hint="give new neurons (wider), splits (candidates) or new layers (deeper)",
             )
-        return cls(options, on_span)
+        return cls(options, on_span, call)
+
+    def continual(self) -> FireflyTransform:
+        """New neurons only: a split changes an old neuron and a new layer sits in every task's
+        path, so `candidates` and `deeper` given above 0 are SpecErrors; their defaults become 0."""
+        given = self.call.keywords if self.call is not None else {}
+        for name in _CHANGE_OLD:
+            value = given.get(name)
+            if value is not None and getattr(value, "value", 0) != 0:
+                raise SpecError(
+                    f"firefly's '{name}' changes old tasks' outputs (a split changes an old neuron, "
+                    "a new layer sits in every task's path); with tasks it must be 0",
+                    value.span,
+                    expected=f"{name}: 0, or leave it out",
+                )
+        if self.options["wider"] == 0:
+            raise SpecError(
+                "with tasks, firefly grows new neurons only: give wider > 0",
+                self.call.span if self.call is not None else None,
+            )
+        return dataclasses.replace(self, options={**self.options, **dict.fromkeys(_CHANGE_OLD, 0)})
 
     @property
     def eps(self) -> float:
@@ -151,8 +173,8 @@ class FireflyTransform(OptionsTransform):
         if self.options["deeper"]:
             for seq in self.repeats(graph):
                 room = graph[seq]["depth"][1] - len(graph.children(seq))
-                trial = graph.copy()
-                copy = add_repeat_copy(trial, seq)
+                trial, _ = apply_edit(graph, AppendCopy(seq))
+                copy = trial.children(seq)[-1]
                 repeats.append((seq, min(self.options["deeper"], room)))
                 feeding.update(DataFlow(trial).producers(copy))
         plans = []
@@ -200,7 +222,6 @@ class FireflyTransform(OptionsTransform):
     def _candidates(self, net: Net, aug: Augmented, scores: torch.Tensor) -> list[Candidate]:
         out = []
         for i, layer in enumerate(aug.layers):
-            params, flops = neuron_cost(net.graph, layer.node)
             cols = layer.original_columns
             for j in range(layer.new):
                 theta = aug.learned[f"{i}.theta"][j].detach().index_select(0, cols.to(net.device))
@@ -212,26 +233,14 @@ class FireflyTransform(OptionsTransform):
                     outgoing[axis.key] = a.narrow(axis.dim, j * axis.spread, axis.spread)[:rows].clone()
                 payload = NewNeuron(theta.clone(), bias, outgoing)
                 score = float(scores[layer.gate + j])
-                out.append(
-                    Candidate(
-                        self.name, layer.node, score, params, flops, detail={"kind": "new"}, payload=payload
-                    )
-                )
+                out.append(Candidate(self.name, Widen(layer.node, (None,)), score, {"kind": "new"}, payload))
             for k, neuron in enumerate(layer.sources):
                 u = aug.learned[f"{i}.u"][k].detach().index_select(0, cols.to(net.device)).clone()
                 ub = aug.learned[f"{i}.ub"][k].detach().clone() if layer.bias_key else None
                 score = float(scores[layer.gate + layer.new + k])
                 detail = {"kind": "split", "neuron": neuron}
                 out.append(
-                    Candidate(
-                        self.name,
-                        layer.node,
-                        score,
-                        params,
-                        flops,
-                        detail=detail,
-                        payload=Split(neuron, u, ub),
-                    )
+                    Candidate(self.name, Widen(layer.node, (neuron,)), score, detail, Split(neuron, u, ub))
                 )
         for block in aug.blocks:
             prefix = block.node + "."
@@ -240,70 +249,48 @@ class FireflyTransform(OptionsTransform):
             direction = {
                 k[len(prefix) :]: aug.learned[f"b{block.gate}.{k}"].detach().clone() for k in block.keys
             }
-            params, flops = _copy_cost(net.graph, block.seq)
+            payload = NewLayer(block.seq, identity, direction)
             out.append(
                 Candidate(
-                    self.name,
-                    block.seq,
-                    float(scores[block.gate]),
-                    params,
-                    flops,
-                    width=0,
-                    depth=1,
-                    detail={"kind": "deeper"},
-                    payload=NewLayer(block.seq, identity, direction),
+                    self.name, AppendCopy(block.seq), float(scores[block.gate]), {"kind": "deeper"}, payload
                 )
             )
         return out
 
     # ------------------------------------------------------------ applying
 
-    def apply(self, net: Net, chosen: list[Candidate]) -> Applied:
-        """New layers first, then each layer's new neurons and splits, later layers first (so a
-        consumer's rows still match its input when its producer grows). Old net untouched."""
-        records = []
-        for cand in chosen:
-            if isinstance(cand.payload, NewLayer):
-                before = ir.param_count(net.graph)
-                net = self._insert(net, cand.payload)
-                records.append(_record(self.name, cand.node, before, net, cand.score, {"kind": "deeper"}))
-        by_node: dict[str, list[Candidate]] = defaultdict(list)
-        for cand in chosen:
-            if not isinstance(cand.payload, NewLayer):
-                by_node[cand.node].append(cand)
-        order = net.graph.ops()
-        maps = []
-        for node in sorted(by_node, key=order.index, reverse=True):
-            cands = by_node[node]
-            new = [c.payload for c in cands if isinstance(c.payload, NewNeuron)]
-            splits = [c.payload for c in cands if isinstance(c.payload, Split)]
-            before = ir.param_count(net.graph)
-            widening = widen(net, node, [None] * len(new) + [s.neuron for s in splits])
-            net = widening.net
-            self._place(net, node, new, splits, widening.new_neurons)
-            maps.append(widening.index_maps)
-            detail = {
-                "new": len(new),
-                "split": [s.neuron for s in splits],
-                "width": net.graph[node]["args"]["out"],
-            }
-            records.append(_record(self.name, node, before, net, sum(c.score for c in cands), detail))
-        return Applied(net, maps, records)
+    def init(self, chosen: list[Candidate]) -> Init:
+        """Write the chosen candidates' learned tensors into what their (merged) edit added."""
+        if isinstance(chosen[0].edit, AppendCopy):
+            layer: NewLayer = chosen[0].payload
+            return lambda net, done: self._insert(net, layer)
+        payloads = [c.payload for c in chosen]  # fresh neurons first, then copies, as merged
+        return lambda net, done: self._place(net, done, payloads)
 
-    def _insert(self, net: Net, layer: NewLayer) -> Net:
-        graph = net.graph.copy()
-        copy = add_repeat_copy(graph, layer.seq)
-        state = dict(net.model.state_dict())
+    def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
+        if isinstance(chosen[0].edit, AppendCopy):
+            return {"kind": "deeper"}
+        return {
+            "new": sum(isinstance(c.payload, NewNeuron) for c in chosen),
+            "split": [c.payload.neuron for c in chosen if isinstance(c.payload, Split)],
+            "width": net.graph[chosen[0].node]["args"]["out"],
+        }
+
+    def _insert(self, net: Net, layer: NewLayer) -> None:
+        """The new copy (the repeat's last) gets `identity + ε · direction`."""
+        copy = net.graph.children(layer.seq)[-1]
+        state = net.model.state_dict()
         for rel, value in layer.identity.items():
             step = layer.direction.get(rel)
-            state[f"{copy}.{rel}"] = value if step is None else value + self.eps * step.to(value)
-        return rebuild(graph, state, net.model.training)
+            target = state[f"{copy}.{rel}"]
+            target.copy_(value if step is None else value + self.eps * step.to(value))
 
-    def _place(
-        self, net: Net, node: str, new: list[NewNeuron], splits: list[Split], added: list[int]
-    ) -> None:
+    def _place(self, net: Net, done: Carry, payloads: list[NewNeuron | Split]) -> None:
         """In place on the freshly widened `net`: the new neurons' rows and ε-scaled columns, the
         splits' `θ ± ε u` and halved columns."""
+        node, added = done.edit.node, list(done.new_neurons)
+        new = [p for p in payloads if isinstance(p, NewNeuron)]
+        splits = [p for p in payloads if isinstance(p, Split)]
         state = net.model.state_dict()
         weight_key, bias_key = incoming_keys(net.graph, node)
         weight, bias = state[weight_key], state[bias_key] if bias_key else None
@@ -330,21 +317,4 @@ class FireflyTransform(OptionsTransform):
             scale_outgoing(net, node, index, 0.5)
 
 
-def _record(
-    name: str, node: str, before: int, net: Net, score: float, detail: dict[str, Any]
-) -> dict[str, Any]:
-    return {
-        "transform": name,
-        "node": node,
-        "params_before": before,
-        "params_after": ir.param_count(net.graph),
-        "score": score,
-        "detail": detail,
-    }
-
-
-def _copy_cost(graph: ArchGraph, seq: str) -> tuple[int, int]:
-    """Params and FLOPs one more copy of repeat `seq` adds."""
-    deeper = graph.copy()
-    add_repeat_copy(deeper, seq)
-    return ir.param_count(deeper) - ir.param_count(graph), ir.flops(deeper) - ir.flops(graph)
+register_transform("firefly", FireflyTransform.from_call)

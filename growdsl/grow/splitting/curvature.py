@@ -1,6 +1,6 @@
 """Second derivatives σ''(u) of the activations, the curvature that enters the splitting matrix.
 
-`S(θ) = E[g · σ''(θᵀh) · h hᵀ]` (METHODS.md section 1): a split helps to second order only
+`S(θ) = E[g · σ''(θᵀh) · h hᵀ]` (docs/methods/splitting.md): a split helps to second order only
 through σ''. Each function takes the pre-activation `u` (the activation's input) and returns
 σ''(u) elementwise.
 """

@@ -1,6 +1,6 @@
 """The data the splitting matrices are made of, collected in one forward and one backward pass.
 
-For a split site `P -> [bn] -> σ` and neuron i of P (METHODS.md section 1):
+For a split site `P -> [bn] -> σ` and neuron i of P (docs/methods/splitting.md):
 
     S_i = Σ_m w[m, i] · h[m] h[m]ᵀ,    w[m, i] = g[m, i] · σ''(u[m, i]) · c_i²
 

@@ -43,7 +43,7 @@ POSITIVE = Scheme("positive", (1.0, -1.0), (0.5, 0.5))
 
 def signed_two(c: float) -> Scheme:
     """Two copies, weights (1 + c, -c), offsets (c/(1+c), 1) along v_max:
-    ΔL ≈ -(ε²/2) c/(1+c) λ_max (METHODS.md section 3)."""
+    ΔL ≈ -(ε²/2) c/(1+c) λ_max (docs/methods/splitting.md, "Signed splitting")."""
     return Scheme("signed_two", (c / (1.0 + c), 1.0), (1.0 + c, -c))
 
 

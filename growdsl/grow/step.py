@@ -1,0 +1,180 @@
+"""One growth step, the same for every transform: propose, decide, apply through the one carry.
+
+`grow_step` is what the training loop runs when the schedule says so: every transform of the
+`grow` block proposes scored candidates (each holding its edit), the policy decides (greedy by
+score per added parameter, within budgets and ranges), and `apply_chosen` applies the chosen
+edits through `surgery.carry`, each transform's `init` setting what its edits added. The
+optimizer follows every carry; each applied edit becomes one `grow` line of the history with its
+JSON form (`edit`, so the growth can be replayed) and the measured change of the network's outputs
+on a fixed probe batch (`delta_out`).
+
+Order of application: candidates of one transform that widen the same layer merge into one
+widening (fresh neurons first, then copies, each in the order chosen); edits that are not
+widenings go first, then widenings from the last layer to the first, so a layer's payloads (a
+split direction over its current inputs) still match its inputs when it is applied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from growdsl import ir
+from growdsl.grow.carry import carried_optimizer
+from growdsl.grow.net import Net
+from growdsl.grow.surgery import Carry, carry
+from growdsl.grow.transform import Candidate, LossFn, Pair, Transform
+from growdsl.ir.edits import Renames, Widen, compose_renames, edit_to_json, rename_edit
+
+if TYPE_CHECKING:
+    from growdsl.grow.policy import GrowthPolicy
+
+PROBE = 256  # the first training samples: the probe batch `delta_out` is measured on
+
+
+@dataclass
+class Applied:
+    """The result of applying chosen candidates: the new net, the carries in the order done (so
+    the optimizer state follows), and one history record per applied edit (see `grow_line`)."""
+
+    net: Net
+    carries: list[Carry]
+    records: list[dict[str, Any]]
+
+
+def apply_chosen(
+    net: Net,
+    chosen: list[tuple[Transform, list[Candidate]]],
+    *,
+    generator: torch.Generator | None = None,
+    probe: torch.Tensor | None = None,
+) -> Applied:
+    """Apply each transform's chosen candidates to `net` (see the module docstring for the order);
+    `probe` is the batch `delta_out` is measured on (none measured without it). Old net untouched."""
+    order = {node: i for i, node in enumerate(net.graph.ops())}
+    groups = [(t, edit, picks) for t, cands in chosen for edit, picks in merged(cands)]
+    groups.sort(
+        key=lambda g: (isinstance(g[1], Widen), -order.get(g[1].target, 0) if isinstance(g[1], Widen) else 0)
+    )
+    renames: Renames = {}
+    carries, records = [], []
+    before = _probe_outputs(net, probe)
+    for transform, edit, picks in groups:
+        edit = rename_edit(edit, renames)
+        params_before = ir.param_count(net.graph)
+        net, done = carry(net, edit, transform.init(picks), generator)
+        renames = compose_renames(renames, done.renames)
+        after = _probe_outputs(net, probe)
+        records.append(
+            {
+                "transform": transform.name,
+                "node": edit.target,
+                "params_before": params_before,
+                "params_after": ir.param_count(net.graph),
+                "score": sum(c.score for c in picks),
+                "edit": edit_to_json(edit),
+                "delta_out": _max_change(before, after),
+                "detail": transform.describe(picks, net),
+            }
+        )
+        carries.append(done)
+        before = after
+    return Applied(net, carries, records)
+
+
+def merged(cands: list[Candidate]) -> list[tuple[Any, list[Candidate]]]:
+    """One transform's chosen candidates as edits to apply: the widenings of one layer merge into
+    one (fresh neurons first, then copies, each in the order chosen), every other edit stands
+    alone; first appearance decides the order."""
+    groups: dict[Any, list[Candidate]] = {}
+    for cand in cands:
+        key = ("widen", cand.edit.node) if isinstance(cand.edit, Widen) else ("one", id(cand))
+        groups.setdefault(key, []).append(cand)
+    out = []
+    for picks in groups.values():
+        if isinstance(picks[0].edit, Widen):
+            picks = sorted(picks, key=lambda c: c.edit.added[0] is not None)  # stable: fresh first
+            added = tuple(s for c in picks for s in c.edit.added)
+            out.append((Widen(picks[0].edit.node, added), picks))
+        else:
+            out.append((picks[0].edit, picks))
+    return out
+
+
+def _probe_outputs(net: Net, probe: torch.Tensor | None) -> torch.Tensor | None:
+    if probe is None:
+        return None
+    training = net.model.training
+    net.model.eval()
+    try:
+        with torch.no_grad():
+            return net.model(probe.to(net.device))
+    finally:
+        net.model.train(training)
+
+
+def _max_change(before: torch.Tensor | None, after: torch.Tensor | None) -> float | None:
+    """Max |after − before| over the probe's outputs; None when not measured or not finite."""
+    if before is None or after is None:
+        return None
+    change = float((after - before).abs().max())
+    return change if change == change and change != float("inf") else None
+
+
+def grow_step(
+    state: Any,
+    policy: GrowthPolicy,
+    train: Pair,
+    rng: torch.Generator,
+    *,
+    loss_fn: LossFn,
+    make_optimizer: Callable[[Any], torch.optim.Optimizer],
+    make_schedule: Callable[[torch.optim.Optimizer], Any],
+    last_epoch: int,
+) -> list[dict[str, Any]]:
+    """One growth step on a training state (`growdsl.run.loop.TrainState`): propose, select, apply;
+    the state gets the new graph, model, optimizer (state carried) and schedule (position kept).
+    Returns the step's `grow` lines (also appended to `state.history`); none when nothing grew."""
+    steps_done = len({r["epoch"] for r in state.history if r["event"] == "grow"})
+    share = policy.step_budget(state.graph, state.epoch, last_epoch, steps_done)
+    if share is None:
+        return []
+    net = Net(state.graph, state.model)
+    candidates = {i: t.propose(net, train, loss_fn, rng) for i, t in enumerate(policy.transforms)}
+    chosen = policy.select(net, candidates, share)
+    picked = [(t, picks) for t, picks in zip(policy.transforms, chosen, strict=True) if picks]
+    if not picked:
+        return []
+    applied = apply_chosen(net, picked, generator=rng, probe=train[0][:PROBE])
+    optimizer = carried_optimizer(
+        state.optimizer, state.model, applied.net.model, applied.carries, make_optimizer
+    )
+    scheduler = make_schedule(optimizer)
+    if scheduler is not None and state.scheduler is not None:
+        scheduler.load_state_dict(state.scheduler.state_dict())
+    state.graph, state.model, state.optimizer, state.scheduler = (
+        applied.net.graph,
+        applied.net.model,
+        optimizer,
+        scheduler,
+    )
+    lines = [grow_line(state.epoch, r) for r in applied.records]
+    state.history.extend(lines)
+    return lines
+
+
+GROW_LINE_KEYS = ("transform", "node", "params_before", "params_after", "score", "edit", "delta_out")
+
+
+def grow_line(epoch: int, record: dict[str, Any]) -> dict[str, Any]:
+    """One `grow` line of history.jsonl, in the one format every transform shares: the fixed keys
+    first, the transform's own under `detail`."""
+    return {
+        "event": "grow",
+        "epoch": epoch,
+        **{k: record[k] for k in GROW_LINE_KEYS},
+        "detail": record["detail"],
+    }

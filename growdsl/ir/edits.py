@@ -1,0 +1,364 @@
+"""Structural changes as values: the closed vocabulary of edits growth and search make to a graph.
+
+Every change growdsl makes to an architecture after lowering is one of these frozen dataclasses,
+applied by `apply_edit`, a pure function `ArchGraph -> (ArchGraph, renames)`; `renames` maps the
+ids of nodes that moved (old -> new). Weights follow by name in `growdsl.grow.surgery.carry`. An
+edit has a JSON form (`edit_to_json` / `edit_from_json`), so the history can log it and `fold`
+can replay a run's growth over its spec's lowered graph (docs/architecture.md, "Edits").
+
+Semantics, exactly:
+
+- `Widen(node, added)`: weight op `node` gains `len(added)` output neurons; `added[k]` is the
+  neuron the k-th new one copies, or None for a fresh one (the source matters to the weight
+  carry, not to the graph). Renames nothing.
+- `AppendCopy(seq)`: growable repeat `seq` gains one copy of its body, from its `template`, with
+  the id one past the largest index in use. Renames nothing.
+- `Wrap(node, merge, paths)`: `node` becomes `branch MERGE { node | copy ... }` with `paths`
+  paths: the branch takes `node`'s id, label and place; the old subtree moves to `<node>.0`
+  (renamed: `n -> <node>.0<rest>` for `node` and everything under it), copies without labels to
+  `<node>.1`, ... With `concat`, `node` must be a weight op: its output neurons are shared out
+  among the paths in contiguous groups (`concat_sizes`), and the paths lose the width range.
+- `Insert(parent, pos, op, args)`: a new op at child position `pos` of seq or branch `parent` (a
+  branch gains a path), id `<parent>.<n>` with `n` one past the largest numeric segment in use.
+  Renames nothing.
+- `Graft(node, donor)`: `node`'s subtree is replaced by `donor` (node-link JSON text of a
+  subtree, ids relative to `*`); `node` keeps its id and place. Renames nothing; the removed
+  nodes vanish.
+
+`room(graph, edit)` says whether the spec's ranges allow an edit (a width or depth range's high
+end); `apply_edit` raises `EditError` for an edit that does not fit the graph at all.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from growdsl.ir.graph import ArchGraph, from_json, to_json
+from growdsl.ir.ops import OPS, WEIGHT_OPS
+
+Renames = dict[str, str]
+SUBTREE_ROOT = "*"  # the root of a donor's relative ids, as in a repeat's template
+MERGES = ("add", "mean", "concat")
+
+
+class EditError(ValueError):
+    """An edit that does not fit the graph it is applied to (a missing node, a wrong kind)."""
+
+
+@dataclass(frozen=True)
+class Widen:
+    node: str
+    added: tuple[int | None, ...]
+
+    @property
+    def target(self) -> str:
+        return self.node
+
+
+@dataclass(frozen=True)
+class AppendCopy:
+    seq: str
+
+    @property
+    def target(self) -> str:
+        return self.seq
+
+
+@dataclass(frozen=True)
+class Wrap:
+    node: str
+    merge: str
+    paths: int = 2
+
+    @property
+    def target(self) -> str:
+        return self.node
+
+
+@dataclass(frozen=True)
+class Insert:
+    parent: str
+    pos: int
+    op: str
+    args: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def target(self) -> str:
+        return self.parent
+
+
+@dataclass(frozen=True)
+class Graft:
+    node: str
+    donor: str  # node-link JSON text of the donor subtree, ids relative to SUBTREE_ROOT
+
+    @property
+    def target(self) -> str:
+        return self.node
+
+
+Edit = Widen | AppendCopy | Wrap | Insert | Graft
+EDIT_KINDS: dict[str, type] = {
+    "widen": Widen,
+    "append_copy": AppendCopy,
+    "wrap": Wrap,
+    "insert": Insert,
+    "graft": Graft,
+}
+_KIND_OF = {cls: kind for kind, cls in EDIT_KINDS.items()}
+_TARGET_FIELD = {Widen: "node", AppendCopy: "seq", Wrap: "node", Insert: "parent", Graft: "node"}
+
+
+# ---------------------------------------------------------------- applying
+
+
+def apply_edit(graph: ArchGraph, edit: Edit) -> tuple[ArchGraph, Renames]:
+    """The graph after `edit`, and the ids of the nodes that moved (old -> new). `graph` is left
+    untouched."""
+    out = graph.copy()
+    renames = apply_in_place(out, edit)
+    return out, renames
+
+
+def apply_in_place(graph: ArchGraph, edit: Edit) -> Renames:
+    """`apply_edit` on `graph` itself, for a caller that owns a copy (the planner, `fold`)."""
+    if edit.target not in graph:
+        raise EditError(f"{_KIND_OF[type(edit)]}: no node {edit.target!r} in the graph")
+    if isinstance(edit, Widen):
+        return _widen(graph, edit)
+    if isinstance(edit, AppendCopy):
+        return _append_copy(graph, edit)
+    if isinstance(edit, Wrap):
+        return _wrap(graph, edit)
+    if isinstance(edit, Insert):
+        return _insert(graph, edit)
+    return _graft(graph, edit)
+
+
+def fold(graph: ArchGraph, edits: list[Edit]) -> ArchGraph:
+    """The graph after every edit in order (a run's growth, replayed)."""
+    out = graph.copy()
+    for edit in edits:
+        apply_in_place(out, edit)
+    return out
+
+
+def room(graph: ArchGraph, edit: Edit) -> bool:
+    """Whether the spec's ranges allow `edit`: a widening stays within the node's width range, a
+    new repeat copy within the repeat's depth range. Edits that no range governs (wrap, insert,
+    graft) always have room."""
+    attrs = graph[edit.target]
+    if isinstance(edit, Widen):
+        return bool(attrs.get("width")) and attrs["args"]["out"] + len(edit.added) <= attrs["width"][1]
+    if isinstance(edit, AppendCopy):
+        return bool(attrs.get("depth")) and len(graph.children(edit.seq)) < attrs["depth"][1]
+    return True
+
+
+def rename_edit(edit: Edit, renames: Renames) -> Edit:
+    """`edit` with its node ids moved by `renames` (an earlier edit of the same step wrapped its
+    target)."""
+    field = _TARGET_FIELD[type(edit)]
+    moved = renames.get(edit.target)
+    return dataclasses.replace(edit, **{field: moved}) if moved else edit
+
+
+def compose_renames(first: Renames, then: Renames) -> Renames:
+    """The renames of two edits in a row, from the ids before the first to those after the second."""
+    return {**{k: then.get(v, v) for k, v in first.items()}, **then}
+
+
+def _widen(graph: ArchGraph, edit: Widen) -> Renames:
+    attrs = graph[edit.node]
+    if attrs["kind"] != "op" or attrs["op"] not in WEIGHT_OPS:
+        raise EditError(f"widen: {edit.node} is not a weight op ({', '.join(WEIGHT_OPS)})")
+    if not edit.added:
+        raise EditError(f"widen: {edit.node} gains no neurons")
+    width = attrs["args"]["out"]
+    bad = [s for s in edit.added if s is not None and not 0 <= s < width]
+    if bad:
+        raise EditError(f"widen: {edit.node} has {width} neurons, so it cannot copy neuron {bad[0]}")
+    attrs["args"] = {**attrs["args"], "out": width + len(edit.added)}
+    return {}
+
+
+def _append_copy(graph: ArchGraph, edit: AppendCopy) -> Renames:
+    if not graph[edit.seq].get("template"):
+        raise EditError(f"append_copy: {edit.seq} is not a growable repeat")
+    body = from_json({"root": SUBTREE_ROOT, "input_shape": [], **graph[edit.seq]["template"]})
+    kids = graph.children(edit.seq)
+    index = max((int(c.rsplit(".", 1)[1]) for c in kids), default=-1) + 1
+    _add_subtree(graph, edit.seq, f"{edit.seq}.{index}", body, SUBTREE_ROOT, pos=_next_pos(graph, edit.seq))
+    return {}
+
+
+def _wrap(graph: ArchGraph, edit: Wrap) -> Renames:
+    node = edit.node
+    if node == graph.root:
+        raise EditError("wrap: the model's root cannot be wrapped")
+    if edit.merge not in MERGES:
+        raise EditError(f"wrap: merge must be one of {', '.join(MERGES)}, not {edit.merge!r}")
+    if edit.paths < 2:
+        raise EditError("wrap: a branch needs at least 2 paths")
+    attrs = graph[node]
+    sizes: list[int] = []
+    if edit.merge == "concat":
+        if attrs["kind"] != "op" or attrs["op"] not in WEIGHT_OPS:
+            raise EditError(f"wrap concat: {node} must be a weight op, whose neurons the paths share out")
+        out = attrs["args"]["out"]
+        if out < edit.paths:
+            raise EditError(f"wrap concat: {node} has {out} neurons, fewer than {edit.paths} paths")
+        sizes = concat_sizes(out, edit.paths)
+    subtree = _subtree(graph, node)
+    parent = graph.parent(node)
+    pos = graph.g.edges[parent, node]["pos"]
+    label, span = attrs.get("label"), attrs.get("span")
+    old_ids = list(graph.walk(node, live_only=False))
+    graph.g.remove_nodes_from(old_ids)
+    graph.add(parent, node, "branch", pos=pos, merge=edit.merge, label=label, span=span)
+    for k in range(edit.paths):
+        path = f"{node}.{k}"
+        _add_subtree(graph, node, path, subtree, SUBTREE_ROOT, pos=k, keep_labels=k == 0)
+        if k == 0:
+            graph[path]["label"] = None
+        else:
+            graph[path]["span"] = None
+        if sizes:
+            graph[path]["args"] = {**graph[path]["args"], "out": sizes[k]}
+            graph[path].pop("width", None)
+    return {old: f"{node}.0{old[len(node) :]}" for old in old_ids}
+
+
+def concat_sizes(out: int, paths: int) -> list[int]:
+    """How `wrap concat` shares `out` neurons among `paths` paths: as equal as possible, the
+    first paths one larger."""
+    base, extra = divmod(out, paths)
+    return [base + (k < extra) for k in range(paths)]
+
+
+def _insert(graph: ArchGraph, edit: Insert) -> Renames:
+    kind = graph.kind(edit.parent)
+    if kind not in ("seq", "branch"):
+        raise EditError(f"insert: {edit.parent} is a {kind}; ops go into a seq or a branch")
+    if edit.op not in OPS:
+        raise EditError(f"insert: unknown op {edit.op!r}")
+    sig, args = OPS[edit.op], dict(edit.args)
+    unknown = set(args) - set(sig.names)
+    if unknown:
+        raise EditError(f"insert: {edit.op} takes no argument {sorted(unknown)[0]!r}")
+    kids = graph.children(edit.parent)
+    if not 0 <= edit.pos <= len(kids):
+        raise EditError(f"insert: {edit.parent} has {len(kids)} children, no position {edit.pos}")
+    for later in kids[edit.pos :]:
+        graph.g.edges[edit.parent, later]["pos"] += 1
+    before = graph.g.edges[edit.parent, kids[edit.pos - 1]]["pos"] if edit.pos else -1
+    numbers = [int(s) for c in kids if (s := c.rsplit(".", 1)[1]).isdigit()]
+    node = f"{edit.parent}.{max(numbers, default=len(kids) - 1) + 1}"
+    graph.add(edit.parent, node, "op", pos=before + 1, op=edit.op, args={**sig.defaults(), **args})
+    return {}
+
+
+def _graft(graph: ArchGraph, edit: Graft) -> Renames:
+    node = edit.node
+    if node == graph.root:
+        raise EditError("graft: the model's root cannot be replaced")
+    donor = from_json({"root": SUBTREE_ROOT, "input_shape": [], **json.loads(edit.donor)})
+    parent = graph.parent(node)
+    pos = graph.g.edges[parent, node]["pos"]
+    graph.g.remove_nodes_from(list(graph.walk(node, live_only=False)))
+    _add_subtree(graph, parent, node, donor, SUBTREE_ROOT, pos=pos)
+    return {}
+
+
+# ---------------------------------------------------------------- subtrees
+
+
+def subtree_json(graph: ArchGraph, node: str) -> str:
+    """The subtree under `node` as node-link JSON text with ids relative to `*` (a `Graft`'s
+    donor); canonical (sorted keys), so equal subtrees give equal text."""
+    sub = _subtree(graph, node)
+    data = to_json(sub)
+    return json.dumps({"nodes": data["nodes"], "edges": data["edges"]}, sort_keys=True)
+
+
+def _subtree(graph: ArchGraph, node: str) -> ArchGraph:
+    """A copy of the subtree under `node`, ids relative to SUBTREE_ROOT."""
+    sub = ArchGraph(SUBTREE_ROOT, graph.input_shape, graph.classes)
+
+    def rel(n: str) -> str:
+        return SUBTREE_ROOT + n[len(node) :]
+
+    for n in graph.walk(node, live_only=False):
+        sub.g.add_node(rel(n), **_copied_attrs(graph[n]))
+        if n != node:
+            p = graph.parent(n)
+            sub.g.add_edge(rel(p), rel(n), pos=graph.g.edges[p, n]["pos"])
+    return sub
+
+
+def _copied_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return copy.deepcopy(dict(attrs))
+
+
+def _add_subtree(
+    graph: ArchGraph, parent: str, node: str, sub: ArchGraph, root: str, *, pos: int, keep_labels: bool = True
+) -> None:
+    """Add the subtree `sub` (rooted at `root`) under `parent` at `pos`, its root taking id `node`."""
+
+    def real(rel: str) -> str:
+        return node + rel[len(root) :]
+
+    for rel in sub.walk(root, live_only=False):
+        attrs = _copied_attrs(sub[rel])
+        kind = attrs.pop("kind")
+        if not keep_labels:
+            attrs["label"] = None
+        if rel == root:
+            graph.add(parent, real(rel), kind, pos=pos, **attrs)
+        else:
+            up = sub.parent(rel)
+            graph.add(real(up), real(rel), kind, pos=sub.g.edges[up, rel]["pos"], **attrs)
+
+
+def _next_pos(graph: ArchGraph, parent: str) -> int:
+    return max((graph.g.edges[parent, c]["pos"] for c in graph.children(parent)), default=-1) + 1
+
+
+# ---------------------------------------------------------------- JSON
+
+
+def edit_to_json(edit: Edit) -> dict[str, Any]:
+    """The edit as plain JSON data: `{"kind": "widen", "node": ..., "added": [...]}`."""
+    kind = _KIND_OF[type(edit)]
+    data: dict[str, Any] = {"kind": kind}
+    for name, value in edit.__dict__.items():
+        if isinstance(edit, Graft) and name == "donor":
+            value = json.loads(value)
+        elif isinstance(edit, Insert) and name == "args":
+            value = dict(value)
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[name] = value
+    return data
+
+
+def edit_from_json(data: dict[str, Any]) -> Edit:
+    """The edit `edit_to_json` wrote; EditError for anything else."""
+    kind = data.get("kind")
+    if kind not in EDIT_KINDS:
+        raise EditError(f"unknown edit kind {kind!r} (known: {', '.join(EDIT_KINDS)})")
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    try:
+        if kind == "widen":
+            fields["added"] = tuple(fields["added"])
+        elif kind == "insert":
+            fields["args"] = tuple(fields.get("args", {}).items())
+        elif kind == "graft":
+            fields["donor"] = json.dumps(fields["donor"], sort_keys=True)
+        return EDIT_KINDS[kind](**fields)
+    except (KeyError, TypeError) as e:
+        raise EditError(f"malformed {kind} edit {data!r}: {e}") from None
