@@ -2,9 +2,10 @@
 
 Each function is one stage of the pipeline (docs/architecture.md): `load` (text -> Spec), `lower`
 (Spec -> ArchGraph, binding the data's shape and classes), `build_model` (ArchGraph -> nn.Module),
-`check` (everything a run would validate, without training), `run_spec`, `resume_run` and
-`export_run`. No function shares its name with a package of growdsl (`growdsl.run` is the
-package that trains; `growdsl.run_spec` the function that runs a spec).
+`check` (everything a run would validate, without training), `run_spec`, `resume_run`,
+`export_run` and `replay` (a run's graph rebuilt from its spec and logged edits). No function
+shares its name with a package of growdsl (`growdsl.run` is the package that trains,
+`growdsl.run_spec` the function that runs a spec).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
 from growdsl.lang.comments import weave_comments
 from growdsl.run import Run, datasets
+from growdsl.run import replay as run_replay
 from growdsl.run.checkpoint import load_checkpoint
 from growdsl.run.config import train_config
+from growdsl.run.rundir import read_history
 from growdsl.search import check_search
 
 
@@ -133,3 +136,30 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> lis
     model = compile_graph(graph)
     model.load_state_dict(ckpt["model"])
     return write_exports(run_dir, spec, graph, model, tuple(formats))
+
+
+def replay(run_dir: str | Path) -> ArchGraph:
+    """The graph of a run rebuilt from its `spec.grow` and the edits its history logged; equals the
+    run's `graph.json` (`replay_difference` says where it does not)."""
+    return run_replay.replay(run_dir)
+
+
+def replay_difference(run_dir: str | Path) -> str | None:
+    """The first difference between a finished run's replayed graph and its `graph.json`, or None."""
+    return run_replay.replay_difference(run_dir)
+
+
+def growth_lines(run_dir: str | Path) -> list[str]:
+    """One line of text per growth edit of a run: epoch, transform, edit, params, output change."""
+    lines = []
+    for r in read_history(run_dir):
+        if r.get("event") == "grow":
+            edit = r.get("edit") or {"kind": "?"}
+            what = ", ".join(f"{k}: {v}" for k, v in edit.items() if k != "kind" and k != "donor")
+            delta = r.get("delta_out")
+            lines.append(
+                f"epoch {r['epoch']:>4}  {r['transform']:<8} {edit['kind']}({what})  "
+                f"params {r['params_before']:,} -> {r['params_after']:,}"
+                + (f"  max |Δout| {delta:.3g}" if delta is not None else "")
+            )
+    return lines or [f"{run_dir}: no growth steps"]

@@ -160,5 +160,28 @@ def export(run_dir: Path, formats: tuple[str, ...]) -> None:
         click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Rebuild the graph from spec.grow and the logged edits; exit 1 if it differs from graph.json.",
+)
+@_user_errors
+def history(run_dir: Path, replay: bool) -> None:
+    """List the growth steps of the run in RUN_DIR (one line per edit), or check that they replay."""
+    from growdsl import api
+
+    if replay:
+        difference = api.replay_difference(run_dir)
+        if difference is not None:
+            click.echo(f"{run_dir}: the replayed graph differs from graph.json: {difference}", err=True)
+            sys.exit(1)
+        click.echo(f"{run_dir}: replaying the logged edits over spec.grow gives graph.json")
+        return
+    for line in api.growth_lines(run_dir):
+        click.echo(line)
+
+
 if __name__ == "__main__":
     main()

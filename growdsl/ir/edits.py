@@ -16,8 +16,9 @@ Semantics, exactly:
 - `Wrap(node, merge, paths)`: `node` becomes `branch MERGE { node | copy ... }` with `paths`
   paths: the branch takes `node`'s id, label and place; the old subtree moves to `<node>.0`
   (renamed: `n -> <node>.0<rest>` for `node` and everything under it), copies without labels to
-  `<node>.1`, ... With `concat`, `node` must be a weight op: its output neurons are shared out
-  among the paths in contiguous groups (`concat_sizes`), and the paths lose the width range.
+  `<node>.1`, ... The paths lose `node`'s width range (a path's output meets the others' in
+  the merge, so no path can widen alone). With `concat`, `node` must be a weight op: its output
+  neurons are shared out among the paths in contiguous groups (`concat_sizes`).
 - `Insert(parent, pos, op, args)`: a new op at child position `pos` of seq or branch `parent` (a
   branch gains a path), id `<parent>.<n>` with `n` one past the largest numeric segment in use.
   Renames nothing.
@@ -227,9 +228,9 @@ def _wrap(graph: ArchGraph, edit: Wrap) -> Renames:
             graph[path]["label"] = None
         else:
             graph[path]["span"] = None
+        graph[path].pop("width", None)  # a path alone cannot grow: its output meets the others'
         if sizes:
             graph[path]["args"] = {**graph[path]["args"], "out": sizes[k]}
-            graph[path].pop("width", None)
     return {old: f"{node}.0{old[len(node) :]}" for old in old_ids}
 
 

@@ -201,3 +201,42 @@ def from_json(data: dict[str, Any]) -> ArchGraph:
     for edge in data["edges"]:
         graph.g.add_edge(edge["source"], edge["target"], pos=edge["pos"])
     return graph
+
+
+def graph_difference(a: ArchGraph, b: ArchGraph, *, ignore: tuple[str, ...] = ("span",)) -> str | None:
+    """The first difference between two graphs in words (the data binding, a node only one of them
+    has, an attribute, a parent or a position), or None when they are the same architecture;
+    attributes in `ignore` (source spans, by default: a replayed graph's spans point at the run's
+    copy of the spec) are not compared."""
+    for what in ("root", "input_shape", "classes"):
+        if getattr(a, what) != getattr(b, what):
+            return f"{what}: {getattr(a, what)!r} != {getattr(b, what)!r}"
+    for node in a.walk(live_only=False):
+        if node not in b:
+            return f"node {node} is only in the first graph"
+        attrs_a, attrs_b = (
+            _without(_jsonable(dict(a[node])), ignore),
+            _without(_jsonable(dict(b[node])), ignore),
+        )
+        for key in sorted(attrs_a.keys() | attrs_b.keys()):
+            if attrs_a.get(key) != attrs_b.get(key):
+                return f"node {node}: {key} {attrs_a.get(key)!r} != {attrs_b.get(key)!r}"
+        if a.parent(node) != b.parent(node):
+            return f"node {node}: parent {a.parent(node)} != {b.parent(node)}"
+        if (
+            node != a.root
+            and a.g.edges[a.parent(node), node]["pos"] != b.g.edges[b.parent(node), node]["pos"]
+        ):
+            return f"node {node}: position under {a.parent(node)} differs"
+    extra = sorted(set(b.g) - set(a.g))
+    return f"node {extra[0]} is only in the second graph" if extra else None
+
+
+def _without(value: Any, keys: tuple[str, ...]) -> Any:
+    """JSON data with every dict entry named in `keys` removed, at any depth (a repeat's template
+    holds spans too)."""
+    if isinstance(value, dict):
+        return {k: _without(v, keys) for k, v in value.items() if k not in keys}
+    if isinstance(value, list):
+        return [_without(v, keys) for v in value]
+    return value

@@ -1,0 +1,59 @@
+"""Replay: fold a run's logged growth edits over its spec's lowered graph.
+
+Every `grow` line of `history.jsonl` holds the edit it made (`growdsl.ir.edits`, JSON form), so
+the final architecture of a run is a function of its spec and its history: `replay(run_dir)`
+lowers the run's `spec.grow` (the spec as run, `--set` overrides applied), applies the logged
+edits in order, and returns the graph, which must equal the run's `graph.json` (a tested law;
+`growdsl history DIR --replay` checks it). The same records are a population's lineage.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from growdsl import ir, lang
+from growdsl.errors import RunError
+from growdsl.export import FILE_NAMES
+from growdsl.ir.edits import EditError, edit_from_json, fold
+from growdsl.ir.graph import ArchGraph
+from growdsl.run import datasets
+from growdsl.run.rundir import SPEC, read_history
+
+
+def replay(run_dir: str | Path) -> ArchGraph:
+    """The graph of the run in `run_dir` rebuilt from its spec and the edits in its history."""
+    run_dir = Path(run_dir)
+    spec_path = run_dir / SPEC
+    if not spec_path.is_file():
+        raise RunError(f"{run_dir} is not a run folder: it has no {SPEC}")
+    spec = lang.load(spec_path)
+    info = datasets.describe(spec.data)
+    start = ir.lower(spec, info.input_shape, info.classes)
+    edits = []
+    for number, line in enumerate(read_history(run_dir), 1):
+        if line.get("event") != "grow":
+            continue
+        if "edit" not in line:
+            raise RunError(
+                f"{run_dir / 'history.jsonl'}: growth line {number} has no edit "
+                "(the run predates replayable histories)"
+            )
+        try:
+            edits.append(edit_from_json(line["edit"]))
+        except EditError as e:
+            raise RunError(f"{run_dir / 'history.jsonl'}: line {number}: {e}") from None
+    try:
+        return fold(start, edits)
+    except EditError as e:
+        raise RunError(f"{run_dir}: the logged edits do not apply to the spec's graph: {e}") from None
+
+
+def replay_difference(run_dir: str | Path) -> str | None:
+    """How the replayed graph differs from the run's `graph.json` (first difference), or None."""
+    run_dir = Path(run_dir)
+    replayed = replay(run_dir)
+    saved = run_dir / FILE_NAMES["json"]
+    if not saved.is_file():
+        raise RunError(f"{run_dir} has no {saved.name}: the run has not finished")
+    return ir.graph_difference(ir.from_json(json.loads(saved.read_text())), replayed)
