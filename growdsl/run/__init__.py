@@ -20,20 +20,20 @@ from growdsl import ir, lang
 from growdsl.compile import compile_graph
 from growdsl.errors import GrowDSLError, RunError
 from growdsl.export import FILE_NAMES, write_atomically, write_exports
-from growdsl.grow.policy import GrowthPolicy
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
 from growdsl.run import datasets
-from growdsl.run.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
+from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
-from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_everything, to_device
+from growdsl.run.loop import TrainState, evaluate, seed_everything, to_device
+from growdsl.run.member import state_from_payload, train_member
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
 from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
 
-__all__ = ["Run", "resume", "run"]
+__all__ = ["Run", "resume", "run", "train_member"]
 
 
 @dataclass
@@ -95,14 +95,14 @@ def run(
     model = compile_graph(graph).to(dev)
     optimizer = build_optimizer(config.optimizer, model.parameters())
     scheduler = build_schedule(config.schedule, optimizer, total_epochs(config, info))
-    state = TrainState(graph, model, optimizer, scheduler, shuffle)
     text = spec_text(spec)
+    payload = _payload(TrainState(graph, model, optimizer, scheduler, shuffle), text, dev)
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
-    _checkpointer(run_dir, text, dev)(state)  # resumable from epoch 0
+    save_checkpoint(run_dir, payload)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
-    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
+    return _train(spec, info, payload, data, config, dev, run_dir, quiet, stop_at)
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
@@ -116,20 +116,8 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     # the device the run used, unless the caller asks for another (a run started with --device)
     dev = resolve_device(device or ckpt.get("device") or config.device)
     data = _load(spec, info, config.seed)
-    graph = ir.from_json(ckpt["graph"])
-    model = compile_graph(graph)
-    model.load_state_dict(ckpt["model"])
-    model.to(dev)
-    optimizer = build_optimizer(config.optimizer, model.parameters())
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler = build_schedule(config.schedule, optimizer, total_epochs(config, info))
-    if scheduler is not None:
-        scheduler.load_state_dict(ckpt["scheduler"])
-    shuffle = torch.Generator()
-    restore_rng_states(ckpt["rng"], shuffle)
-    state = TrainState(graph, model, optimizer, scheduler, shuffle, ckpt["epoch"], list(ckpt["history"]))
-    write_history(run_dir, state.history)  # drop lines of an epoch that ran past the checkpoint
-    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, total_epochs(config, info))
+    write_history(run_dir, ckpt["history"])  # drop lines of an epoch that ran past the checkpoint
+    return _train(spec, info, ckpt, data, config, dev, run_dir, quiet, total_epochs(config, info))
 
 
 def _refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
@@ -141,11 +129,14 @@ def _refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
         raise RunError(f"the run would overwrite its own spec {spec_file}: choose another --out folder")
 
 
+def _payload(state: TrainState, text: str, device: torch.device) -> dict[str, Any]:
+    """The checkpoint payload of a state, with what `resume` needs besides it: the spec as run and
+    the device used."""
+    return {**state.checkpoint_payload(), "spec": text, "device": str(device)}
+
+
 def _checkpointer(run_dir: Path, text: str, device: torch.device) -> Callable[[TrainState], None]:
-    """Saves the state with what `resume` needs besides it: the spec as run and the device used."""
-    return lambda state: save_checkpoint(
-        run_dir, {**state.checkpoint_payload(), "spec": text, "device": str(device)}
-    )
+    return lambda state: save_checkpoint(run_dir, _payload(state, text, device))
 
 
 def _load(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
@@ -153,27 +144,10 @@ def _load(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
     return datasets.load_tasks(spec.data, seed) if info.tasks else datasets.load_data(spec.data, seed)
 
 
-def _growth_hooks(spec: Spec, data: Splits, config: TrainConfig) -> tuple:
-    """The growth policy's after-epoch hook, when the spec has a `grow` block."""
-    if spec.grow is None:
-        return ()
-    policy = GrowthPolicy.from_block(spec.grow)
-    hook = policy.hook(
-        data.train,
-        functools.partial(compute_loss, config.loss),
-        functools.partial(build_optimizer, config.optimizer),
-        lambda optimizer: build_schedule(config.schedule, optimizer, config.epochs),
-        config.seed,
-        config.epochs,
-    )
-    return (hook,)
-
-
 def _train(
     spec: Spec,
     info: DataInfo,
-    text: str,
-    state: TrainState,
+    payload: dict[str, Any],
     data: Splits | list[Splits],
     config: TrainConfig,
     device: torch.device,
@@ -181,10 +155,12 @@ def _train(
     quiet: bool,
     stop_at: int,
 ) -> Run:
+    """Train the payload's net up to epoch `stop_at`, logging and checkpointing every epoch."""
+    log = functools.partial(append_history, run_dir)
+    save = _checkpointer(run_dir, payload["spec"], device)
     if info.tasks:
+        state = state_from_payload(payload, config, device, total_epochs(config, info))
         tasks = [to_device(d, device) for d in data]
-        log = functools.partial(append_history, run_dir)
-        save = _checkpointer(run_dir, text, device)
         fit_tasks(spec, info, state, tasks, config, stop_at=stop_at, log=log, save=save,
                   show_progress=progress_enabled(quiet))  # fmt: skip
         metrics = task_metrics(state, info, tasks, config.loss)
@@ -193,18 +169,19 @@ def _train(
             state.history.append(done)
             log([done])
         return _finish(spec, state, run_dir, {"epochs": state.epoch, **metrics})
-    data = to_device(data, device)
-    fit(
-        state,
+    payload, _ = train_member(
+        payload,
         data,
         config,
-        stop_at=stop_at,
-        log=lambda records: append_history(run_dir, records),
-        save=_checkpointer(run_dir, text, device),
-        after_epoch=_growth_hooks(spec, data, config),
+        stop_at - payload["epoch"],
+        grow=spec.grow,
+        device=device,
+        log=log,
+        save=save,
         show_progress=progress_enabled(quiet),
     )
-    test_loss, test_acc = evaluate(state.model, data.test, config.loss)
+    state = state_from_payload(payload, config, device, config.epochs)
+    test_loss, test_acc = evaluate(state.model, to_device(data, device).test, config.loss)
     return _finish(
         spec, state, run_dir, {"epochs": state.epoch, "test_loss": test_loss, "test_acc": test_acc}
     )

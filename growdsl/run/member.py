@@ -1,0 +1,98 @@
+"""Training a member: one function trains a net from a checkpoint payload, anywhere.
+
+A checkpoint payload (`TrainState.checkpoint_payload` plus the spec text and the device: graph
+JSON, weights, optimizer and schedule state, RNG states, epoch, history) is the one exchange
+format between whoever decides and whoever trains. `train_member(payload, data, config, epochs)`
+rebuilds the training state from it, trains (and grows, given a `grow` block) for some epochs and
+returns the new payload with its metrics. The single run's loop calls it in process (with its
+history log and checkpoints); a population's workers can call it in other processes, since the
+payload and the data are plain tensors and data (docs/architecture.md, "Training members").
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from growdsl import ir
+from growdsl.compile import compile_graph
+from growdsl.grow.policy import GrowthPolicy
+from growdsl.lang.ast import GrowBlock
+from growdsl.run.checkpoint import restore_rng_states
+from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device
+from growdsl.run.datasets import Splits
+from growdsl.run.loop import TrainState, compute_loss, fit, to_device
+
+Payload = dict[str, Any]
+
+
+def state_from_payload(payload: Payload, config: TrainConfig, device: torch.device, total: int) -> TrainState:
+    """The training state a payload holds, on `device`; RNG states restored, so training goes on
+    exactly as it would have (`total` is the run's epoch count the schedule spans)."""
+    graph = ir.from_json(payload["graph"])
+    model = compile_graph(graph)
+    model.load_state_dict(payload["model"])
+    model.to(device)
+    optimizer = build_optimizer(config.optimizer, model.parameters())
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler = build_schedule(config.schedule, optimizer, total)
+    if scheduler is not None:
+        scheduler.load_state_dict(payload["scheduler"])
+    shuffle = torch.Generator()
+    restore_rng_states(payload["rng"], shuffle)
+    return TrainState(graph, model, optimizer, scheduler, shuffle, payload["epoch"], list(payload["history"]))
+
+
+def growth_hooks(grow: GrowBlock | None, data: Splits, config: TrainConfig) -> tuple:
+    """The growth policy's after-epoch hook for a `grow` block (none without one)."""
+    if grow is None:
+        return ()
+    policy = GrowthPolicy.from_block(grow)
+    hook = policy.hook(
+        data.train,
+        functools.partial(compute_loss, config.loss),
+        functools.partial(build_optimizer, config.optimizer),
+        lambda optimizer: build_schedule(config.schedule, optimizer, config.epochs),
+        config.seed,
+        config.epochs,
+    )
+    return (hook,)
+
+
+def train_member(
+    payload: Payload,
+    data: Splits,
+    config: TrainConfig,
+    epochs: int,
+    *,
+    grow: GrowBlock | None = None,
+    device: str | torch.device | None = None,
+    log: Callable[[list[dict[str, Any]]], None] | None = None,
+    save: Callable[[TrainState], None] | None = None,
+    show_progress: bool = False,
+) -> tuple[Payload, dict[str, Any]]:
+    """Train the net of `payload` for `epochs` more epochs (never past `config.epochs`), growing it
+    as `grow` says; `log` receives each epoch's new history lines and `save` the state after each
+    epoch. Returns the payload after training (spec and device entries kept) and the metrics of
+    its last epoch line (loss, held-out accuracy and loss, params, FLOPs; `{}` if none ran).
+    `device` defaults to the payload's, then `config.device`."""
+    dev = resolve_device(str(device or payload.get("device") or config.device))
+    state = state_from_payload(payload, config, dev, config.epochs)
+    data = to_device(data, dev)
+    fit(
+        state,
+        data,
+        config,
+        stop_at=min(config.epochs, state.epoch + epochs),
+        log=log or (lambda _records: None),
+        save=save or (lambda _state: None),
+        after_epoch=growth_hooks(grow, data, config),
+        show_progress=show_progress,
+    )
+    extra = {k: v for k, v in payload.items() if k in ("spec", "device")}
+    last = next((r for r in reversed(state.history) if r["event"] == "epoch"), None)
+    metrics = {k: v for k, v in (last or {}).items() if k not in ("event", "time")}
+    return {**state.checkpoint_payload(), **extra}, metrics
