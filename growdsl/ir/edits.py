@@ -50,56 +50,48 @@ class EditError(ValueError):
     """An edit that does not fit the graph it is applied to (a missing node, a wrong kind)."""
 
 
+class _Targeted:
+    """What every edit has: the node it acts on (`target`: the field its `_TARGET` names)."""
+
+    _TARGET = "node"
+
+    @property
+    def target(self) -> str:
+        return getattr(self, self._TARGET)
+
+
 @dataclass(frozen=True)
-class Widen:
+class Widen(_Targeted):
     node: str
     added: tuple[int | None, ...]
 
-    @property
-    def target(self) -> str:
-        return self.node
-
 
 @dataclass(frozen=True)
-class AppendCopy:
+class AppendCopy(_Targeted):
+    _TARGET = "seq"
     seq: str
 
-    @property
-    def target(self) -> str:
-        return self.seq
-
 
 @dataclass(frozen=True)
-class Wrap:
+class Wrap(_Targeted):
     node: str
     merge: str
     paths: int = 2
 
-    @property
-    def target(self) -> str:
-        return self.node
-
 
 @dataclass(frozen=True)
-class Insert:
+class Insert(_Targeted):
+    _TARGET = "parent"
     parent: str
     pos: int
     op: str
     args: tuple[tuple[str, Any], ...] = ()
 
-    @property
-    def target(self) -> str:
-        return self.parent
-
 
 @dataclass(frozen=True)
-class Graft:
+class Graft(_Targeted):
     node: str
     donor: str  # node-link JSON text of the donor subtree, ids relative to SUBTREE_ROOT
-
-    @property
-    def target(self) -> str:
-        return self.node
 
 
 Edit = Widen | AppendCopy | Wrap | Insert | Graft
@@ -111,7 +103,6 @@ EDIT_KINDS: dict[str, type] = {
     "graft": Graft,
 }
 _KIND_OF = {cls: kind for kind, cls in EDIT_KINDS.items()}
-_TARGET_FIELD = {Widen: "node", AppendCopy: "seq", Wrap: "node", Insert: "parent", Graft: "node"}
 
 
 # ---------------------------------------------------------------- applying
@@ -163,9 +154,8 @@ def room(graph: ArchGraph, edit: Edit) -> bool:
 def rename_edit(edit: Edit, renames: Renames) -> Edit:
     """`edit` with its node ids moved by `renames` (an earlier edit of the same step wrapped its
     target)."""
-    field = _TARGET_FIELD[type(edit)]
     moved = renames.get(edit.target)
-    return dataclasses.replace(edit, **{field: moved}) if moved else edit
+    return dataclasses.replace(edit, **{edit._TARGET: moved}) if moved else edit
 
 
 def compose_renames(first: Renames, then: Renames) -> Renames:
