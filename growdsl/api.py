@@ -101,7 +101,7 @@ def check(spec: Spec) -> CheckResult:
     check_module_names(graph)
     train_config(spec.train, regression=info.classes is None)
     check_grow(spec.grow, graph)
-    check_search(spec.search)
+    check_search(spec.search, graph, spec.data)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
 
 
@@ -117,13 +117,22 @@ def run_spec(
     quiet: bool = False,
     force: bool = False,
 ) -> Run:
-    """Check the spec, then train (and grow) it; the run directory is `out` or `runs/<model>-<time>`."""
+    """Check the spec, then train (and grow) it, or run its search; the run directory is `out` or
+    `runs/<model>-<time>`."""
     check(spec)
+    if spec.search is not None:
+        from growdsl.search.driver import run_search
+
+        return run_search(spec, out, device=device, quiet=quiet, force=force)
     return run_stage.run(spec, out, device=device, quiet=quiet, force=force)
 
 
 def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
-    """Continue an interrupted run from `run_dir/checkpoint.pt`."""
+    """Continue an interrupted run from `run_dir/checkpoint.pt`, or a search from its saved state."""
+    from growdsl.search.driver import is_search_dir, resume_search
+
+    if is_search_dir(run_dir):
+        return resume_search(run_dir, device=device, quiet=quiet)
     return run_stage.resume(run_dir, device=device, quiet=quiet)
 
 
@@ -150,10 +159,14 @@ def replay_difference(run_dir: str | Path) -> str | None:
 
 
 def growth_lines(run_dir: str | Path) -> list[str]:
-    """One line of text per growth edit of a run: epoch, transform, edit, params, output change."""
+    """One line of text per edit of a run's history: epoch, what made it (a transform; `sample`
+    and `mix` for a search member's draw and crossover), the edit, params, output change."""
     lines = []
     for r in read_history(run_dir):
-        if r.get("event") == "grow":
+        if r.get("event") in ("sample", "mix"):
+            edit = r["edit"]
+            lines.append(f"epoch {r['epoch']:>4}  {r['event']:<8} {edit['kind']}(node: {edit['node']})")
+        elif r.get("event") == "grow":
             edit = r.get("edit") or {"kind": "?"}
             what = ", ".join(f"{k}: {v}" for k, v in edit.items() if k != "kind" and k != "donor")
             delta = r.get("delta_out")
@@ -162,4 +175,4 @@ def growth_lines(run_dir: str | Path) -> list[str]:
                 f"params {r['params_before']:,} -> {r['params_after']:,}"
                 + (f"  max |Δout| {delta:.3g}" if delta is not None else "")
             )
-    return lines or [f"{run_dir}: no growth steps"]
+    return lines or [f"{run_dir}: no edits (the spec's architecture, trained as it is)"]

@@ -201,7 +201,7 @@ def carry(
         for k in shapes
         if k not in sources or (sources[k].dim is None and old[sources[k].key].shape != shapes[k])
     ]
-    fresh = _fresh_tensors(graph, fresh_keys, generator, net) if fresh_keys else {}
+    fresh = fresh_tensors(graph, fresh_keys, generator, net) if fresh_keys else {}
     state = {k: _carried(k, sources.get(k), old, shapes[k], fresh) for k in shapes}
     grown = rebuild(graph, state, net.model.training)
     added: tuple[int, ...] = ()
@@ -290,7 +290,7 @@ def _overlap(old: torch.Tensor, new: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def _fresh_tensors(
+def fresh_tensors(
     graph: ArchGraph, keys: list[str], generator: torch.Generator | None, like: Net
 ) -> dict[str, torch.Tensor]:
     """torch's default initialisation of `keys` in `graph`'s net, drawn from `generator` alone:
@@ -312,22 +312,23 @@ def _fresh_tensors(
 def carry_optimizer_state(named: dict[str, dict[str, Any]], done: Carry) -> dict[str, dict[str, Any]]:
     """Per-parameter optimizer state (momentum, Adam moments), keyed by parameter name, carried
     like the weights: a renamed parameter's state moves with it, a copy's is its source's, a fresh
-    entry's is zero, a brand-new parameter has none."""
+    entry's is zero; a parameter whose shape changed without an index map (behind a graft) and a
+    brand-new one start without state: state is kept only where it has a meaning."""
     out = {}
     for key, source in done.sources.items():
         state = named.get(source.key)
-        if state is not None:
-            out[key] = {name: _carried_state(v, source, done.shapes[key]) for name, v in state.items()}
+        if state is None:
+            continue
+        carried = {name: _carried_state(v, source, done.shapes[key]) for name, v in state.items()}
+        if all(v is not None for v in carried.values()):
+            out[key] = carried
     return out
 
 
 def _carried_state(value: Any, source: Source, shape: torch.Size) -> Any:
+    """One entry of a parameter's state carried, or None where it cannot be."""
     if not torch.is_tensor(value) or value.dim() == 0:
         return value  # a step count
     if source.dim is not None and value.dim() > source.dim:
         return gather(value, source.dim, source.new_to_old, 0.0)
-    return (
-        value
-        if value.shape == shape
-        else _overlap(value, torch.zeros(shape, dtype=value.dtype, device=value.device))
-    )
+    return value if value.shape == shape else None

@@ -23,17 +23,23 @@ def sample(graph: ArchGraph, rng: random.Random) -> ArchGraph:
     """
     out = graph.copy()
     for node in out.walk(live_only=False):
-        attrs = out[node]
-        if attrs["kind"] == "choice":
-            attrs["chosen"] = rng.randrange(len(out.children(node)))
-        elif attrs["kind"] == "op" and attrs.get("options"):
-            args = dict(attrs["args"])
-            for name, values in attrs["options"].items():
-                args[name] = rng.choice(values)
-            for name in attrs.get("auto", ()):  # derived from the drawn `k`: conv padding, pool stride
-                args[name] = None
-            attrs["args"] = resolved_args(attrs["op"], args) if attrs.get("auto") else args
+        draw_node(out, node, rng)
     return out
+
+
+def draw_node(graph: ArchGraph, node: str, rng: random.Random) -> None:
+    """Draw, in place, what is open at `node`: a choice's path, or each set-valued arg of an op
+    (args derived from a drawn `k`, a conv's padding or a pool's stride, follow it)."""
+    attrs = graph[node]
+    if attrs["kind"] == "choice":
+        attrs["chosen"] = rng.randrange(len(graph.children(node)))
+    elif attrs["kind"] == "op" and attrs.get("options"):
+        args = dict(attrs["args"])
+        for name, values in attrs["options"].items():
+            args[name] = rng.choice(values)
+        for name in attrs.get("auto", ()):  # derived from the drawn `k`: conv padding, pool stride
+            args[name] = None
+        attrs["args"] = resolved_args(attrs["op"], args) if attrs.get("auto") else args
 
 
 def fix_sizes(graph: ArchGraph) -> ArchGraph:

@@ -17,18 +17,17 @@ import torch
 from torch import nn
 
 from growdsl import ir, lang
-from growdsl.compile import compile_graph
 from growdsl.errors import GrowDSLError, RunError
 from growdsl.export import FILE_NAMES, write_atomically, write_exports
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
 from growdsl.run import datasets
 from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
-from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config
+from growdsl.run.config import TrainConfig, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
-from growdsl.run.loop import TrainState, evaluate, seed_everything, to_device
-from growdsl.run.member import state_from_payload, train_member
+from growdsl.run.loop import TrainState, evaluate, to_device
+from growdsl.run.member import initial_payload, state_from_payload, train_member
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
 from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
@@ -88,15 +87,11 @@ def run(
     config = train_config(spec.train, regression=info.classes is None)
     dev = resolve_device(device or config.device)
     graph = ir.lower(spec, info.input_shape, info.classes)
-    data = _load(spec, info, config.seed)  # before the folder: a DataError leaves none
-    _refuse_to_overwrite(spec.file, out)
+    data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
+    refuse_to_overwrite(spec.file, out)
     run_dir = make_run_dir(out, graph.root, force=force)
-    shuffle = seed_everything(config.seed)
-    model = compile_graph(graph).to(dev)
-    optimizer = build_optimizer(config.optimizer, model.parameters())
-    scheduler = build_schedule(config.schedule, optimizer, total_epochs(config, info))
     text = spec_text(spec)
-    payload = _payload(TrainState(graph, model, optimizer, scheduler, shuffle), text, dev)
+    payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
     save_checkpoint(run_dir, payload)  # resumable from epoch 0
@@ -115,12 +110,12 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     config = train_config(spec.train, regression=info.classes is None)
     # the device the run used, unless the caller asks for another (a run started with --device)
     dev = resolve_device(device or ckpt.get("device") or config.device)
-    data = _load(spec, info, config.seed)
+    data = load_splits(spec, info, config.seed)
     write_history(run_dir, ckpt["history"])  # drop lines of an epoch that ran past the checkpoint
     return _train(spec, info, ckpt, data, config, dev, run_dir, quiet, total_epochs(config, info))
 
 
-def _refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
+def refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
     """A run never writes over its own input (`--out` the spec's folder, with --force)."""
     if out is None:
         return
@@ -129,17 +124,16 @@ def _refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
         raise RunError(f"the run would overwrite its own spec {spec_file}: choose another --out folder")
 
 
-def _payload(state: TrainState, text: str, device: torch.device) -> dict[str, Any]:
-    """The checkpoint payload of a state, with what `resume` needs besides it: the spec as run and
-    the device used."""
-    return {**state.checkpoint_payload(), "spec": text, "device": str(device)}
+def _extra(text: str, device: torch.device) -> dict[str, Any]:
+    """What a checkpoint holds besides the training state: the spec as run and the device used."""
+    return {"spec": text, "device": str(device)}
 
 
 def _checkpointer(run_dir: Path, text: str, device: torch.device) -> Callable[[TrainState], None]:
-    return lambda state: save_checkpoint(run_dir, _payload(state, text, device))
+    return lambda state: save_checkpoint(run_dir, {**state.checkpoint_payload(), **_extra(text, device)})
 
 
-def _load(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
+def load_splits(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
     """The data set's splits, or each task's with `tasks:`."""
     return datasets.load_tasks(spec.data, seed) if info.tasks else datasets.load_data(spec.data, seed)
 
@@ -168,7 +162,7 @@ def _train(
             done = {"event": "tasks_done", "avg_acc": metrics["avg_acc"], "accs": metrics["accs"]}
             state.history.append(done)
             log([done])
-        return _finish(spec, state, run_dir, {"epochs": state.epoch, **metrics})
+        return finish_run(spec, state, run_dir, {"epochs": state.epoch, **metrics})
     payload, _ = train_member(
         payload,
         data,
@@ -182,12 +176,12 @@ def _train(
     )
     state = state_from_payload(payload, config, device, config.epochs)
     test_loss, test_acc = evaluate(state.model, to_device(data, device).test, config.loss)
-    return _finish(
+    return finish_run(
         spec, state, run_dir, {"epochs": state.epoch, "test_loss": test_loss, "test_acc": test_acc}
     )
 
 
-def _finish(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, Any]) -> Run:
+def finish_run(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, Any]) -> Run:
     """Final metrics (with size), weights, report and exports of a run that trained."""
     final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
     weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}

@@ -24,7 +24,7 @@ from growdsl.lang.ast import GrowBlock
 from growdsl.run.checkpoint import restore_rng_states
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device
 from growdsl.run.datasets import Splits
-from growdsl.run.loop import TrainState, compute_loss, fit, to_device
+from growdsl.run.loop import TrainState, compute_loss, fit, seed_everything, to_device
 
 Payload = dict[str, Any]
 
@@ -44,6 +44,20 @@ def state_from_payload(payload: Payload, config: TrainConfig, device: torch.devi
     shuffle = torch.Generator()
     restore_rng_states(payload["rng"], shuffle)
     return TrainState(graph, model, optimizer, scheduler, shuffle, payload["epoch"], list(payload["history"]))
+
+
+def initial_payload(
+    graph: ir.ArchGraph, config: TrainConfig, seed: int, total: int, extra: dict[str, Any] | None = None
+) -> Payload:
+    """The epoch-0 payload of a new net for `graph`: every generator seeded by `seed` (torch's
+    default initialisation drawn from it), a fresh optimizer and schedule (spanning `total`
+    epochs), no history; `extra` entries (the spec text, the device) added."""
+    shuffle = seed_everything(seed)
+    model = compile_graph(graph)
+    optimizer = build_optimizer(config.optimizer, model.parameters())
+    scheduler = build_schedule(config.schedule, optimizer, total)
+    state = TrainState(graph, model, optimizer, scheduler, shuffle)
+    return {**state.checkpoint_payload(), **(extra or {})}
 
 
 def growth_hooks(grow: GrowBlock | None, data: Splits, config: TrainConfig) -> tuple:

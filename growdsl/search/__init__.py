@@ -1,8 +1,12 @@
-"""Population and controller searches (random, PBT-NAS, path-level); not implemented yet.
+"""Population searches: random search and PBT-NAS (mixing good networks with shrink-perturb, and
+its mutation baseline), on a local process pool or on Ray.
 
-`check_search` makes a spec with a `search` block fail at `check`, naming the method.
+`space.py` (positions, draws, mixing, mutation: graph functions), `pbt.py` (exploit decisions),
+`inherit.py` (what a child inherits), `backends.py` (where members train), `driver.py` (the
+search loop and its run directory), `methods.py` (the `search` declaration), `progress.py`.
+docs/search.md is the user's reference; docs/methods/pbt_nas.md the method.
 """
 
-from growdsl.search.methods import KNOWN_SEARCHES, check_search
+from growdsl.search.methods import KNOWN_SEARCHES, SearchConfig, check_search, search_config
 
-__all__ = ["KNOWN_SEARCHES", "check_search"]
+__all__ = ["KNOWN_SEARCHES", "SearchConfig", "check_search", "search_config"]

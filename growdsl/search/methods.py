@@ -1,26 +1,131 @@
-"""Validation of a `search` declaration against the methods this version implements."""
+"""The `search` declaration: which method, its options, and what it needs of the spec.
+
+`search_config(decl)` validates a declaration into a `SearchConfig` (every mistake a SpecError at
+its place); `check_search` adds what `growdsl check` can say before any training: the model must
+leave something open to search, the data must hold a validation split out (members are ranked on
+it, never on the test split), and `backend: ray` needs Ray installed. docs/search.md is the user's
+reference for every option.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Any
+
 from growdsl.errors import SpecError
-from growdsl.lang.ast import SearchDecl
+from growdsl.ir.graph import ArchGraph
+from growdsl.lang.ast import Call, Name, Num, SearchDecl, Value
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
+from growdsl.options import BadValue, Option, integer, number, read_options, string
+from growdsl.search.space import positions
 
 KNOWN_SEARCHES: dict[str, str] = {
     "random": "random search",
     "pbt": "PBT-NAS (mixing good networks, shrink-perturb)",
     "pathlevel": "path-level search with a tree-LSTM controller",
 }
+IMPLEMENTED_SEARCHES = ("random", "pbt")
+RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
 
-def check_search(decl: SearchDecl | None) -> None:
-    if decl is None:
-        return
-    name = decl.method.name
-    if name in KNOWN_SEARCHES:
+@dataclass(frozen=True)
+class Backend:
+    """Where members train: `local` (worker processes here) or `ray` (at `address`, or a Ray
+    instance started for the run when None)."""
+
+    name: str
+    address: str | None = None
+
+
+def _backend(value: Value) -> Backend:
+    if isinstance(value, Name) and value.id in ("local", "ray"):
+        return Backend(value.id)
+    if isinstance(value, Call) and value.name == "ray":
+        opts = read_options(value, {"address": Option(None, string, "an existing cluster")}, "ray option")
+        return Backend("ray", opts["address"])
+    raise BadValue('local, ray, or ray(address: "auto")')
+
+
+def _mode(value: Value) -> str:
+    if isinstance(value, Name) and value.id in ("mix", "mutate"):
+        return value.id
+    raise BadValue("mix (PBT-NAS) or mutate (mutation-based PBT)")
+
+
+_COMMON = {
+    "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
+    "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
+}
+SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
+    "random": {"trials": Option(20, integer(1), "architectures drawn and trained"), **_COMMON},
+    "pbt": {
+        "population": Option(8, integer(2), "members trained side by side"),
+        "every": Option(2, integer(1), "epochs between exploit steps"),
+        "replace": Option(0.25, number(0.0, 0.5, lo_open=True), "share of the population replaced"),
+        "mix": Option(0.25, number(0.0, 1.0), "chance a position is taken from parent 2"),
+        "shrink": Option(0.4, number(0.0), "shrink factor of the weights taken from parent 2"),
+        "perturb": Option(0.1, number(0.0), "weight of a fresh initialisation added to them"),
+        "mode": Option("mix", _mode, "mix (PBT-NAS) or mutate (mutation-based PBT)"),
+        **_COMMON,
+    },
+}
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    method: str
+    options: dict[str, Any]
+    decl: SearchDecl
+
+    @property
+    def backend(self) -> Backend:
+        return self.options["backend"]
+
+    @property
+    def workers(self) -> int:
+        return self.options["workers"] or os.cpu_count() or 1
+
+
+def search_config(decl: SearchDecl) -> SearchConfig:
+    """The validated search declaration; a SpecError at the place of any mistake."""
+    call = decl.method
+    if call.name not in KNOWN_SEARCHES:
+        raise SpecError(unknown_name_message("search method", call.name, KNOWN_SEARCHES), call.span)
+    if call.name not in IMPLEMENTED_SEARCHES:
         raise SpecError(
-            not_implemented_message("search method", name, KNOWN_SEARCHES[name]),
-            decl.method.span,
+            not_implemented_message("search method", call.name, KNOWN_SEARCHES[call.name]),
+            call.span,
             hint="remove the search block to train the first architecture of the space",
         )
-    raise SpecError(unknown_name_message("search method", name, KNOWN_SEARCHES), decl.method.span)
+    options = read_options(call, SEARCH_OPTIONS[call.name], f"{call.name} option")
+    given = call.keywords
+    if options["backend"].name == "ray" and importlib.util.find_spec("ray") is None:
+        raise SpecError("backend ray needs Ray, which is not installed", given["backend"].span, hint=RAY_HINT)
+    if call.name == "pbt" and options["mode"] == "mutate":
+        for name in ("mix", "shrink", "perturb"):
+            if name in given:
+                raise SpecError(f"pbt option '{name}' applies to mode: mix only", given[name].span)
+    return SearchConfig(call.name, options, decl)
+
+
+def check_search(decl: SearchDecl | None, graph: ArchGraph, data: Call | None) -> None:
+    """Everything `growdsl check` can say of a search before training (see the module docstring):
+    `graph` is the spec's lowered model, `data` its data call (None: the default digits)."""
+    if decl is None:
+        return
+    search_config(decl)
+    if not positions(graph):
+        raise SpecError(
+            "this model has nothing to search: no choice, no set of values, no range",
+            decl.span,
+            hint="give the model a choice { ... | ... }, a set such as k: {3, 5}, or a range such as 8..64",
+        )
+    val = data.keywords.get("val") if data is not None else None
+    if not isinstance(val, Num) or val.value <= 0:
+        raise SpecError(
+            "a search ranks its members on a validation split, and the data holds none out",
+            val.span if val is not None else (data or decl).span,
+            expected=f"data {data.name if data else 'digits'}(..., val: 0.1)",
+        )

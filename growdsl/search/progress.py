@@ -1,0 +1,61 @@
+"""The live table of a population search: each member's id, architecture, epoch and fitness.
+
+Shown only to a person watching (off with `--quiet` and when stdout is not a terminal), redrawn as
+members finish their legs.
+"""
+
+from __future__ import annotations
+
+import math
+from types import TracebackType
+
+from rich.live import Live
+from rich.table import Table
+
+
+class SearchProgress:
+    """A context manager around a rich live table; every method does nothing when it is off."""
+
+    def __init__(self, enabled: bool, legs: int) -> None:
+        self.enabled, self.legs = enabled, legs
+        self._live: Live | None = None
+        self._leg = 0
+        self._rows: dict[int, list[str]] = {}
+
+    def __enter__(self) -> SearchProgress:
+        if self.enabled:
+            self._live = Live(self._table(), refresh_per_second=4, transient=False)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(kind, error, tb)
+
+    def start_leg(self, leg: int, summaries: dict[int, str]) -> None:
+        """A new leg: the members now in the population, with their architectures."""
+        self._leg = leg
+        old = self._rows
+        self._rows = {m: [summaries[m], *old.get(m, ["", "-", "-"])[1:]] for m in sorted(summaries)}
+        for row in self._rows.values():
+            row[1] = "training"
+        self._refresh()
+
+    def member_done(self, member: int, epoch: int, fitness: float) -> None:
+        if member in self._rows:
+            self._rows[member][1:] = [str(epoch), f"{fitness:.4f}" if math.isfinite(fitness) else "failed"]
+        self._refresh()
+
+    def _refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self._table())
+
+    def _table(self) -> Table:
+        table = Table(title=f"leg {self._leg}/{self.legs}")
+        for column in ("member", "architecture", "epoch", "fitness (val)"):
+            table.add_column(column)
+        for member, (arch, epoch, fitness) in self._rows.items():
+            table.add_row(str(member), arch, epoch, fitness)
+        return table
