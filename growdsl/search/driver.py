@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +136,18 @@ def _search(
     try:
         with SearchProgress(progress_enabled(quiet), legs) as progress:
             while state["leg"] < legs and (legs_limit is None or state["leg"] < legs_limit):
-                _train_leg(state, search, config, backend, run_dir, progress)
+                started = time.perf_counter()
+                compute = _train_leg(state, search, config, backend, run_dir, progress)
+                trained = time.perf_counter()
                 if state["leg"] < legs:
                     _exploit(state, search, config, rng)
+                seconds = {
+                    "train": trained - started,
+                    "compute": compute,
+                    "exploit": time.perf_counter() - trained,
+                }
+                timing = {k: round(v, 3) for k, v in seconds.items()}
+                state["log"].append({"event": "leg", "leg": state["leg"], "workers": workers, "time": timing})
                 state["rng"] = rng.getstate()
                 _save(run_dir, state)
     finally:
@@ -188,8 +198,9 @@ def _sampled(space: ArchGraph, graph: ArchGraph) -> list[Graft]:
     ]
 
 
-def _train_leg(state, search: SearchConfig, config: TrainConfig, backend, run_dir: Path, progress) -> None:
-    """Train every member for one leg; record each one's fitness (a crash: -inf, logged)."""
+def _train_leg(state, search: SearchConfig, config: TrainConfig, backend, run_dir: Path, progress) -> float:
+    """Train every member for one leg; record each one's fitness (a crash: -inf, logged). Returns
+    the seconds the members' training took, added up (each job's own wall time)."""
     every = config.epochs if search.method == "random" else search.options["every"]
     jobs = [
         MemberJob(m, p, min(every, config.epochs - p["epoch"])) for m, p in sorted(state["members"].items())
@@ -206,6 +217,7 @@ def _train_leg(state, search: SearchConfig, config: TrainConfig, backend, run_di
     for member, payload in state["members"].items():
         _write_member(run_dir, member, payload)
     _write_log(run_dir, state)
+    return sum(r.seconds for r in results)
 
 
 def _record(state: dict[str, Any], result: MemberResult) -> None:
