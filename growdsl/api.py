@@ -25,10 +25,11 @@ from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
 from growdsl.lang.comments import weave_comments
-from growdsl.run import Run, datasets
+from growdsl.run import Run, datasets, loading
 from growdsl.run import replay as run_replay
 from growdsl.run.checkpoint import load_checkpoint
 from growdsl.run.config import train_config
+from growdsl.run.loading import LoadedRun
 from growdsl.run.rundir import read_history
 from growdsl.search import check_search
 
@@ -145,6 +146,12 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> lis
     model = compile_graph(graph)
     model.load_state_dict(ckpt["model"])
     return write_exports(run_dir, spec, graph, model, tuple(formats))
+
+
+def load_run(run_dir: str | Path) -> LoadedRun:
+    """A finished run's graph and its module with the trained weights (`graph.json` + `model.pt`):
+    `growdsl.load_run("runs/mlp-...").model(x)`."""
+    return loading.load_run(run_dir)
 
 
 def replay(run_dir: str | Path) -> ArchGraph:
