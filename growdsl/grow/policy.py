@@ -15,6 +15,7 @@ read from the run's history, so a resumed run grows exactly as an uninterrupted 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,9 +30,39 @@ from growdsl.grow.registry import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS
 from growdsl.grow.step import grow_step
 from growdsl.grow.transform import Candidate, Transform
 from growdsl.ir.edits import Edit, Renames, Widen, apply_in_place, compose_renames, rename_edit, room
-from growdsl.lang.ast import BUDGET_METRICS, AtEpochs, Every, GrowBlock, Num, TransformStmt, Until, When
+from growdsl.lang.ast import BUDGET_METRICS, AtEpochs, Every, GrowBlock, Name, Num, TransformStmt, Until, When
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
-from growdsl.options import Option, integer, number, read_options
+from growdsl.options import BadValue, Option, integer, number, read_options
+
+
+def _choice(*names: str):  # noqa: ANN202 - a Check
+    def check(value):  # noqa: ANN001, ANN202
+        if isinstance(value, Name) and value.id in names:
+            return value.id
+        raise BadValue(" or ".join(names))
+
+    return check
+
+
+AFTER_GROWTH = "after_growth"  # the grow block's statement that says what follows a growth step
+AFTER_GROWTH_OPTIONS = {
+    "optimizer": Option("carry", _choice("carry", "fresh"), "carry the optimizer's state, or start afresh"),
+    "schedule": Option("continue", _choice("continue", "restart"), "continue the schedule, or restart it"),
+    "finetune": Option(0, integer(0), "epochs of training at least between two growth steps"),
+}
+
+
+@dataclass(frozen=True)
+class AfterGrowth:
+    """What follows a growth step: the optimizer's state carried over (`carry`, default) or a
+    fresh optimizer (`fresh`, what the splitting and firefly authors do); the learning-rate
+    schedule continued (`continue`) or restarted over the epochs left (`restart`, theirs); and at
+    least `finetune` epochs of training before the next step (docs/language.md, "Grow")."""
+
+    optimizer: str = "carry"
+    schedule: str = "continue"
+    finetune: int = 0
+
 
 PLATEAU_OPTIONS = {
     "patience": Option(3, integer(1)),
@@ -48,8 +79,12 @@ class Schedule:
     at: tuple[int, ...] = ()
     patience: int | None = None
     min_delta: float = 0.0
+    finetune: int = 0  # epochs at least between two steps (`after_growth(finetune: N)`)
 
     def due(self, epoch: int, history: list[dict[str, Any]]) -> bool:
+        last_grow = max((r["epoch"] for r in history if r["event"] == "grow"), default=None)
+        if last_grow is not None and epoch - last_grow < max(self.finetune, 1):
+            return False
         if self.every is not None:
             return epoch % self.every == 0
         if self.at:
@@ -93,6 +128,7 @@ class GrowthPolicy:
     schedule: Schedule
     budget: Budget
     transforms: list[Transform]
+    after: AfterGrowth = AfterGrowth()
 
     @classmethod
     def from_block(cls, block: GrowBlock) -> GrowthPolicy:
@@ -104,16 +140,19 @@ class GrowthPolicy:
                 schedules[1].span,
                 hint=f"the first is at {schedules[0].span}",
             )
+        after = _after_growth([s for s in block.statements if isinstance(s, TransformStmt)])
         schedule = _schedule(schedules[0]) if schedules else Schedule(every=1)
+        schedule = dataclasses.replace(schedule, finetune=after.finetune)
         budget = _budget([s for s in block.statements if isinstance(s, Until)])
-        transforms = [_transform(s) for s in block.statements if isinstance(s, TransformStmt)]
+        calls = [s for s in block.statements if isinstance(s, TransformStmt) and s.call.name != AFTER_GROWTH]
+        transforms = [_transform(s) for s in calls]
         if not transforms:
             raise SpecError(
                 "this grow block names no transform",
                 block.span,
                 expected="a transform such as split(frac: 0.25)",
             )
-        return cls(schedule, budget, transforms)
+        return cls(schedule, budget, transforms, after)
 
     # ------------------------------------------------------------ one step
 
@@ -157,7 +196,7 @@ class GrowthPolicy:
         train: tuple[torch.Tensor, torch.Tensor],
         loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         make_optimizer: Callable[[Any], torch.optim.Optimizer],
-        make_schedule: Callable[[torch.optim.Optimizer], Any],
+        make_schedule: Callable[[torch.optim.Optimizer, int], Any],
         seed: int,
         epochs: int,
     ) -> Callable[[Any, dict[str, Any]], None]:
@@ -236,6 +275,16 @@ class _PlannedGrowth:
     def _fits(self, added: tuple[int, int]) -> bool:
         params, flops = self.share.params, self.share.flops
         return (params is None or added[0] <= params) and (flops is None or added[1] <= flops)
+
+
+def _after_growth(stmts: list[TransformStmt]) -> AfterGrowth:
+    """The block's `after_growth(...)` statement (at most one), validated; the default without."""
+    given = [s for s in stmts if s.call.name == AFTER_GROWTH]
+    if len(given) > 1:
+        raise SpecError("a grow block has one after_growth(...)", given[1].call.span)
+    if not given:
+        return AfterGrowth()
+    return AfterGrowth(**read_options(given[0].call, AFTER_GROWTH_OPTIONS, "after_growth option"))
 
 
 def _schedule(stmt: Every | AtEpochs | When) -> Schedule:

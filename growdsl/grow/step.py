@@ -132,12 +132,15 @@ def grow_step(
     *,
     loss_fn: LossFn,
     make_optimizer: Callable[[Any], torch.optim.Optimizer],
-    make_schedule: Callable[[torch.optim.Optimizer], Any],
+    make_schedule: Callable[[torch.optim.Optimizer, int], Any],
     last_epoch: int,
 ) -> list[dict[str, Any]]:
     """One growth step on a training state (`growdsl.run.loop.TrainState`): propose, select, apply;
-    the state gets the new graph, model, optimizer (state carried) and schedule (position kept).
-    Returns the step's `grow` lines (also appended to `state.history`); none when nothing grew."""
+    the state gets the new graph and model, and the optimizer and schedule the policy's
+    `after_growth` says: the optimizer's state carried or a fresh optimizer, the schedule (built by
+    `make_schedule(optimizer, epochs it spans)`) continued from its position over the run or
+    restarted over the epochs left. Returns the step's `grow` lines (also appended to
+    `state.history`); none when nothing grew."""
     steps_done = len({r["epoch"] for r in state.history if r["event"] == "grow"})
     share = policy.step_budget(state.graph, state.epoch, last_epoch, steps_done)
     if share is None:
@@ -149,12 +152,18 @@ def grow_step(
     if not picked:
         return []
     applied = apply_chosen(net, picked, generator=rng, probe=train[0][:PROBE])
-    optimizer = carried_optimizer(
-        state.optimizer, state.model, applied.net.model, applied.carries, make_optimizer
-    )
-    scheduler = make_schedule(optimizer)
-    if scheduler is not None and state.scheduler is not None:
-        scheduler.load_state_dict(state.scheduler.state_dict())
+    if policy.after.optimizer == "fresh":
+        optimizer = make_optimizer(applied.net.model.parameters())
+    else:
+        optimizer = carried_optimizer(
+            state.optimizer, state.model, applied.net.model, applied.carries, make_optimizer
+        )
+    if policy.after.schedule == "restart":
+        scheduler = make_schedule(optimizer, last_epoch - state.epoch)
+    else:
+        scheduler = make_schedule(optimizer, last_epoch)
+        if scheduler is not None and state.scheduler is not None:
+            scheduler.load_state_dict(state.scheduler.state_dict())
     state.graph, state.model, state.optimizer, state.scheduler = (
         applied.net.graph,
         applied.net.model,

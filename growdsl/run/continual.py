@@ -148,7 +148,7 @@ def _growth(
         data.train,
         lambda out, y: compute_loss(config.loss, out[..., lo:hi], y),
         functools.partial(build_optimizer, config.optimizer),
-        lambda optimizer: build_schedule(config.schedule, optimizer, total),
+        functools.partial(build_schedule, config.schedule),
         config.seed,
         total,
     )

@@ -69,7 +69,7 @@ def growth_hooks(grow: GrowBlock | None, data: Splits, config: TrainConfig) -> t
         data.train,
         functools.partial(compute_loss, config.loss),
         functools.partial(build_optimizer, config.optimizer),
-        lambda optimizer: build_schedule(config.schedule, optimizer, config.epochs),
+        functools.partial(build_schedule, config.schedule),
         config.seed,
         config.epochs,
     )

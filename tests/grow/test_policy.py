@@ -166,3 +166,54 @@ def test_resume_in_the_middle_of_a_growing_run_reproduces_the_uninterrupted_run(
 def test_grow_block_mistakes_are_spec_errors(grow, message):
     with pytest.raises(SpecError, match=message):
         GrowthPolicy.from_block(_spec(grow).grow)
+
+
+def _lr(ckpt) -> float:
+    return ckpt["optimizer"]["param_groups"][0]["lr"]
+
+
+def test_after_growth_fresh_starts_a_new_optimizer_and_restart_restarts_the_schedule(tmp_path):
+    grow = "at epochs [3]\n{after}\ncopy(count: 1)"
+    runs = {}
+    for name, after in {
+        "carry": "",
+        "fresh": "after_growth(optimizer: fresh, schedule: restart)",
+    }.items():
+        run(_spec(grow.format(after=after)), tmp_path / name, quiet=True, epochs_limit=3)
+        runs[name] = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
+    carried, fresh = runs["carry"], runs["fresh"]
+    assert _grows(carried["history"]) and _grows(fresh["history"])
+    assert carried["optimizer"]["state"] and not fresh["optimizer"]["state"]  # fresh: no momentum
+    assert _lr(carried) < 0.05  # the cosine schedule went on decaying
+    assert _lr(fresh) == pytest.approx(0.05)  # restarted at the initial rate
+    assert fresh["scheduler"]["T_max"] == 3 and fresh["scheduler"]["last_epoch"] == 0  # over the 3 left
+
+
+def test_a_restarted_schedule_survives_resume(tmp_path):
+    spec = _spec("every 2 epochs\nafter_growth(optimizer: fresh, schedule: restart)\ncopy(count: 2)")
+    whole = run(spec, tmp_path / "whole", quiet=True)
+    run(spec, tmp_path / "cut", quiet=True, epochs_limit=3)
+    resumed = resume(tmp_path / "cut", quiet=True)
+    a, b = whole.model.state_dict(), resumed.model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_finetune_keeps_epochs_of_training_between_two_steps(tmp_path):
+    result = run(
+        _spec("every 1 epochs\nafter_growth(finetune: 2)\ncopy(count: 1)"), tmp_path / "r", quiet=True
+    )
+    assert sorted({g["epoch"] for g in _grows(result.history)}) == [1, 3, 5]
+
+
+@pytest.mark.parametrize(
+    ("statement", "message"),
+    [
+        ("after_growth(optimizer: reset)", "bad value reset for after_growth option .optimizer."),
+        ("after_growth(schedul: restart)", "did you mean 'schedule'"),
+        ("after_growth(finetune: -1)", "bad value -1 for after_growth option .finetune."),
+        ("after_growth()\nafter_growth()", "one after_growth"),
+    ],
+)
+def test_after_growth_mistakes_are_spec_errors(statement, message):
+    with pytest.raises(SpecError, match=message):
+        GrowthPolicy.from_block(_spec(f"every 2 epochs\n{statement}\ncopy").grow)
