@@ -19,7 +19,7 @@ from torch import nn
 from growdsl import ir, lang
 from growdsl import run as run_stage
 from growdsl.compile import check_module_names, compile_graph
-from growdsl.export import write_atomically, write_exports
+from growdsl.export import check_export, write_atomically, write_exports
 from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
@@ -91,7 +91,7 @@ class CheckResult:
 
 def check(spec: Spec) -> CheckResult:
     """Validate everything a run would use (model, shapes, data options, training settings, growth
-    and search policies) without loading data or training."""
+    and search policies, export formats) without loading data or training."""
     info = datasets.describe(spec.data)
     graph = ir.lower(spec, info.input_shape, info.classes)
     shapes = ir.infer_shapes(graph)
@@ -99,6 +99,7 @@ def check(spec: Spec) -> CheckResult:
     train_config(spec.train, regression=info.classes is None)
     check_grow(spec.grow, graph)
     check_search(spec.search)
+    check_export(spec.export)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from growdsl.errors import GrowDSLError
+from growdsl.export.formats import FORMATS, RETIRED
 
 SET_HELP = "Override a setting, validated like the spec: train.epochs=5, data.test=0.3 (repeatable)."
 
@@ -148,8 +149,8 @@ def resume(run_dir: Path, device: str | None, quiet: bool) -> None:
     "formats",
     multiple=True,
     required=True,
-    type=click.Choice(["grow", "json", "graphml", "dot", "torchscript", "onnx"]),
-    help="Format to write (repeatable).",
+    type=click.Choice([*FORMATS, *RETIRED]),  # a retired format gets its own message, not click's
+    help="Format to write (repeatable): pt2 is torch.export's, onnx needs growdsl[onnx].",
 )
 @_user_errors
 def export(run_dir: Path, formats: tuple[str, ...]) -> None:
