@@ -13,8 +13,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from growdsl import ir, lang
 from growdsl import run as run_stage
@@ -28,6 +27,9 @@ from growdsl.run import Run, datasets
 from growdsl.run.checkpoint import load_checkpoint
 from growdsl.run.config import train_config
 from growdsl.search import check_search
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Spec:

@@ -7,6 +7,7 @@ code 2; this is the only place that prints errors or exits.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,10 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except GrowDSLError as e:
             click.echo(e.render(), err=True)
             sys.exit(e.exit_code)
+        except BrokenPipeError:  # the reader went away (`growdsl show SPEC | head`): no message,
+            # exit 1 as rich does for its own output (and the Python docs' recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
+            sys.exit(1)
         except OSError as e:  # a file the user named cannot be written (a missing folder, a full disk)
             click.echo(f"error: {e.filename or ''}: {e.strerror or e}", err=True)
             sys.exit(2)

@@ -25,14 +25,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net, rebuild
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.lower import add_repeat_copy
 from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.lazy import torch
 
 _NONNEG_KEEPERS = ("maxpool", "avgpool", "dropout", "identity", "flatten", "gap")
 

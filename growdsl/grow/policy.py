@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.carry import carried_optimizer
@@ -29,6 +27,7 @@ from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
 from growdsl.lang.ast import BUDGET_METRICS, AtEpochs, Every, GrowBlock, Num, TransformStmt, Until, When
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
+from growdsl.lazy import torch
 from growdsl.options import Option, integer, number, read_options
 
 # The transforms of LANGUAGE.md; those with a factory in IMPLEMENTED_TRANSFORMS can run.

@@ -14,8 +14,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-import torch
-
 from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
@@ -46,6 +44,7 @@ from growdsl.grow.transform import (
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, Name, Value
+from growdsl.lazy import torch
 from growdsl.options import BadValue, Option, integer, number
 
 

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from growdsl.grow.net import Net, rebuild
 from growdsl.ir.dataflow import DataFlow, Reach
 from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.lazy import torch
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class Axis:
     role: str = "own"  # own: the layer's rows | pass: per-channel state on the way | consumer
 
 
-IndexMaps = dict[str, tuple[int, torch.Tensor]]
+IndexMaps = dict[str, tuple[int, "torch.Tensor"]]
 
 
 @dataclass

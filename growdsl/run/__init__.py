@@ -13,9 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-from torch import nn
-
 from growdsl import ir, lang
 from growdsl.compile import compile_graph
 from growdsl.errors import GrowDSLError, RunError
@@ -23,6 +20,7 @@ from growdsl.export import FILE_NAMES, write_atomically, write_exports
 from growdsl.grow.policy import GrowthPolicy
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
+from growdsl.lazy import nn, torch
 from growdsl.run import datasets
 from growdsl.run.checkpoint import load_checkpoint, restore_rng_states, save_checkpoint
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config

@@ -15,8 +15,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
@@ -38,6 +36,7 @@ from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.lower import add_repeat_copy
 from growdsl.lang.ast import Call
+from growdsl.lazy import torch
 from growdsl.options import Option, integer, number
 
 FIREFLY_OPTIONS: dict[str, Option] = {
