@@ -1,7 +1,7 @@
 """growdsl: a declarative architecture-search DSL and compiler for PyTorch.
 
 The public API mirrors the CLI (see `growdsl.api`): `load`, `lower`, `build_model`, `check`,
-`check_file`, `run_spec`, `resume_run`, `export_run`. They are imported on first use,
+`check_file`, `run_spec`, `resume_run`, `export_run`, `report_run`. They are imported on first use,
 so `import growdsl` stays cheap. The packages `growdsl.lang`, `growdsl.ir`, `growdsl.compile`,
 `growdsl.grow`, `growdsl.run` and `growdsl.export` are the pipeline's stages; no API function
 shares a name with one of them.
@@ -24,6 +24,7 @@ _API = (
     "run_spec",
     "resume_run",
     "export_run",
+    "report_run",
 )
 
 

@@ -2,8 +2,8 @@
 
 Each function is one stage of the pipeline (docs/architecture.md): `load` (text -> Spec), `lower`
 (Spec -> ArchGraph, binding the data's shape and classes), `build_model` (ArchGraph -> nn.Module),
-`check` (everything a run would validate, without training), `run_spec`, `resume_run` and
-`export_run`. No function shares its name with a package of growdsl (`growdsl.run` is the
+`check` (everything a run would validate, without training), `run_spec`, `resume_run`,
+`export_run` and `report_run`. No function shares its name with a package of growdsl (`growdsl.run` is the
 package that trains; `growdsl.run_spec` the function that runs a spec).
 """
 
@@ -136,3 +136,11 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> lis
     model = compile_graph(graph)
     model.load_state_dict(ckpt["model"])
     return write_exports(run_dir, spec, graph, model, tuple(formats))
+
+
+def report_run(run_dir: str | Path) -> list[Path]:
+    """Rebuild a run's report (report.png, architecture.png, report.html, metrics.json) from its
+    history.jsonl and graph.json; return the files written."""
+    from growdsl.run.report import rebuild_report  # matplotlib: not for check
+
+    return rebuild_report(run_dir)

@@ -166,5 +166,16 @@ def export(run_dir: Path, formats: tuple[str, ...]) -> None:
         click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@_user_errors
+def report(run_dir: Path) -> None:
+    """Rebuild RUN_DIR's report (report.html, report.png, architecture.png) from its history."""
+    from growdsl import api
+
+    for path in api.report_run(run_dir):
+        click.echo(f"wrote {path}")
+
+
 if __name__ == "__main__":
     main()
