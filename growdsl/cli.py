@@ -7,6 +7,7 @@ code 2; this is the only place that prints errors or exits.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -52,15 +53,48 @@ def main() -> None:
     trains and grows the network."""
 
 
+def diagnostic(error: GrowDSLError, spec: Path) -> dict[str, Any]:
+    """One error as an editor reads it (docs/editors.md): where (1-based line and column, the end
+    when known; None where the mistake has no place in the spec, e.g. a missing data file), the
+    message, and what was expected and how to fix it when growdsl knows."""
+    span = getattr(error, "span", None)
+    return {
+        "file": span.file if span else str(spec),
+        "line": span.line if span else None,
+        "col": span.col if span else None,
+        "end_line": span.end_line if span else None,
+        "end_col": span.end_col if span else None,
+        "severity": "error",
+        "message": getattr(error, "message", str(error)),
+        "expected": getattr(error, "expected", None),
+        "hint": getattr(error, "hint", None),
+    }
+
+
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="json: a JSON list of diagnostics on stdout, for editors ([] when the spec is fine).",
+)
 @_user_errors
-def check(spec: Path, overrides: tuple[str, ...]) -> None:
+def check(spec: Path, overrides: tuple[str, ...], output: str) -> None:
     """Parse, lower and shape-check SPEC; print a one-line summary."""
     from growdsl import api
 
-    click.echo(api.check_file(spec, list(overrides)).summary())
+    if output == "text":
+        click.echo(api.check_file(spec, list(overrides)).summary())
+        return
+    try:
+        api.check_file(spec, list(overrides))
+    except GrowDSLError as e:  # the same exit code as text output, the message as data
+        click.echo(json.dumps([diagnostic(e, spec)], indent=1))
+        sys.exit(e.exit_code)
+    click.echo("[]")
 
 
 @main.command()
