@@ -3,8 +3,9 @@
 Each function is one stage of the pipeline (docs/architecture.md): `load` (text -> Spec), `lower`
 (Spec -> ArchGraph, binding the data's shape and classes), `build_model` (ArchGraph -> nn.Module),
 `check` (everything a run would validate, without training), `run_spec`, `resume_run`,
-`export_run` and `report_run`. No function shares its name with a package of growdsl (`growdsl.run` is the
-package that trains; `growdsl.run_spec` the function that runs a spec).
+`export_run`, `report_run` and `compare_runs`. No function shares its name with a package of
+growdsl (`growdsl.run` is the package that trains; `growdsl.run_spec` the function that runs a
+spec).
 """
 
 from __future__ import annotations
@@ -144,3 +145,11 @@ def report_run(run_dir: str | Path) -> list[Path]:
     from growdsl.run.report import rebuild_report  # matplotlib: not for check
 
     return rebuild_report(run_dir)
+
+
+def compare_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -> str:
+    """A table of several runs (accuracy, size, growth steps, time), from their run directories;
+    with `plot`, their curves overlaid in a PNG there."""
+    from growdsl.run.compare import compare  # matplotlib: not for check
+
+    return compare([Path(d) for d in run_dirs], Path(plot) if plot is not None else None)

@@ -211,5 +211,22 @@ def report(run_dir: Path) -> None:
         click.echo(f"wrote {path}")
 
 
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the runs' curves overlaid (accuracy or loss, training loss, params) to this PNG.",
+)
+@_user_errors
+def compare(run_dirs: tuple[Path, ...], plot: Path | None) -> None:
+    """A table of several runs: final accuracy, size, growth steps, training time."""
+    from growdsl import api
+
+    click.echo(api.compare_runs(list(run_dirs), plot))
+    if plot is not None:
+        click.echo(f"wrote {plot}")
+
+
 if __name__ == "__main__":
     main()
