@@ -117,10 +117,12 @@ def run_spec(
     device: str | None = None,
     quiet: bool = False,
     force: bool = False,
+    tensorboard: str | Path | None = None,
 ) -> Run:
-    """Check the spec, then train (and grow) it; the run directory is `out` or `runs/<model>-<time>`."""
+    """Check the spec, then train (and grow) it; the run directory is `out` or `runs/<model>-<time>`;
+    with `tensorboard`, TensorBoard logs are written to that folder as it trains."""
     check(spec)
-    return run_stage.run(spec, out, device=device, quiet=quiet, force=force)
+    return run_stage.run(spec, out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
 
 
 def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:

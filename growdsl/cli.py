@@ -157,14 +157,26 @@ def fmt(spec: Path, write: bool, check_only: bool, drop_comments: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--device", help="cpu, cuda, cuda:N or auto (overrides train.device).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--tensorboard",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write TensorBoard logs to this folder as the run goes (needs growdsl[tensorboard]).",
+)
 @_user_errors
 def run(
-    spec: Path, out: Path | None, force: bool, overrides: tuple[str, ...], device: str | None, quiet: bool
+    spec: Path,
+    out: Path | None,
+    force: bool,
+    overrides: tuple[str, ...],
+    device: str | None,
+    quiet: bool,
+    tensorboard: Path | None,
 ) -> None:
     """Train (and grow) the network of SPEC; write the run directory."""
     from growdsl import api
 
-    result = api.run_spec(api.load(spec, list(overrides)), out=out, device=device, quiet=quiet, force=force)
+    spec_ = api.load(spec, list(overrides))
+    result = api.run_spec(spec_, out=out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
     click.echo(result.summary())
 
 

@@ -30,6 +30,7 @@ from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_every
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
 from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
+from growdsl.run.tensorboard import TensorBoardLog, hparams
 
 __all__ = ["Run", "resume", "run"]
 
@@ -76,11 +77,13 @@ def run(
     quiet: bool = False,
     force: bool = False,
     epochs_limit: int | None = None,
+    tensorboard: str | Path | None = None,
 ) -> Run:
     """Train the spec's architecture; write its run directory (see `growdsl.run.rundir`).
 
     `device` overrides `train.device`; `epochs_limit` stops after that many epochs, leaving a
-    checkpoint to resume from, as an interruption would.
+    checkpoint to resume from, as an interruption would. `tensorboard` is a folder to write
+    TensorBoard logs to as the run goes (`growdsl.run.tensorboard`).
     """
     info = datasets.describe(spec.data)
     config = train_config(spec.train, regression=info.classes is None)
@@ -88,6 +91,7 @@ def run(
     graph = ir.lower(spec, info.input_shape, info.classes)
     data = _load(spec, info, config.seed)  # before the folder: a DataError leaves none
     _refuse_to_overwrite(spec.file, out)
+    board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None else None
     run_dir = make_run_dir(out, graph.root, force=force)
     shuffle = seed_everything(config.seed)
     model = compile_graph(graph).to(dev)
@@ -100,7 +104,10 @@ def run(
     _checkpointer(run_dir, text, dev)(state)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
-    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
+    result = _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at, board)
+    if board is not None:
+        board.finish(result.final_metrics)
+    return result
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
@@ -178,10 +185,15 @@ def _train(
     run_dir: Path,
     quiet: bool,
     stop_at: int,
+    board: TensorBoardLog | None = None,
 ) -> Run:
+    def log(records: list[dict[str, Any]]) -> None:
+        append_history(run_dir, records)
+        if board is not None:
+            board(records)
+
     if info.tasks:
         tasks = [to_device(d, device) for d in data]
-        log = functools.partial(append_history, run_dir)
         save = _checkpointer(run_dir, text, device)
         fit_tasks(spec, info, state, tasks, config, stop_at=stop_at, log=log, save=save,
                   show_progress=progress_enabled(quiet))  # fmt: skip
@@ -197,7 +209,7 @@ def _train(
         data,
         config,
         stop_at=stop_at,
-        log=lambda records: append_history(run_dir, records),
+        log=log,
         save=_checkpointer(run_dir, text, device),
         after_epoch=_growth_hooks(spec, data, config),
         show_progress=progress_enabled(quiet),
