@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from growdsl.compile import compile_graph
 from growdsl.ir.graph import ArchGraph
+from growdsl.lazy import torch
 
 if TYPE_CHECKING:
     from growdsl.compile import GrowNet
-from growdsl.lazy import torch
 
 
 @dataclass
