@@ -131,7 +131,10 @@ def curves_figure(history: list[dict[str, Any]], title: str = "") -> Figure:
     labelled on the parameter panel."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(11, 7), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(11, 7), dpi=DPI)
+    # fixed margins, not a layout engine: the size is fixed, and a constrained layout would
+    # double the drawing time (every run draws this figure)
+    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.1, top=0.92, hspace=0.32, wspace=0.14)
     steps = growth_steps(history)
     for ax, series in zip(fig.subplots(2, 2).flat, curves(history), strict=True):
         if series.points:
@@ -145,7 +148,7 @@ def curves_figure(history: list[dict[str, Any]], title: str = "") -> Figure:
         fig.suptitle(title, fontsize=11)
     if steps:
         note = "dashed red lines: growth steps; labels on the parameter panel: what grew, neurons added"
-        fig.supxlabel(note, fontsize=8)
+        fig.text(0.5, 0.015, note, ha="center", fontsize=8)
     return fig
 
 
@@ -154,7 +157,8 @@ def overlay_figure(runs: dict[str, list[dict[str, Any]]]) -> Figure:
     parameters against epochs, one colour per run, its growth steps as dashed ticks of that colour."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(13, 4.2), dpi=DPI, layout="constrained")
+    fig = Figure(figsize=(13, 4.2), dpi=DPI)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.13, top=0.92, wspace=0.18)
     axes = fig.subplots(1, 3)
     for name, history in runs.items():
         panels = curves(history)[:3]
@@ -174,5 +178,5 @@ def overlay_figure(runs: dict[str, list[dict[str, Any]]]) -> Figure:
 
 
 def save_png(fig: Figure, path: Path) -> None:
-    """PNG, laid out by the figure's constrained layout (a tight bounding box would draw it twice)."""
+    """PNG at the figure's own size (a tight bounding box would draw it twice)."""
     write_atomically(path, lambda p: fig.savefig(p, format="png"))
