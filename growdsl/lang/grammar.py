@@ -38,7 +38,8 @@ def lark_parser() -> Lark:
     Cached, because building the tables costs more than parsing a typical spec: in the process,
     and across processes in a file (a third of `growdsl check`'s time otherwise, docs/benchmarks.md).
     Lark stores a hash of the grammar, its options and its version in the file and rebuilds the
-    tables when they differ.
+    tables when they differ, or when the file is damaged or half written by another process
+    (tests/lang/test_grammar_cache.py).
     """
     options = dict(
         parser="lalr",
@@ -48,9 +49,4 @@ def lark_parser() -> Lark:
         maybe_placeholders=False,
     )
     cache = _cache_file()
-    if cache is not None:
-        try:
-            return Lark(grammar_text(), cache=str(cache), **options)
-        except Exception:  # noqa: BLE001 - a file another process is writing, or a damaged one
-            pass
-    return Lark(grammar_text(), **options)
+    return Lark(grammar_text(), cache=str(cache) if cache is not None else False, **options)
