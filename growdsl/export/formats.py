@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import errno
 import importlib
+import io
 import json
 import os
 import tempfile
@@ -129,7 +130,9 @@ def _write_pt2(path: Path, graph: ArchGraph, model: nn.Module) -> None:
 
     module, args, dynamic = _exportable(graph, model)
     program = torch.export.export(module, args, dynamic_shapes=dynamic)
-    write_atomically(path, lambda p: torch.export.save(program, str(p)))
+    archive = io.BytesIO()  # torch warns about a file name not ending in .pt2 (our temp file's)
+    torch.export.save(program, archive)
+    write_atomically(path, lambda p: p.write_bytes(archive.getvalue()))
 
 
 def _write_onnx(path: Path, graph: ArchGraph, model: nn.Module) -> None:

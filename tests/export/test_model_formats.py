@@ -17,17 +17,23 @@ from growdsl import api
 from growdsl.cli import main
 from growdsl.errors import MissingDependencyError, RunError, SpecError
 from growdsl.export import write_exports
+from growdsl.ir.ops import OPS
 from growdsl.lang import parse_text
 
 BATCHES = (1, 7, 64)  # 1 and 7: not the example batch the exporter traced with
 
-# conv, batch norm, a residual add, pooling, dropout: the ops whose eval-mode behaviour differs
+# every op of the op table, each merge-free container (a concat branch, a choice), batch norm and
+# dropout (whose eval-mode behaviour differs from training)
 CNN = """
 data digits
-model cnn {
-    conv(8, k: 3) bn relu
-    branch add { conv(8, k: 3) bn relu | identity }
-    maxpool(2) dropout(0.3) flatten linear(classes)
+model all {
+    conv(8, k: 3) bn gelu
+    sepconv(8, k: 3) silu
+    branch concat { conv(4, k: 1) sigmoid | avgpool(1) identity }
+    branch add { conv(12, k: 3) bn relu | identity }
+    maxpool(2) dropout(0.3)
+    choice { tanh | relu }
+    gap flatten linear(16) bn rbf linear(classes)
 }
 """
 REGRESSION = "data wave\nmodel fit { linear(16) tanh linear(1) }\ntrain { loss mse }\n"
@@ -53,21 +59,31 @@ def _reference(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
     return out
 
 
-def _export_quietly(tmp_path: Path, text: str, fmt: str):
-    """Export, and fail on any deprecation noise torch would print."""
+def _export_quietly(tmp_path: Path, text: str, fmt: str, capfd: pytest.CaptureFixture[str]):
+    """Export, and fail on any noise torch would print: deprecation warnings, log lines, progress."""
     spec, graph, model = _trained_looking(text, tmp_path)
+    capfd.readouterr()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         (path,) = [p for p in write_exports(tmp_path, spec, graph, model, (fmt,)) if p.suffix[1:] == fmt]
     noisy = [w for w in caught if issubclass(w.category, (FutureWarning, DeprecationWarning))]
     assert not noisy, [str(w.message) for w in noisy]
+    printed = capfd.readouterr()
+    assert printed.out == printed.err == "", printed
     assert model.training, "the caller's model keeps its mode"
     return path, graph, model
 
 
-@pytest.mark.parametrize(("text", "output"), [(CNN, "logits"), (REGRESSION, "output")], ids=["cnn", "wave"])
-def test_onnx_export_runs_in_onnxruntime_like_torch_at_any_batch_size(tmp_path, text, output):
-    path, graph, model = _export_quietly(tmp_path, text, "onnx")
+def test_the_exported_network_uses_every_op_of_the_op_table():
+    graph = api.lower(parse_text(CNN, "all.grow"))
+    assert {graph[n]["op"] for n in graph.walk() if graph.kind(n) == "op"} == set(OPS)
+
+
+@pytest.mark.parametrize(
+    ("text", "output"), [(CNN, "logits"), (REGRESSION, "output")], ids=["all_ops", "wave"]
+)
+def test_onnx_export_runs_in_onnxruntime_like_torch_at_any_batch_size(tmp_path, text, output, capfd):
+    path, graph, model = _export_quietly(tmp_path, text, "onnx", capfd)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"]
     assert [o.name for o in session.get_outputs()] == [output]
@@ -77,8 +93,8 @@ def test_onnx_export_runs_in_onnxruntime_like_torch_at_any_batch_size(tmp_path, 
         np.testing.assert_allclose(got, _reference(model, x), rtol=1e-4, atol=1e-5)
 
 
-def test_pt2_export_loads_back_with_torch_export_and_matches_at_any_batch_size(tmp_path):
-    path, graph, model = _export_quietly(tmp_path, CNN, "pt2")
+def test_pt2_export_loads_back_with_torch_export_and_matches_at_any_batch_size(tmp_path, capfd):
+    path, graph, model = _export_quietly(tmp_path, CNN, "pt2", capfd)
     assert path.name == "model.pt2"
     loaded = torch.export.load(str(path)).module()
     for batch in BATCHES:
