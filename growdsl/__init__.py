@@ -1,10 +1,10 @@
 """growdsl: a declarative architecture-search DSL and compiler for PyTorch.
 
 The public API mirrors the CLI (see `growdsl.api`): `load`, `lower`, `build_model`, `check`,
-`check_file`, `run_spec`, `resume_run`, `export_run`, `replay`, `load_run`. They are imported on first use,
-so `import growdsl` stays cheap. The packages `growdsl.lang`, `growdsl.ir`, `growdsl.compile`,
-`growdsl.grow`, `growdsl.run` and `growdsl.export` are the pipeline's stages; no API function
-shares a name with one of them.
+`check_file`, `run_spec`, `resume_run`, `export_run`, `replay`, `load_run`, `report_run`,
+`compare_runs`. They are imported on first use, so `import growdsl` stays cheap. The packages
+`growdsl.lang`, `growdsl.ir`, `growdsl.compile`, `growdsl.grow`, `growdsl.run`, `growdsl.search`
+and `growdsl.export` are the pipeline's stages; no API function shares a name with one of them.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ _API = (
     "export_run",
     "replay",
     "load_run",
+    "report_run",
+    "compare_runs",
 )
 
 

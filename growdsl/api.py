@@ -3,9 +3,9 @@
 Each function is one stage of the pipeline (docs/architecture.md): `load` (text -> Spec), `lower`
 (Spec -> ArchGraph, binding the data's shape and classes), `build_model` (ArchGraph -> nn.Module),
 `check` (everything a run would validate, without training), `run_spec`, `resume_run`,
-`export_run` and `replay` (a run's graph rebuilt from its spec and logged edits). No function
-shares its name with a package of growdsl (`growdsl.run` is the package that trains,
-`growdsl.run_spec` the function that runs a spec).
+`export_run`, `replay` (a run's graph rebuilt from its spec and logged edits), `load_run`,
+`report_run` and `compare_runs`. No function shares its name with a package of growdsl
+(`growdsl.run` is the package that trains, `growdsl.run_spec` the function that runs a spec).
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-
-from torch import nn
+from typing import TYPE_CHECKING
 
 from growdsl import ir, lang
 from growdsl import run as run_stage
 from growdsl.compile import check_module_names, compile_graph
-from growdsl.export import write_atomically, write_exports
+from growdsl.errors import RunError
+from growdsl.export import check_export, write_atomically, write_exports
 from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
@@ -32,6 +32,9 @@ from growdsl.run.config import train_config
 from growdsl.run.loading import LoadedRun
 from growdsl.run.rundir import read_history
 from growdsl.search import check_search
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
@@ -95,7 +98,7 @@ class CheckResult:
 
 def check(spec: Spec) -> CheckResult:
     """Validate everything a run would use (model, shapes, data options, training settings, growth
-    and search policies) without loading data or training."""
+    and search policies, export formats) without loading data or training."""
     info = datasets.describe(spec.data)
     graph = ir.lower(spec, info.input_shape, info.classes)
     shapes = ir.infer_shapes(graph)
@@ -103,6 +106,7 @@ def check(spec: Spec) -> CheckResult:
     train_config(spec.train, regression=info.classes is None)
     check_grow(spec.grow, graph)
     check_search(spec.search, graph, spec.data)
+    check_export(spec.export)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
 
 
@@ -117,15 +121,17 @@ def run_spec(
     device: str | None = None,
     quiet: bool = False,
     force: bool = False,
+    tensorboard: str | Path | None = None,
 ) -> Run:
     """Check the spec, then train (and grow) it, or run its search; the run directory is `out` or
-    `runs/<model>-<time>`."""
+    `runs/<model>-<time>`; with `tensorboard`, TensorBoard logs of a single run are written to that
+    folder as it trains."""
     check(spec)
     if spec.search is not None:
         from growdsl.search.driver import run_search
 
         return run_search(spec, out, device=device, quiet=quiet, force=force)
-    return run_stage.run(spec, out, device=device, quiet=quiet, force=force)
+    return run_stage.run(spec, out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
 
 
 def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
@@ -168,6 +174,8 @@ def replay_difference(run_dir: str | Path) -> str | None:
 def growth_lines(run_dir: str | Path) -> list[str]:
     """One line of text per edit of a run's history: epoch, what made it (a transform; `sample`
     and `mix` for a search member's draw and crossover), the edit, params, output change."""
+    if not (Path(run_dir) / "history.jsonl").is_file():
+        raise RunError(f"{run_dir} is not a run folder: it has no history.jsonl")
     lines = []
     for r in read_history(run_dir):
         if r.get("event") in ("sample", "mix"):
@@ -183,3 +191,19 @@ def growth_lines(run_dir: str | Path) -> list[str]:
                 + (f"  max |Δout| {delta:.3g}" if delta is not None else "")
             )
     return lines or [f"{run_dir}: no edits (the spec's architecture, trained as it is)"]
+
+
+def report_run(run_dir: str | Path) -> list[Path]:
+    """Rebuild a run's report (report.png, architecture.png, report.html, metrics.json) from its
+    history.jsonl and graph.json; return the files written."""
+    from growdsl.run.report import rebuild_report  # matplotlib: not for check
+
+    return rebuild_report(run_dir)
+
+
+def compare_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -> str:
+    """A table of several runs (accuracy, size, growth steps, time), from their run directories;
+    with `plot`, their curves overlaid in a PNG there."""
+    from growdsl.run.compare import compare  # matplotlib: not for check
+
+    return compare([Path(d) for d in run_dirs], Path(plot) if plot is not None else None)

@@ -7,6 +7,8 @@ code 2; this is the only place that prints errors or exits.
 from __future__ import annotations
 
 import functools
+import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 import click
 
 from growdsl.errors import GrowDSLError
+from growdsl.export.formats import FORMATS, RETIRED
 
 SET_HELP = "Override a setting, validated like the spec: train.epochs=5, data.test=0.3 (repeatable)."
 
@@ -29,6 +32,10 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except GrowDSLError as e:
             click.echo(e.render(), err=True)
             sys.exit(e.exit_code)
+        except BrokenPipeError:  # the reader went away (`growdsl show SPEC | head`): no message,
+            # exit 1 as rich does for its own output (and the Python docs' recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so exit's flush is quiet
+            sys.exit(1)
         except OSError as e:  # a file the user named cannot be written (a missing folder, a full disk)
             click.echo(f"error: {e.filename or ''}: {e.strerror or e}", err=True)
             sys.exit(2)
@@ -46,15 +53,48 @@ def main() -> None:
     trains and grows the network."""
 
 
+def diagnostic(error: GrowDSLError, spec: Path) -> dict[str, Any]:
+    """One error as an editor reads it (docs/editors.md): where (1-based line and column, the end
+    when known; None where the mistake has no place in the spec, e.g. a missing data file), the
+    message, and what was expected and how to fix it when growdsl knows."""
+    span = getattr(error, "span", None)
+    return {
+        "file": span.file if span else str(spec),
+        "line": span.line if span else None,
+        "col": span.col if span else None,
+        "end_line": span.end_line if span else None,
+        "end_col": span.end_col if span else None,
+        "severity": "error",
+        "message": getattr(error, "message", str(error)),
+        "expected": getattr(error, "expected", None),
+        "hint": getattr(error, "hint", None),
+    }
+
+
 @main.command()
 @click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="json: a JSON list of diagnostics on stdout, for editors ([] when the spec is fine).",
+)
 @_user_errors
-def check(spec: Path, overrides: tuple[str, ...]) -> None:
+def check(spec: Path, overrides: tuple[str, ...], output: str) -> None:
     """Parse, lower and shape-check SPEC; print a one-line summary."""
     from growdsl import api
 
-    click.echo(api.check_file(spec, list(overrides)).summary())
+    if output == "text":
+        click.echo(api.check_file(spec, list(overrides)).summary())
+        return
+    try:
+        api.check_file(spec, list(overrides))
+    except GrowDSLError as e:  # the same exit code as text output, the message as data
+        click.echo(json.dumps([diagnostic(e, spec)], indent=1))
+        sys.exit(e.exit_code)
+    click.echo("[]")
 
 
 @main.command()
@@ -117,14 +157,26 @@ def fmt(spec: Path, write: bool, check_only: bool, drop_comments: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--device", help="cpu, cuda, cuda:N or auto (overrides train.device).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option(
+    "--tensorboard",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write TensorBoard logs to this folder as the run goes (needs growdsl[tensorboard]).",
+)
 @_user_errors
 def run(
-    spec: Path, out: Path | None, force: bool, overrides: tuple[str, ...], device: str | None, quiet: bool
+    spec: Path,
+    out: Path | None,
+    force: bool,
+    overrides: tuple[str, ...],
+    device: str | None,
+    quiet: bool,
+    tensorboard: Path | None,
 ) -> None:
     """Train (and grow) the network of SPEC; write the run directory."""
     from growdsl import api
 
-    result = api.run_spec(api.load(spec, list(overrides)), out=out, device=device, quiet=quiet, force=force)
+    spec_ = api.load(spec, list(overrides))
+    result = api.run_spec(spec_, out=out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
     click.echo(result.summary())
 
 
@@ -148,8 +200,8 @@ def resume(run_dir: Path, device: str | None, quiet: bool) -> None:
     "formats",
     multiple=True,
     required=True,
-    type=click.Choice(["grow", "json", "graphml", "dot", "torchscript", "onnx"]),
-    help="Format to write (repeatable).",
+    type=click.Choice([*FORMATS, *RETIRED]),  # a retired format gets its own message, not click's
+    help="Format to write (repeatable): pt2 is torch.export's, onnx needs growdsl[onnx].",
 )
 @_user_errors
 def export(run_dir: Path, formats: tuple[str, ...]) -> None:
@@ -181,6 +233,34 @@ def history(run_dir: Path, replay: bool) -> None:
         return
     for line in api.growth_lines(run_dir):
         click.echo(line)
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
+@_user_errors
+def report(run_dir: Path) -> None:
+    """Rebuild RUN_DIR's report (report.html, report.png, architecture.png) from its history."""
+    from growdsl import api
+
+    for path in api.report_run(run_dir):
+        click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the runs' curves overlaid (accuracy or loss, training loss, params) to this PNG.",
+)
+@_user_errors
+def compare(run_dirs: tuple[Path, ...], plot: Path | None) -> None:
+    """A table of several runs: final accuracy, size, growth steps, training time."""
+    from growdsl import api
+
+    click.echo(api.compare_runs(list(run_dirs), plot))
+    if plot is not None:
+        click.echo(f"wrote {plot}")
 
 
 if __name__ == "__main__":

@@ -101,3 +101,11 @@ class RunError(GrowDSLError):
 
 class CheckpointError(GrowDSLError):
     """A checkpoint that is missing, corrupt or from an incompatible run."""
+
+
+class MissingDependencyError(GrowDSLError):
+    """An optional package a feature needs is not installed; the message names the pip extra."""
+
+    def __init__(self, feature: str, extra: str, missing: str) -> None:
+        super().__init__(f"{feature} needs the '{missing}' package: pip install 'growdsl[{extra}]'")
+        self.missing = missing

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.tree import Tree
 
 from growdsl.ir import ArchGraph, NodeShapes
+
+UNWRAPPED = 1_000_000  # columns: wider than any line, and rich pads nothing in a tree
+
+
+def _console() -> Console:
+    """On a terminal, rich fits the tree to the window; in a pipe or a file (where rich would assume
+    80 columns) a node's line is never wrapped, so it stays one line for grep, diff and tests."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else UNWRAPPED)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -32,7 +42,7 @@ def render_tree(
     console: Console | None = None,
 ) -> None:
     """Print the live tree (unchosen choice paths are shown dimmed, without shapes)."""
-    console = console or Console(highlight=False)
+    console = console or _console()
 
     def visit(node: str, into: Tree) -> None:
         live = set(graph.live_children(node))

@@ -13,8 +13,8 @@ from __future__ import annotations
 from torch import nn
 
 from growdsl.compile.containers import BRANCHES, Chain, Choice
+from growdsl.compile.names import check_name
 from growdsl.compile.ops import build_op
-from growdsl.errors import SpecError
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.shapes import NodeShapes, infer_shapes
 
@@ -40,13 +40,6 @@ class GrowNet(Chain):
             raise KeyError(f"node {node_id!r} lies on an unchosen choice path: it has no module") from None
 
 
-# Names a module cannot take: torch would refuse them (or they would hide an attribute), as they
-# shadow attributes of the containers or of `GrowNet` (`graph`, `module_at`).
-_RESERVED = frozenset(
-    name for cls in (GrowNet, Chain, Choice, *BRANCHES.values()) for name in dir(cls)
-) | frozenset((*vars(nn.Module()), "graph"))
-
-
 def compile_graph(graph: ArchGraph) -> GrowNet:
     """Build the `GrowNet` for `graph`; parameters take torch's default init from the global RNG.
 
@@ -54,17 +47,8 @@ def compile_graph(graph: ArchGraph) -> GrowNet:
     Raises `ShapeError` (from shape inference) where the shapes do not fit together.
     """
     shapes = infer_shapes(graph)
-    _check_name(graph, graph.root, graph.root)
+    check_name(graph, graph.root, graph.root)
     return GrowNet(graph, _build(graph, graph.root, shapes))
-
-
-def check_module_names(graph: ArchGraph) -> None:
-    """Raise the SpecError `compile_graph` would for a label or model name torch reserves, so
-    `growdsl check` catches it before a run."""
-    _check_name(graph, graph.root, graph.root)
-    for node in graph.walk(live_only=False):
-        if node != graph.root:
-            _check_name(graph, node, node.rsplit(".", 1)[1])
 
 
 def _build(graph: ArchGraph, node_id: str, shapes: dict[str, NodeShapes]) -> nn.Module:
@@ -87,14 +71,5 @@ def _child_name(graph: ArchGraph, parent: str, child: str) -> str:
     name = child[len(prefix) :]
     if not child.startswith(prefix) or not name or "." in name:
         raise ValueError(f"node id {child!r} is not '{parent}.<name>', so no module path can follow it")
-    _check_name(graph, child, name)
+    check_name(graph, child, name)
     return name
-
-
-def _check_name(graph: ArchGraph, node_id: str, name: str) -> None:
-    if name in _RESERVED:
-        raise SpecError(
-            f"'{name}' cannot name a module: it is reserved by torch.nn.Module",
-            graph[node_id].get("span"),
-            hint="choose another label or model name",
-        )

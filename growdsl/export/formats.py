@@ -1,38 +1,79 @@
 """Writers for every export format: what each run writes, and what `export [...]` adds.
 
 Every run writes `final.grow` and `graph.json`; the `export` section (or `growdsl export`) adds
-`graphml`, `dot`, `torchscript` and `onnx`. Files are written atomically so an interrupted export
+`graphml`, `dot`, `pt2` and `onnx`. Files are written atomically so an interrupted export
 never leaves a half-written file under a final name.
+
+The two model formats are the ones other tools load (docs/cli.md, "Loading a trained model"):
+
+- `pt2` (`model.pt2`): a `torch.export` program, loaded with `torch.export.load(path).module()`;
+- `onnx` (`model.onnx`): through torch's `torch.export`-based exporter, for onnxruntime, Netron
+  and the like; its input is named `input`, its output `logits` (`output` for a regression net).
+
+Both take any batch size: the batch axis is exported as a dynamic dimension named `batch`.
+TorchScript is retired: `torch.jit` is deprecated (it prints a FutureWarning on every use) and
+`torch.export` is its successor; asking for `torchscript` is an error that says so.
+
+This module is on the path of `growdsl check` (`check_export`), which must not import torch:
+torch is imported inside the writers that need it.
 """
 
 from __future__ import annotations
 
+import copy
 import errno
+import importlib
+import io
 import json
 import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import networkx as nx
-import torch
-from torch import nn
 
-from growdsl.errors import RunError
+from growdsl.errors import MissingDependencyError, RunError, SpecError
 from growdsl.export.spec import final_grow_text
 from growdsl.ir import ArchGraph, to_dot, to_json
-from growdsl.lang.ast import Spec
+from growdsl.lang.ast import ExportDecl, Spec
+from growdsl.lang.suggest import unknown_name_message
+
+if TYPE_CHECKING:
+    from torch import nn
 
 ALWAYS = ("grow", "json")
-FORMATS = ("grow", "json", "graphml", "dot", "torchscript", "onnx")
+FORMATS = ("grow", "json", "graphml", "dot", "pt2", "onnx")
+RETIRED = {
+    "torchscript": "TorchScript export is retired: torch.jit is deprecated in PyTorch; "
+    "use pt2 (torch.export), loaded with torch.export.load(path).module()",
+}
 FILE_NAMES = {
     "grow": "final.grow",
     "json": "graph.json",
     "graphml": "graph.graphml",
     "dot": "graph.dot",
-    "torchscript": "model.torchscript.pt",
+    "pt2": "model.pt2",
     "onnx": "model.onnx",
 }
+INPUT_NAME = "input"
+EXAMPLE_BATCH = 2  # torch.export specialises a dimension of size 0 or 1, so the example has 2 rows
+
+
+def output_name(graph: ArchGraph) -> str:
+    """The ONNX output's name: `logits` for a classifier (scores before softmax), `output` for
+    a regression net (no classes)."""
+    return "logits" if graph.classes else "output"
+
+
+def check_export(decl: ExportDecl | None) -> None:
+    """A SpecError at its place for an `export [...]` format that is unknown or retired, so
+    `growdsl check` catches it before a run trains."""
+    for name in decl.formats if decl else ():
+        if name.id in RETIRED:
+            raise SpecError(RETIRED[name.id], name.span, expected="export [pt2]")
+        if name.id not in FORMATS:
+            raise SpecError(unknown_name_message("export format", name.id, FORMATS), name.span)
 
 
 def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
@@ -71,33 +112,60 @@ def _graphml_graph(graph: ArchGraph) -> nx.DiGraph:
     return g
 
 
-def _example_input(graph: ArchGraph, model: nn.Module) -> torch.Tensor:
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    return torch.zeros(1, *graph.input_shape, device=device)
+def _cpu_eval_copy(model: nn.Module) -> nn.Module:
+    """The model on the CPU in eval mode (dropout off, batch-norm running statistics), so the
+    file runs anywhere and the caller's model keeps its device and mode."""
+    return copy.deepcopy(model).cpu().eval()
 
 
-def _write_torchscript(path: Path, graph: ArchGraph, model: nn.Module) -> None:
-    was_training = model.training
-    model.eval()
-    try:
-        traced = torch.jit.trace(model, _example_input(graph, model))
-        write_atomically(path, lambda p: traced.save(str(p)))
-    finally:
-        model.train(was_training)
+def _exportable(graph: ArchGraph, model: nn.Module):  # noqa: ANN202 - (model, example, dynamic shapes)
+    import torch
+
+    example = torch.zeros(EXAMPLE_BATCH, *graph.input_shape)
+    return _cpu_eval_copy(model), (example,), ({0: torch.export.Dim("batch")},)
+
+
+def _write_pt2(path: Path, graph: ArchGraph, model: nn.Module) -> None:
+    import torch
+
+    module, args, dynamic = _exportable(graph, model)
+    program = torch.export.export(module, args, dynamic_shapes=dynamic)
+    archive = io.BytesIO()  # torch warns about a file name not ending in .pt2 (our temp file's)
+    torch.export.save(program, archive)
+    write_atomically(path, lambda p: p.write_bytes(archive.getvalue()))
 
 
 def _write_onnx(path: Path, graph: ArchGraph, model: nn.Module) -> None:
-    try:
-        import onnx  # noqa: F401 - torch.onnx needs it at export time
-    except ImportError as e:
-        raise RunError("ONNX export needs the 'onnx' package: pip install onnx onnxscript") from e
-    was_training = model.training
-    model.eval()
-    try:
-        example = _example_input(graph, model)
-        write_atomically(path, lambda p: torch.onnx.export(model, (example,), str(p), dynamo=False))
-    finally:
-        model.train(was_training)
+    for package in ("onnx", "onnxscript"):  # torch.onnx's exporter imports both when it runs
+        try:
+            importlib.import_module(package)
+        except ImportError as e:
+            raise MissingDependencyError("ONNX export", "onnx", package) from e
+    import torch
+
+    module, args, dynamic = _exportable(graph, model)
+    write_atomically(
+        path,
+        lambda p: torch.onnx.export(
+            module,
+            args,
+            str(p),
+            input_names=[INPUT_NAME],
+            output_names=[output_name(graph)],
+            dynamic_shapes=dynamic,
+            dynamo=True,
+            verbose=False,  # the exporter otherwise reports each of its passes on stdout
+        ),
+    )
+
+
+def _check_formats(formats: tuple[str, ...]) -> None:
+    retired = [f for f in formats if f in RETIRED]
+    if retired:
+        raise RunError(RETIRED[retired[0]])
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise RunError(f"unknown export format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
 
 
 def write_exports(
@@ -105,9 +173,7 @@ def write_exports(
 ) -> list[Path]:
     """Write `final.grow`, `graph.json` and each requested format into `run_dir`; return the paths."""
     run_dir = Path(run_dir)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise RunError(f"unknown export format(s) {', '.join(unknown)}; known: {', '.join(FORMATS)}")
+    _check_formats(formats)
     written = []
     for fmt in dict.fromkeys(ALWAYS + tuple(formats)):
         path = run_dir / FILE_NAMES[fmt]
@@ -119,8 +185,8 @@ def write_exports(
             write_atomically(path, lambda p: nx.write_graphml(_graphml_graph(graph), p))
         elif fmt == "dot":
             _write_text(path, to_dot(graph))
-        elif fmt == "torchscript":
-            _write_torchscript(path, graph, model)
+        elif fmt == "pt2":
+            _write_pt2(path, graph, model)
         elif fmt == "onnx":
             _write_onnx(path, graph, model)
         written.append(path)

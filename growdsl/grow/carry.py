@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import torch
-from torch import nn
-
 from growdsl.grow.surgery import Carry, carry_optimizer_state
+from growdsl.lazy import nn, torch
 
 
 def carried_optimizer(

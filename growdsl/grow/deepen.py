@@ -27,14 +27,13 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-import torch
-
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Carry, carry
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import AppendCopy
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.lazy import torch
 
 _NONNEG_KEEPERS = ("maxpool", "avgpool", "dropout", "identity", "flatten", "gap")
 

@@ -22,15 +22,13 @@ its gradient is zero, and batch norm's running statistics move in every training
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 from growdsl.grow.surgery import axes
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.lazy import nn, torch
 
-Masks = dict[str, torch.Tensor]
+Masks = dict[str, "torch.Tensor"]
 
 
 def weight_ops(graph: ArchGraph) -> list[str]:

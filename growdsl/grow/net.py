@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-
-from growdsl.compile import GrowNet, compile_graph
+from growdsl.compile import compile_graph
 from growdsl.ir.graph import ArchGraph
+from growdsl.lazy import torch
+
+if TYPE_CHECKING:
+    from growdsl.compile import GrowNet
 
 
 @dataclass

@@ -21,8 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
@@ -32,6 +30,7 @@ from growdsl.grow.transform import Candidate, Transform
 from growdsl.ir.edits import Edit, Renames, Widen, apply_in_place, compose_renames, rename_edit, room
 from growdsl.lang.ast import BUDGET_METRICS, AtEpochs, Every, GrowBlock, Name, Num, TransformStmt, Until, When
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
+from growdsl.lazy import torch
 from growdsl.options import BadValue, Option, integer, number, read_options
 
 

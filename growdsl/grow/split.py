@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
@@ -47,6 +45,7 @@ from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import Widen
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, Name, Value
+from growdsl.lazy import torch
 from growdsl.options import BadValue, Option, integer, number
 
 

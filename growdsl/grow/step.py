@@ -20,14 +20,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import torch
-
 from growdsl import ir
 from growdsl.grow.carry import carried_optimizer
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Carry, carry
 from growdsl.grow.transform import Candidate, LossFn, Pair, Transform
 from growdsl.ir.edits import Renames, Widen, compose_renames, edit_to_json, rename_edit
+from growdsl.lazy import torch
 
 if TYPE_CHECKING:
     from growdsl.grow.policy import GrowthPolicy

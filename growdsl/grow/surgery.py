@@ -39,14 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net, rebuild
 from growdsl.ir.dataflow import DataFlow, Reach
 from growdsl.ir.edits import Edit, Renames, Widen, Wrap, apply_edit, concat_sizes
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.lazy import torch
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import torch
-
 from growdsl.errors import Span, SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Init
@@ -25,10 +23,11 @@ from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.lang.ast import Call, ListValue, Name, Value
 from growdsl.lang.suggest import did_you_mean
+from growdsl.lazy import torch
 from growdsl.options import BadValue, Option, integer, number, read_options
 
-Pair = tuple[torch.Tensor, torch.Tensor]
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Pair = tuple["torch.Tensor", "torch.Tensor"]
+LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,17 @@ that was never interrupted.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
-from torch import nn
 
 from growdsl import ir, lang
 from growdsl.errors import GrowDSLError, RunError
 from growdsl.export import FILE_NAMES, write_atomically, write_exports
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
+from growdsl.lazy import nn, torch
 from growdsl.run import datasets
 from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
 from growdsl.run.config import TrainConfig, resolve_device, train_config
@@ -31,6 +28,7 @@ from growdsl.run.member import initial_payload, state_from_payload, train_member
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
 from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
+from growdsl.run.tensorboard import TensorBoardLog, hparams
 
 __all__ = ["Run", "resume", "run", "train_member"]
 
@@ -77,11 +75,13 @@ def run(
     quiet: bool = False,
     force: bool = False,
     epochs_limit: int | None = None,
+    tensorboard: str | Path | None = None,
 ) -> Run:
     """Train the spec's architecture; write its run directory (see `growdsl.run.rundir`).
 
     `device` overrides `train.device`; `epochs_limit` stops after that many epochs, leaving a
-    checkpoint to resume from, as an interruption would.
+    checkpoint to resume from, as an interruption would. `tensorboard` is a folder to write
+    TensorBoard logs to as the run goes (`growdsl.run.tensorboard`).
     """
     info = datasets.describe(spec.data)
     config = train_config(spec.train, regression=info.classes is None)
@@ -89,6 +89,7 @@ def run(
     graph = ir.lower(spec, info.input_shape, info.classes)
     data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
     refuse_to_overwrite(spec.file, out)
+    board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None else None
     run_dir = make_run_dir(out, graph.root, force=force)
     text = spec_text(spec)
     payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
@@ -97,7 +98,10 @@ def run(
     save_checkpoint(run_dir, payload)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
-    return _train(spec, info, payload, data, config, dev, run_dir, quiet, stop_at)
+    result = _train(spec, info, payload, data, config, dev, run_dir, quiet, stop_at, board)
+    if board is not None:
+        board.finish(result.final_metrics)
+    return result
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
@@ -148,9 +152,16 @@ def _train(
     run_dir: Path,
     quiet: bool,
     stop_at: int,
+    board: TensorBoardLog | None = None,
 ) -> Run:
-    """Train the payload's net up to epoch `stop_at`, logging and checkpointing every epoch."""
-    log = functools.partial(append_history, run_dir)
+    """Train the payload's net up to epoch `stop_at`, logging (to `board` too, when given) and
+    checkpointing every epoch."""
+
+    def log(records: list[dict[str, Any]]) -> None:
+        append_history(run_dir, records)
+        if board is not None:
+            board(records)
+
     save = _checkpointer(run_dir, payload["spec"], device)
     if info.tasks:
         state = state_from_payload(payload, config, device, total_epochs(config, info))
@@ -186,7 +197,7 @@ def finish_run(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, 
     final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
     weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
     write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))
-    write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics)
+    write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics, state.graph)
     formats = tuple(f.id for f in spec.export.formats) if spec.export else ()
     write_exports(run_dir, spec, state.graph, state.model, formats)
     return Run(run_dir, state.graph, state.model, state.history, final_metrics)

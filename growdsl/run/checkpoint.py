@@ -14,11 +14,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
 from growdsl.errors import CheckpointError
 from growdsl.export import write_atomically
+from growdsl.lazy import np, torch
 
 FILE = "checkpoint.pt"
 FORMAT = 2  # bumped when the layout changes, so an old file is refused with a clear message

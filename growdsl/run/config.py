@@ -12,11 +12,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from growdsl.errors import RunError, Span, SpecError
 from growdsl.lang.ast import Call, Name, Setting, Str, TrainBlock, Value
 from growdsl.lang.suggest import unknown_name_message
+from growdsl.lazy import torch
 from growdsl.options import Option, boolean, integer, number, number_list, read_options, read_value
 
 SETTINGS = ("epochs", "batch", "optimizer", "schedule", "loss", "seed", "device")

@@ -12,17 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-import torch
-
 from growdsl.errors import DataError, SpecError
 from growdsl.lang.ast import Call, Value
 from growdsl.lang.suggest import unknown_name_message
+from growdsl.lazy import np, torch
 from growdsl.options import BadValue, Option, boolean, int_list, integer, number, read_options, string
 from growdsl.run import synthetic, tabular, vision
 from growdsl.run.tasks import TaskScheme, select, task_scheme
 
-Pair = tuple[torch.Tensor, torch.Tensor]
+Pair = tuple["torch.Tensor", "torch.Tensor"]
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,12 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-from torch import nn
-
 from growdsl import ir
 from growdsl.compile import compile_graph
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import FILE_NAMES
 from growdsl.ir.graph import ArchGraph
+from growdsl.lazy import nn, torch
 from growdsl.run.rundir import MODEL
 
 

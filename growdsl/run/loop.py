@@ -16,13 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
-
 from growdsl import ir
 from growdsl.ir.graph import ArchGraph
+from growdsl.lazy import F, nn, no_grad, np, torch
 from growdsl.run.checkpoint import rng_states
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Pair, Splits
@@ -84,7 +80,7 @@ def outputs(model: nn.Module, x: torch.Tensor, head: tuple[int, int] | None = No
     return out if head is None else out[..., head[0] : head[1]]
 
 
-@torch.no_grad()
+@no_grad
 def evaluate(
     model: nn.Module, pair: Pair, loss_name: str, head: tuple[int, int] | None = None
 ) -> tuple[float, float | None]:

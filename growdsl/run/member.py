@@ -15,12 +15,11 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-import torch
-
 from growdsl import ir
 from growdsl.compile import compile_graph
 from growdsl.grow.policy import GrowthPolicy
 from growdsl.lang.ast import GrowBlock
+from growdsl.lazy import torch
 from growdsl.run.checkpoint import restore_rng_states
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device
 from growdsl.run.datasets import Splits

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import sys
 from types import TracebackType
+from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 def progress_enabled(quiet: bool) -> bool:
@@ -30,6 +32,9 @@ class TrainingProgress:
 
     def __enter__(self) -> TrainingProgress:
         if self.enabled:
+            # imported here: `growdsl check` imports this module and never shows a bar
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
             self._bar = Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),

@@ -1,147 +1,152 @@
-"""The run report: held-out accuracy (or held-out loss, for regression) and parameter count
-against epochs, with growth steps marked, as `report.html` (inline SVG, no scripts, opens
-anywhere) and `report.png` (drawn with Pillow, for a quick look or a paper draft).
+"""The run report: `report.png` (held-out accuracy, or held-out loss for a regression run, training
+loss, parameters and FLOPs against epochs, growth steps as labelled dashed lines),
+`architecture.png` (the final tree), `metrics.json` (the final metrics) and `report.html`, which
+embeds both pictures (no scripts, no links: it opens anywhere, offline) with the final metrics
+and the growth steps as tables of rounded numbers.
 
-Both are drawn from the history records alone, so a report can be rebuilt from history.jsonl.
+Everything is drawn from the history records, the final metrics and the graph, so
+`growdsl report DIR` rebuilds a report from `history.jsonl`, `metrics.json` and `graph.json`.
 """
 
 from __future__ import annotations
 
+import base64
 import html
-from dataclasses import dataclass
+import json
 from pathlib import Path
 from typing import Any
 
+from growdsl.errors import RunError
 from growdsl.export import write_atomically
+from growdsl.ir import ArchGraph, from_json
+from growdsl.run.architecture import write_architecture_png
+from growdsl.run.plots import curves, curves_figure, epoch_records, growth_steps, save_png
+from growdsl.run.rundir import read_history
 
-WIDTH, HEIGHT, PAD = 520, 260, 48
-
-
-@dataclass(frozen=True)
-class Chart:
-    title: str
-    points: list[tuple[float, float]]  # (epoch, value)
-    marks: list[float]  # epochs where the network grew
+REPORT_PNG, ARCHITECTURE_PNG, METRICS = "report.png", "architecture.png", "metrics.json"
 
 
-def charts(history: list[dict[str, Any]]) -> list[Chart]:
-    """The two charts of a report: quality (held-out accuracy, else held-out loss) and size
-    against epochs."""
-    epochs = [r for r in history if r.get("event") == "epoch"]
-    marks = [float(r["epoch"]) for r in history if r.get("event") == "grow" and "epoch" in r]
-    if any(r.get("acc") is not None for r in epochs):
-        points = [(r["epoch"], r["acc"]) for r in epochs if r["acc"] is not None]
-        quality = Chart("held-out accuracy", points, marks)
-    elif any("held_out_loss" in r for r in epochs):
-        points = [(r["epoch"], r["held_out_loss"]) for r in epochs if "held_out_loss" in r]
-        quality = Chart("held-out loss", points, marks)
-    else:  # a history written before epoch lines carried the held-out loss
-        quality = Chart("training loss", [(r["epoch"], r["loss"]) for r in epochs], marks)
-    return [quality, Chart("parameters", [(r["epoch"], r["params"]) for r in epochs], marks)]
+def fmt_number(value: Any) -> str:
+    """A number as a person reads it: integers with thousands separators, floats to 4 significant
+    digits (`0.9694`, `1.48`, `2.3e-05`), lists item by item."""
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1e5 else f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(fmt_number(v) for v in value)
+    return str(value)
 
 
-def _scale(points: list[tuple[float, float]], marks: list[float]):  # noqa: ANN202 - a mapping function
-    xs = [x for x, _ in points] + marks or [0.0]
-    ys = [y for _, y in points] or [0.0]
-    x0, x1 = min(xs), max(xs)
-    y0, y1 = min(ys), max(ys)
-    x1 = x1 if x1 > x0 else x0 + 1
-    y1, y0 = (y1, y0) if y1 > y0 else (y0 + 1, y0 - 1 if y0 else 0)
-
-    def to_px(x: float, y: float) -> tuple[float, float]:
-        return (
-            PAD + (x - x0) / (x1 - x0) * (WIDTH - 2 * PAD),
-            HEIGHT - PAD - (y - y0) / (y1 - y0) * (HEIGHT - 2 * PAD),
-        )
-
-    return to_px, (x0, x1, y0, y1)
-
-
-def _fmt(v: float) -> str:
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3g}"
-
-
-def svg(chart: Chart) -> str:
-    to_px, (x0, x1, y0, y1) = _scale(chart.points, chart.marks)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
-        f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="13">{html.escape(chart.title)}</text>',
-        f'<rect x="{PAD}" y="{PAD}" width="{WIDTH - 2 * PAD}" height="{HEIGHT - 2 * PAD}" '
-        'fill="none" stroke="#999"/>',
-        f'<text x="{PAD - 4}" y="{HEIGHT - PAD}" text-anchor="end">{_fmt(y0)}</text>',
-        f'<text x="{PAD - 4}" y="{PAD + 8}" text-anchor="end">{_fmt(y1)}</text>',
-        f'<text x="{PAD}" y="{HEIGHT - PAD + 14}" text-anchor="middle">{_fmt(x0)}</text>',
-        f'<text x="{WIDTH - PAD}" y="{HEIGHT - PAD + 14}" text-anchor="middle">{_fmt(x1)}</text>',
-        f'<text x="{WIDTH / 2}" y="{HEIGHT - 12}" text-anchor="middle">epoch</text>',
-    ]
-    for m in chart.marks:
-        x, _ = to_px(m, y0)
-        parts.append(
-            f'<line x1="{x:.1f}" y1="{PAD}" x2="{x:.1f}" y2="{HEIGHT - PAD}" stroke="#d62728" '
-            'stroke-dasharray="4 3"><title>growth step</title></line>'
-        )
-    if chart.points:
-        coords = " ".join("{:.1f},{:.1f}".format(*to_px(x, y)) for x, y in chart.points)
-        parts.append(f'<polyline points="{coords}" fill="none" stroke="#1f77b4" stroke-width="2"/>')
-        for x, y in chart.points:
-            px, py = to_px(x, y)
-            parts.append(
-                f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="#1f77b4"><title>epoch {x:g}: '
-                f"{_fmt(y)}</title></circle>"
-            )
-    parts.append("</svg>")
-    return "\n".join(parts)
-
-
-def report_html(title: str, history: list[dict[str, Any]], final_metrics: dict[str, Any]) -> str:
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in final_metrics.items()
+def _table(rows: list[list[Any]], header: list[str] | None = None) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header) if header else ""
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(fmt_number(v))}</td>" for v in row) + "</tr>" for row in rows
     )
-    figures = "\n".join(f"<figure>{svg(c)}</figure>" for c in charts(history))
+    return f"<table>{f'<tr>{head}</tr>' if head else ''}{body}</table>"
+
+
+def _growth_rows(history: list[dict[str, Any]]) -> list[list[Any]]:
+    return [
+        [r["epoch"], r.get("transform", ""), r.get("node", ""), r.get("params_before"), r.get("params_after"),
+         r.get("score")]
+        for r in history
+        if r.get("event") == "grow"
+    ]  # fmt: skip
+
+
+def _png_tag(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def report_html(
+    title: str, history: list[dict[str, Any]], final_metrics: dict[str, Any], pictures: dict[str, Path]
+) -> str:
+    """The HTML page: title, final metrics, the pictures (`{caption: png path}`) inline, growth steps."""
+    metrics = _table([[k, v] for k, v in final_metrics.items()])
+    figures = "\n".join(
+        f"<figure>{_png_tag(path, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+        for caption, path in pictures.items()
+    )
+    growth = _growth_rows(history)
+    steps = (
+        "<h2>Growth steps</h2>"
+        + _table(growth, ["epoch", "transform", "node", "params before", "params after", "predicted gain"])
+        if growth
+        else "<p>The network did not grow.</p>"
+    )
     return (
         '<!doctype html>\n<html><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:0 1em 1em 0}"
-        "th{text-align:left;padding-right:1em}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><table>{rows}</table>\n{figures}\n"
-        "<p>Dashed red lines mark growth steps.</p></body></html>\n"
+        "<style>body{font-family:sans-serif;margin:2em}img{max-width:100%}figure{margin:1em 0}"
+        "th,td{text-align:left;padding:0.15em 1em 0.15em 0}td{font-variant-numeric:tabular-nums}"
+        "</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>{metrics}\n{figures}\n{steps}\n</body></html>\n"
     )
 
 
-def report_png(history: list[dict[str, Any]], path: Path) -> None:
-    """The same charts side by side, drawn with Pillow."""
-    from PIL import Image, ImageDraw
-
-    panels = charts(history)
-    image = Image.new("RGB", (WIDTH * len(panels), HEIGHT), "white")
-    draw = ImageDraw.Draw(image)
-    for i, chart in enumerate(panels):
-        dx = i * WIDTH
-        to_px, (x0, x1, y0, y1) = _scale(chart.points, chart.marks)
-        draw.text((dx + WIDTH / 2 - 3 * len(chart.title), 8), chart.title, fill="black")
-        draw.rectangle((dx + PAD, PAD, dx + WIDTH - PAD, HEIGHT - PAD), outline="#999999")
-        draw.text((dx + 4, HEIGHT - PAD - 6), _fmt(y0), fill="black")
-        draw.text((dx + 4, PAD - 6), _fmt(y1), fill="black")
-        draw.text((dx + PAD, HEIGHT - PAD + 4), _fmt(x0), fill="black")
-        draw.text((dx + WIDTH - PAD - 12, HEIGHT - PAD + 4), _fmt(x1), fill="black")
-        draw.text((dx + WIDTH / 2 - 15, HEIGHT - 18), "epoch", fill="black")
-        for m in chart.marks:
-            x, _ = to_px(m, y0)
-            draw.line((dx + x, PAD, dx + x, HEIGHT - PAD), fill="#d62728", width=1)
-        pts = [(dx + px, py) for px, py in (to_px(x, y) for x, y in chart.points)]
-        if len(pts) > 1:
-            draw.line(pts, fill="#1f77b4", width=2)
-        for px, py in pts:
-            draw.ellipse((px - 2.5, py - 2.5, px + 2.5, py + 2.5), fill="#1f77b4")
-    write_atomically(path, lambda p: image.save(p, format="PNG"))
-
-
 def write_report(
-    run_dir: Path, title: str, history: list[dict[str, Any]], final_metrics: dict[str, Any]
+    run_dir: Path,
+    title: str,
+    history: list[dict[str, Any]],
+    final_metrics: dict[str, Any],
+    graph: ArchGraph | None = None,
 ) -> None:
-    """Write report.html and report.png into the run directory."""
-    text = report_html(title, history, final_metrics)
+    """Write report.png, metrics.json, report.html and, given the final graph, architecture.png."""
+    run_dir = Path(run_dir)
+    save_png(curves_figure(history, title), run_dir / REPORT_PNG)
+    panels = ", ".join(series.title for series in curves(history))
+    pictures = {f"{panels} against epochs (dashed red lines: growth steps)": run_dir / REPORT_PNG}
+    if graph is not None:
+        how = write_architecture_png(graph, run_dir / ARCHITECTURE_PNG)
+        pictures[f"final architecture (drawn by {how})"] = run_dir / ARCHITECTURE_PNG
+    metrics = json.dumps(final_metrics, indent=1) + "\n"
+    write_atomically(run_dir / METRICS, lambda p: p.write_text(metrics))
+    text = report_html(title, history, final_metrics, pictures)
     write_atomically(run_dir / "report.html", lambda p: p.write_text(text))
-    report_png(history, run_dir / "report.png")
+
+
+def final_metrics_of(run_dir: Path, history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run's `metrics.json`, or (a run that stopped early, or one written before it existed)
+    what the last epoch line says: epochs, held-out accuracy or loss, params, FLOPs."""
+    path = run_dir / METRICS
+    if path.is_file():
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError) as e:
+            raise RunError(f"cannot read {path}: {e}") from e
+    last = epoch_records(history)[-1] if epoch_records(history) else {}
+    keys = ("epoch", "acc", "held_out_loss", "params", "flops")
+    return {
+        ("epochs" if k == "epoch" else f"held_out_{k}" if k == "acc" else k): last[k]
+        for k in keys
+        if k in last
+    }
+
+
+def rebuild_report(run_dir: str | Path) -> list[Path]:
+    """`growdsl report DIR`: the report of the run in DIR, from its history (and graph.json when
+    there is one); returns the files written."""
+    run_dir = Path(run_dir)
+    try:
+        history = read_history(run_dir)
+    except (OSError, ValueError) as e:  # a damaged line: say which file, not a traceback
+        raise RunError(f"cannot read {run_dir / 'history.jsonl'}: {e}") from e
+    if not epoch_records(history):
+        raise RunError(f"{run_dir} holds no history.jsonl with epoch lines: is it a run directory?")
+    graph_file = run_dir / "graph.json"
+    try:
+        graph = from_json(json.loads(graph_file.read_text())) if graph_file.is_file() else None
+    except (OSError, ValueError, KeyError) as e:
+        raise RunError(f"cannot read {graph_file}: {e}") from e
+    write_report(
+        run_dir, f"growdsl run {run_dir.resolve().name}", history, final_metrics_of(run_dir, history), graph
+    )
+    written = [REPORT_PNG, METRICS, "report.html"] + ([ARCHITECTURE_PNG] if graph is not None else [])
+    return [run_dir / name for name in written]
+
+
+__all__ = ["fmt_number", "growth_steps", "rebuild_report", "report_html", "write_report"]

@@ -21,7 +21,16 @@ from growdsl.export import write_atomically
 SPEC = "spec.grow"
 HISTORY = "history.jsonl"
 MODEL = "model.pt"
-RUN_FILES = (SPEC, HISTORY, "checkpoint.pt", MODEL, "report.html", "report.png")
+RUN_FILES = (
+    SPEC,
+    HISTORY,
+    "checkpoint.pt",
+    MODEL,
+    "report.html",
+    "report.png",
+    "architecture.png",
+    "metrics.json",
+)
 
 
 def make_run_dir(

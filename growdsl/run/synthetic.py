@@ -1,13 +1,14 @@
 """Small tasks generated in process: no files, deterministic under a seed, quick to train.
 
 Each generator returns `(x, y)` as numpy arrays: `x` float features, `y` integer labels for the
-classification tasks and float targets `[n, 1]` for the regression toy `wave`.
+classification tasks and float targets `[n, 1]` for the regression toy `wave`. scikit-learn is
+imported inside the generators that use it: it takes a second to import, and `growdsl check`
+imports this module (through the data catalog) without generating anything.
 """
 
 from __future__ import annotations
 
-import numpy as np
-from sklearn import datasets as skd
+from growdsl.lazy import np
 
 
 def spirals(n: int, noise: float, turns: float, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -25,19 +26,25 @@ def spirals(n: int, noise: float, turns: float, classes: int, seed: int) -> tupl
 
 def moons(n: int, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Two interleaving half circles (scikit-learn's make_moons)."""
-    x, y = skd.make_moons(n_samples=n, noise=noise, random_state=seed)
+    from sklearn.datasets import make_moons
+
+    x, y = make_moons(n_samples=n, noise=noise, random_state=seed)
     return x.astype(np.float32), y
 
 
 def circles(n: int, noise: float, factor: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """A small circle inside a large one (scikit-learn's make_circles)."""
-    x, y = skd.make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
+    from sklearn.datasets import make_circles
+
+    x, y = make_circles(n_samples=n, noise=noise, factor=factor, random_state=seed)
     return x.astype(np.float32), y
 
 
 def blobs(n: int, classes: int, dim: int, spread: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Isotropic Gaussian clusters, one per class, in `dim` dimensions."""
-    x, y = skd.make_blobs(n_samples=n, centers=classes, n_features=dim, cluster_std=spread, random_state=seed)
+    from sklearn.datasets import make_blobs
+
+    x, y = make_blobs(n_samples=n, centers=classes, n_features=dim, cluster_std=spread, random_state=seed)
     return x.astype(np.float32), y
 
 

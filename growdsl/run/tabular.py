@@ -9,9 +9,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import numpy as np
-
 from growdsl.errors import DataError
+from growdsl.lazy import np
 
 Row = tuple[int, list[str]]  # (line number in the file, fields)
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from growdsl.errors import DataError, Span, SpecError
 from growdsl.lang.ast import Call, Value
 from growdsl.lang.suggest import unknown_name_message
+from growdsl.lazy import torch
 from growdsl.options import BadValue, integer, read_value
 
 SCHEMES = ("split",)
-Pair = tuple[torch.Tensor, torch.Tensor]
+Pair = tuple["torch.Tensor", "torch.Tensor"]
 
 
 @dataclass(frozen=True)

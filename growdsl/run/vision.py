@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import torch
-
 from growdsl.errors import DataError
+from growdsl.lazy import np, torch
 
-Pair = tuple[torch.Tensor, torch.Tensor]
+Pair = tuple["torch.Tensor", "torch.Tensor"]
 
 _MNIST_FILES = (
     "train-images-idx3-ubyte",

@@ -155,9 +155,9 @@ def test_run_resume_and_export_through_the_cli(tiny: Path, tmp_path: Path):
     assert invoke("run", str(tiny), "--out", str(out), "--quiet").exit_code == 0
     result = invoke("resume", str(out), "--quiet")  # already finished: nothing more to train
     assert result.exit_code == 0, result.output
-    result = invoke("export", str(out), "--format", "dot", "--format", "graphml", "--format", "torchscript")
+    result = invoke("export", str(out), "--format", "dot", "--format", "graphml", "--format", "pt2")
     assert result.exit_code == 0, result.output
-    for name in ("graph.dot", "graph.graphml", "model.torchscript.pt"):
+    for name in ("graph.dot", "graph.graphml", "model.pt2"):
         assert (out / name).is_file()
 
 

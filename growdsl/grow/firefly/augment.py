@@ -25,14 +25,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-from torch.func import functional_call
-
 from growdsl.grow.deepen import NotIdentity, deepen
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Axis, axes, carry, incoming_keys
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import Widen
+from growdsl.lazy import torch
 
 _ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
 
@@ -104,7 +102,7 @@ class Augmented:
         return {k for k, _ in self.net.model.named_parameters()}
 
     def loss(self, gates: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
-        return loss_fn(functional_call(self.net.model, self.parameters(gates), (x,)), y)
+        return loss_fn(torch.func.functional_call(self.net.model, self.parameters(gates), (x,)), y)
 
     def penalty(self) -> torch.Tensor:
         """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `ε u`, new layers' `D`) and θ_new

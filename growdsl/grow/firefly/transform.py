@@ -16,8 +16,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
 from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
 from growdsl.grow.net import Net
@@ -37,6 +35,7 @@ from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import AppendCopy, Widen, apply_edit
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call
+from growdsl.lazy import torch
 from growdsl.options import Option, integer, number
 
 FIREFLY_OPTIONS: dict[str, Option] = {

@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-import torch
+from growdsl.lazy import torch
 
-Curvature = Callable[[torch.Tensor], torch.Tensor]
+Curvature = Callable[["torch.Tensor"], "torch.Tensor"]
 
 RELU_SURROGATE_BETA = 3.0
 """ReLU has σ'' = 0 almost everywhere; the authors use softplus with β = 3 as a smooth stand-in."""

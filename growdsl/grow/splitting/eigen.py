@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import torch
-
 from growdsl.grow.splitting.factors import SplitFactors
 from growdsl.grow.splitting.matrices import (
     MATRIX_BYTES,
@@ -18,6 +16,7 @@ from growdsl.grow.splitting.matrices import (
     operator_scale,
     splitting_product,
 )
+from growdsl.lazy import torch
 
 FIRST_CHECK = 6
 CHECK_EVERY = 3

@@ -17,17 +17,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import torch
-import torch.nn.functional as F
-from torch import nn
-
-from growdsl.compile.compiler import GrowNet
-from growdsl.compile.ops import SepConv
 from growdsl.grow.splitting.curvature import CURVATURES
 from growdsl.grow.splitting.sites import SplitSite
+from growdsl.lazy import F, nn, torch
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+if TYPE_CHECKING:
+    from growdsl.compile import GrowNet
+
+LossFn = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +48,8 @@ class SplitFactors:
 
 def neuron_layer(module: nn.Module) -> nn.Linear | nn.Conv2d:
     """The torch layer whose output rows are the neurons: a sepconv's pointwise half."""
+    from growdsl.compile.ops import SepConv  # an nn.Module subclass: imports torch (growdsl/lazy.py)
+
     return module.pointwise if isinstance(module, SepConv) else module
 
 

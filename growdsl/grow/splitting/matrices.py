@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import torch
-
 from growdsl.grow.splitting.factors import SplitFactors
+from growdsl.lazy import torch
 
 MATRIX_BYTES = 256 * 2**20
 """Memory one batch of formed matrices (and the weighted inputs that build them) may take."""

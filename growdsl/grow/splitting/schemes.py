@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from growdsl.grow.splitting.eigen import EigenPairs
+from growdsl.lazy import torch
 
 
 @dataclass(frozen=True)
