@@ -192,12 +192,19 @@ def _train(
     )
 
 
-def finish_run(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, Any]) -> Run:
-    """Final metrics (with size), weights, report and exports of a run that trained."""
+def finish_run(
+    spec: Spec,
+    state: TrainState,
+    run_dir: Path,
+    metrics: dict[str, Any],
+    pictures: dict[str, Path] | None = None,
+) -> Run:
+    """Final metrics (with size), weights, report (with `pictures`, `{caption: png}`, besides its
+    own) and exports of a run that trained."""
     final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
     weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
     write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))
-    write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics, state.graph)
+    write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics, state.graph, pictures)
     formats = tuple(f.id for f in spec.export.formats) if spec.export else ()
     write_exports(run_dir, spec, state.graph, state.model, formats)
     return Run(run_dir, state.graph, state.model, state.history, final_metrics)

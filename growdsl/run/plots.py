@@ -1,6 +1,7 @@
 """The pictures of a run, drawn with matplotlib from its history records alone (so a report can be
 rebuilt from `history.jsonl`, and runs compared): the training curves with the growth steps
-marked, and the curves of several runs overlaid (`growdsl compare`). Searches add their plots here.
+marked, the curves of several runs overlaid (`growdsl compare`), and a population search's
+fitness and lineage (`population_figure`).
 
 Figures are `matplotlib.figure.Figure`s rendered by the Agg backend, never pyplot: no window, no
 global backend switch, nothing shared between figures. matplotlib is imported inside the
@@ -174,6 +175,47 @@ def overlay_figure(runs: dict[str, list[dict[str, Any]]]) -> Figure:
         _style(ax, series)
     axes[0].set_title(" / ".join(sorted({quality(h).title for h in runs.values()})), fontsize=10)
     axes[0].legend(fontsize=8)
+    return fig
+
+
+def population_figure(log: list[dict[str, Any]], lineage: list[tuple[int, int]], best: int | None) -> Figure:
+    """A population search's picture, from its `search.jsonl` lines and lineage edges: each
+    member's validation fitness over the legs (one line a member, the best in bold) and the
+    lineage tree (a member at the leg it was born, an edge from each parent to its child)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4.2), dpi=DPI)
+    fig.subplots_adjust(left=0.07, right=0.985, bottom=0.13, top=0.88, wspace=0.18)
+    fitness_ax, tree_ax = fig.subplots(1, 2)
+    points: dict[int, list[tuple[int, float]]] = defaultdict(list)
+    for line in log:
+        if line["event"] == "evaluate" and line["fitness"] is not None:
+            points[line["member"]].append((line["leg"], line["fitness"]))
+    for member, pts in sorted(points.items()):
+        xs, ys = zip(*pts, strict=True)
+        bold = member == best
+        fitness_ax.plot(xs, ys, marker="o", markersize=3, linewidth=2.4 if bold else 0.9,
+                        color="#1f77b4" if bold else "#999999", zorder=3 if bold else 2)  # fmt: skip
+    fitness_ax.set_title("validation fitness of each member (bold: the best)", fontsize=10)
+    fitness_ax.set_xlabel("leg")
+    born: dict[int, float] = {}  # a first member at leg 0, a child half-way after its exploit step
+    for line in log:
+        if line["event"] == "exploit":
+            born[line["child"]] = line["leg"] + 0.5
+        elif line["event"] == "evaluate":
+            born.setdefault(line["member"], 0)
+    for parent, child in lineage:
+        if parent in born and child in born:
+            tree_ax.plot([born[parent], born[child]], [parent, child], color="#999999", linewidth=0.8)
+    for member, leg in born.items():
+        tree_ax.plot([leg], [member], marker="o", markersize=5 if member == best else 3,
+                     color="#1f77b4" if member == best else "#555555")  # fmt: skip
+    tree_ax.set_title("lineage: members by the leg they were born, parent to child", fontsize=10)
+    tree_ax.set_xlabel("leg")
+    tree_ax.set_ylabel("member")
+    for ax in (fitness_ax, tree_ax):
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
     return fig
 
 

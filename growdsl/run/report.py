@@ -94,8 +94,10 @@ def write_report(
     history: list[dict[str, Any]],
     final_metrics: dict[str, Any],
     graph: ArchGraph | None = None,
+    extra: dict[str, Path] | None = None,
 ) -> None:
-    """Write report.png, metrics.json, report.html and, given the final graph, architecture.png."""
+    """Write report.png, metrics.json, report.html and, given the final graph, architecture.png;
+    `extra` pictures (`{caption: png}`, a search's population plot) go into the HTML too."""
     run_dir = Path(run_dir)
     save_png(curves_figure(history, title), run_dir / REPORT_PNG)
     panels = ", ".join(series.title for series in curves(history))
@@ -103,6 +105,7 @@ def write_report(
     if graph is not None:
         how = write_architecture_png(graph, run_dir / ARCHITECTURE_PNG)
         pictures[f"final architecture (drawn by {how})"] = run_dir / ARCHITECTURE_PNG
+    pictures.update(extra or {})
     metrics = json.dumps(final_metrics, indent=1) + "\n"
     write_atomically(run_dir / METRICS, lambda p: p.write_text(metrics))
     text = report_html(title, history, final_metrics, pictures)

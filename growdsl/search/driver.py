@@ -42,6 +42,7 @@ from growdsl.run.config import TrainConfig, train_config
 from growdsl.run.datasets import DataInfo, Splits, describe
 from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, initial_payload, state_from_payload
+from growdsl.run.plots import population_figure, save_png
 from growdsl.run.progress import progress_enabled
 from growdsl.run.rundir import SPEC, make_run_dir, write_history, write_text
 from growdsl.search.backends import (
@@ -62,6 +63,7 @@ STATE = "search_state.pt"
 LOG = "search.jsonl"
 MEMBERS = "members"
 LINEAGE = "lineage.graphml"
+POPULATION_PNG = "population.png"
 STATE_FORMAT = 1
 
 
@@ -316,7 +318,10 @@ def _finish(spec: Spec, config: TrainConfig, data: Splits, run_dir: Path, state:
     write_history(run_dir, trained.history)
     _write_lineage(run_dir, state)
     metrics = {"epochs": trained.epoch, "test_loss": test_loss, "test_acc": test_acc, "member": best}
-    return finish_run(spec, trained, run_dir, metrics)
+    figure = population_figure(state["log"], [tuple(e) for e in state["lineage"]], best)
+    save_png(figure, run_dir / POPULATION_PNG)
+    caption = f"the population: validation fitness over the legs, and the lineage (member {best} won)"
+    return finish_run(spec, trained, run_dir, metrics, {caption: run_dir / POPULATION_PNG})
 
 
 def _partial(run_dir: Path, state: dict[str, Any]) -> Run:

@@ -60,6 +60,7 @@ def reference(tmp_path_factory) -> Path:
 def test_a_pbt_run_directory_holds_the_log_the_members_the_lineage_and_the_best(reference):
     names = {p.name for p in reference.iterdir()}
     assert {"search.jsonl", "members", "lineage.graphml", "history.jsonl", "model.pt", "final.grow"} <= names
+    assert "population.png" in names and "the population" in (reference / "report.html").read_text()
     log = _log(reference)
     events = [line["event"] for line in log]
     assert events.count("evaluate") == 12 and events.count("exploit") == 2 and events[-1] == "best"
