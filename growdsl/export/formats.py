@@ -8,7 +8,6 @@ never leaves a half-written file under a final name.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import networkx as nx
 import torch
 from torch import nn
 
+from growdsl import strict_json as json  # every JSON file growdsl writes is strict JSON
 from growdsl.errors import RunError
 from growdsl.export.spec import final_grow_text
 from growdsl.ir import ArchGraph, to_dot, to_json

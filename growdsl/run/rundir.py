@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from growdsl import strict_json
 from growdsl.errors import RunError
 from growdsl.export import write_atomically
 
@@ -70,14 +71,14 @@ def write_text(path: Path, text: str) -> None:
 
 def write_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
     """Replace history.jsonl with `records`, one JSON object a line (used at start and on resume)."""
-    write_text(run_dir / HISTORY, "".join(json.dumps(r) + "\n" for r in records))
+    write_text(run_dir / HISTORY, "".join(strict_json.dumps(r) + "\n" for r in records))
 
 
 def append_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append records as they happen, so a crashed run still shows how far it got."""
     with open(run_dir / HISTORY, "a") as f:
         for record in records:
-            f.write(json.dumps(record) + "\n")
+            f.write(strict_json.dumps(record) + "\n")
         f.flush()
 
 
