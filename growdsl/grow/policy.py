@@ -24,6 +24,7 @@ from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.carry import carried_optimizer
 from growdsl.grow.firefly import FireflyTransform
+from growdsl.grow.guard import propose_finite
 from growdsl.grow.net import Net
 from growdsl.grow.split import SplitTransform
 from growdsl.grow.transform import Candidate, Transform
@@ -188,7 +189,8 @@ class GrowthPolicy:
                 return
             net = Net(state.graph, state.model)
             rng = torch.Generator().manual_seed(seed * 100_003 + epoch)
-            candidates = {i: t.propose(net, train, loss_fn, rng) for i, t in enumerate(self.transforms)}
+            candidates, skipped = propose_finite(self.transforms, net, train, loss_fn, rng, epoch)
+            state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
             chosen = self.select(net, candidates, share)
             maps, records = [], []
             for transform, picks in zip(self.transforms, chosen, strict=True):

@@ -28,6 +28,7 @@ from growdsl.run.checkpoint import load_checkpoint, restore_rng_states, save_che
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
+from growdsl.run.divergence import LastGood, stop_cleanly
 from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_everything, to_device
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
@@ -102,7 +103,8 @@ def run(
     _checkpointer(run_dir, text, dev)(state)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
-    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
+    with stop_cleanly(run_dir, functools.partial(_finish, spec)):
+        return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
 
 
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
@@ -129,7 +131,8 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     restore_rng_states(ckpt["rng"], shuffle)
     state = TrainState(graph, model, optimizer, scheduler, shuffle, ckpt["epoch"], list(ckpt["history"]))
     write_history(run_dir, state.history)  # drop lines of an epoch that ran past the checkpoint
-    return _train(spec, info, text, state, data, config, dev, run_dir, quiet, total_epochs(config, info))
+    with stop_cleanly(run_dir, functools.partial(_finish, spec)):
+        return _train(spec, info, text, state, data, config, dev, run_dir, quiet, total_epochs(config, info))
 
 
 def _refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
@@ -210,7 +213,7 @@ def _train(
     )
 
 
-def _finish(spec: Spec, state: TrainState, run_dir: Path, metrics: dict[str, Any]) -> Run:
+def _finish(spec: Spec, state: TrainState | LastGood, run_dir: Path, metrics: dict[str, Any]) -> Run:
     """Final metrics (with size), weights, report and exports of a run that trained."""
     final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
     weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
