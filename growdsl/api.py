@@ -20,13 +20,14 @@ from growdsl import ir, lang
 from growdsl import run as run_stage
 from growdsl.compile import check_module_names, compile_graph
 from growdsl.export import write_atomically, write_exports
+from growdsl.export.check import check_export
 from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
 from growdsl.lang.comments import weave_comments
 from growdsl.run import Run, datasets
 from growdsl.run.checkpoint import load_checkpoint
-from growdsl.run.config import train_config
+from growdsl.run.config import check_loss, train_config
 from growdsl.search import check_search
 
 
@@ -97,8 +98,10 @@ def check(spec: Spec) -> CheckResult:
     shapes = ir.infer_shapes(graph)
     check_module_names(graph)
     train_config(spec.train, regression=info.classes is None)
+    check_loss(spec.train, info.classes, shapes[graph.root].out, spec.model.span)
     check_grow(spec.grow, graph)
     check_search(spec.search)
+    check_export(spec.export)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
 
 
