@@ -32,7 +32,18 @@ from growdsl.run.divergence import LastGood, stop_cleanly
 from growdsl.run.loop import TrainState, compute_loss, evaluate, fit, seed_everything, to_device
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
-from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
+from growdsl.run.rundir import (
+    MODEL,
+    RUN_FILES,
+    SPEC,
+    append_history,
+    claim,
+    make_run_dir,
+    releases_claims,
+    write_history,
+    write_identity,
+    write_text,
+)
 
 __all__ = ["Run", "resume", "run"]
 
@@ -71,6 +82,7 @@ def spec_text(spec: Spec) -> str:
     return header + lang.format_spec(spec)
 
 
+@releases_claims
 def run(
     spec: Spec,
     out: str | Path | None = None,
@@ -98,6 +110,7 @@ def run(
     scheduler = build_schedule(config.schedule, optimizer, total_epochs(config, info))
     state = TrainState(graph, model, optimizer, scheduler, shuffle)
     text = spec_text(spec)
+    write_identity(run_dir, text)
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
     _checkpointer(run_dir, text, dev)(state)  # resumable from epoch 0
@@ -107,9 +120,11 @@ def run(
         return _train(spec, info, text, state, data, config, dev, run_dir, quiet, stop_at)
 
 
+@releases_claims
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
     """Continue the run in `run_dir` from its checkpoint to the spec's last epoch."""
     run_dir = Path(run_dir)
+    claim(run_dir)  # one owner at a time (growdsl/run/rundir.py)
     ckpt = load_checkpoint(run_dir)
     text = ckpt["spec"]
     spec = lang.parse_text(text, str(run_dir / SPEC))
