@@ -43,7 +43,7 @@ def format_file(path: str | Path, *, write: bool = False, drop_comments: bool = 
     in place (through a symbolic link, its target; its mode kept)."""
     spec = lang.load(path)
     target = Path(path).resolve()
-    original = target.read_text(encoding="utf-8")
+    original = lang.read_spec_file(target)  # as `load` read it (without a byte-order mark)
     text = lang.format_spec(spec)
     if not drop_comments:
         text = weave_comments(original, text)
