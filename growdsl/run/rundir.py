@@ -104,11 +104,16 @@ def write_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
 
 
 def append_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
-    """Append records as they happen, so a crashed run still shows how far it got."""
-    with open(run_dir / HISTORY, "a") as f:
-        for record in records:
-            f.write(strict_json.dumps(record) + "\n")
-        f.flush()
+    """Append records as they happen, so a crashed run still shows how far it got. (A line cut
+short by a full disk is harmless: `resume` rewrites the history from its checkpoint.)"""
+    path = run_dir / HISTORY
+    try:
+        with open(path, "a") as f:
+            for record in records:
+                f.write(strict_json.dumps(record) + "\n")
+            f.flush()
+    except OSError as e:  # a failed write names no file; the message should
+        raise OSError(e.errno, e.strerror, str(path)) from e
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
