@@ -65,7 +65,7 @@ def _write_error(error: Exception, path: Path, tmp: Path) -> Exception:
     name, and torch.save reports a full disk as a RuntimeError ("unexpected pos ..."). Any other
     RuntimeError is a bug and stays what it is."""
     if isinstance(error, OSError):
-        return error if error.filename else OSError(error.errno, error.strerror, str(path))
+        return error if error.filename else OSError(error.errno, error.strerror or str(error), str(path))
     if tmp.exists() and shutil.disk_usage(tmp.parent).free < tmp.stat().st_size + (1 << 20):
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
     return error

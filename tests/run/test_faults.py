@@ -72,43 +72,63 @@ def events(out: Path, event: str) -> list[int]:
         return []
 
 
-def writing_checkpoint(out: Path) -> bool:
-    return any(n.startswith(".checkpoint.pt.") and n.endswith(".tmp") for n in os.listdir(out))
+def checkpoint_writes(out: Path) -> set[str]:
+    return {n for n in os.listdir(out) if n.startswith(".checkpoint.pt.") and n.endswith(".tmp")}
+
+
+def inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
 
 
 def untimed(history):
     return [{k: v for k, v in r.items() if k != "time"} for r in history]
 
 
-def next_checkpoint(out: Path):
-    """A condition: the checkpoint first seen by it has been replaced (the process then trains
-    the next epoch)."""
-    first: list[int] = []
-
-    def replaced() -> bool:
-        try:
-            inode = (out / "checkpoint.pt").stat().st_ino
-        except FileNotFoundError:
-            return False
-        first[:] = first or [inode]
-        return inode != first[0]
-
-    return replaced
+# A kill point: called before a process starts, it returns (when to kill, whether the kill landed
+# there), both judged against the folder as the process found it.
 
 
-def mid_epoch(out: Path) -> bool:
-    return not writing_checkpoint(out) and len(events(out, "epoch")) == checkpoint_epoch(out)
+def mid_epoch(out: Path):
+    before = inode(out / "checkpoint.pt")
+
+    def checkpoint_replaced() -> bool:  # then the process trains the next epoch
+        return inode(out / "checkpoint.pt") not in (before, None)
+
+    def landed() -> bool:  # no write under way, no epoch logged past the checkpoint
+        return not checkpoint_writes(out) and len(events(out, "epoch")) == checkpoint_epoch(out)
+
+    return checkpoint_replaced, landed
 
 
-def kill_at(out: Path, command: list[str], condition, landed, tries: int = 6) -> None:
-    """Run `command`, then `growdsl resume` while needed, SIGKILLing each when `condition()` holds,
-    until a kill `landed()` where it was meant to."""
+def after_growth(out: Path):
+    start = checkpoint_epoch(out) if (out / "checkpoint.pt").exists() else 0
+    history = inode(out / "history.jsonl")
+
+    def new_grow_lines() -> list[int]:  # in the history this process rewrote at its start
+        fresh = inode(out / "history.jsonl") not in (history, None)
+        return [e for e in events(out, "grow") if e > start] if fresh else []
+
+    return (lambda: bool(new_grow_lines())), (lambda: checkpoint_epoch(out) == new_grow_lines()[0] - 1)
+
+
+def checkpoint_write(out: Path):
+    stale = checkpoint_writes(out)  # left by an earlier kill; the new process removes them
+    return (lambda: bool(checkpoint_writes(out) - stale)), (lambda: bool(checkpoint_writes(out) - stale))
+
+
+def kill_at(out: Path, command: list[str], point, tries: int = 6) -> None:
+    """Run `command`, then `growdsl resume` while needed, SIGKILLing each at `point`, until a
+    kill lands there."""
     for _ in range(tries):
+        condition, landed = point(out)
         proc = growdsl(*command)
-        if kill_when(proc, condition()) and landed():
+        if kill_when(proc, condition) and landed():
             return
         command = ["resume", str(out)]
-    pytest.fail(f"no kill landed in {tries} tries")
+    pytest.fail(f"no kill landed at {point.__name__} in {tries} tries")
 
 
 @pytest.mark.parametrize("transform", sorted(GROWING))
@@ -120,11 +140,9 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(transform, tm
     out = tmp_path / "killed"
     resume = ["resume", str(out)]
 
-    kill_at(out, ["run", str(tmp_path / "s.grow"), "--out", str(out)], lambda: next_checkpoint(out),
-            lambda: mid_epoch(out))  # fmt: skip
-    kill_at(out, resume, lambda: lambda: bool(events(out, "grow")),
-            lambda: checkpoint_epoch(out) == events(out, "grow")[0] - 1)  # fmt: skip
-    kill_at(out, resume, lambda: lambda: writing_checkpoint(out), lambda: writing_checkpoint(out))
+    kill_at(out, ["run", str(tmp_path / "s.grow"), "--out", str(out)], mid_epoch)
+    kill_at(out, resume, after_growth)
+    kill_at(out, resume, checkpoint_write)
 
     resume_run(out, quiet=True)  # in this process: each `growdsl` process above costs seconds to start
     resumed = torch.load(out / "model.pt", weights_only=True)
