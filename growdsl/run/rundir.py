@@ -105,7 +105,7 @@ def write_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
 
 def append_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
     """Append records as they happen, so a crashed run still shows how far it got. (A line cut
-short by a full disk is harmless: `resume` rewrites the history from its checkpoint.)"""
+    short by a full disk is harmless: `resume` rewrites the history from its checkpoint.)"""
     path = run_dir / HISTORY
     try:
         with open(path, "a") as f:
