@@ -28,7 +28,7 @@ from growdsl.lang.comments import weave_comments
 from growdsl.run import Run, datasets, loading
 from growdsl.run import replay as run_replay
 from growdsl.run.checkpoint import load_checkpoint
-from growdsl.run.config import train_config
+from growdsl.run.config import check_loss, train_config
 from growdsl.run.loading import LoadedRun
 from growdsl.run.rundir import read_history
 from growdsl.search import check_search
@@ -49,7 +49,7 @@ def format_file(path: str | Path, *, write: bool = False, drop_comments: bool = 
     in place (through a symbolic link, its target; its mode kept)."""
     spec = lang.load(path)
     target = Path(path).resolve()
-    original = target.read_text(encoding="utf-8")
+    original = lang.read_spec_file(target)  # as `load` read it (without a byte-order mark)
     text = lang.format_spec(spec)
     if not drop_comments:
         text = weave_comments(original, text)
@@ -104,6 +104,7 @@ def check(spec: Spec) -> CheckResult:
     shapes = ir.infer_shapes(graph)
     check_module_names(graph)
     train_config(spec.train, regression=info.classes is None)
+    check_loss(spec.train, info.classes, shapes[graph.root].out, spec.model.span)
     check_grow(spec.grow, graph)
     check_search(spec.search, graph, spec.data)
     check_export(spec.export)

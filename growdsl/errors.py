@@ -1,7 +1,8 @@
 """The one error family of growdsl.
 
 Every user mistake is raised deep inside as a `GrowDSLError` subclass and rendered once, by the
-CLI, as a message with exit code 2. Nothing below the CLI prints errors or exits.
+CLI, as a message with the error's `exit_code` (2 for a mistake; 3 for a run that diverged, see
+docs/cli.md). Nothing below the CLI prints errors or exits.
 """
 
 from __future__ import annotations
@@ -109,3 +110,28 @@ class MissingDependencyError(GrowDSLError):
     def __init__(self, feature: str, extra: str, missing: str) -> None:
         super().__init__(f"{feature} needs the '{missing}' package: pip install 'growdsl[{extra}]'")
         self.missing = missing
+
+
+class DivergenceError(GrowDSLError):
+    """Training diverged: an epoch's mean training loss is NaN or infinite. Not a mistake in the
+    spec's form but in its numbers (most often the learning rate), so it has its own exit code:
+    a script can tell it from a refused spec. The run stops; `kept_epoch` is the epoch whose
+    state (the last checkpoint before the divergence) the run directory holds."""
+
+    exit_code = 3
+
+    def __init__(self, epoch: int, loss: float, kept_epoch: int | None = None, run_dir: str | None = None):
+        super().__init__(epoch, loss)
+        self.epoch, self.loss, self.kept_epoch, self.run_dir = epoch, loss, kept_epoch, run_dir
+
+    def __str__(self) -> str:
+        out = f"training diverged in epoch {self.epoch}: the mean training loss is {self.loss}"
+        if self.run_dir is not None:
+            out += (
+                f"; the run stopped, and {self.run_dir} holds the state after epoch {self.kept_epoch} "
+                "(model.pt, final.grow, graph.json, report)"
+            )
+        return out
+
+    def render(self) -> str:
+        return f"error: {self}\nhint: lower the learning rate (the optimizer's `lr` in the train block)"

@@ -24,8 +24,8 @@ import copy
 import errno
 import importlib
 import io
-import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import networkx as nx
 
+from growdsl import strict_json as json  # every JSON file growdsl writes is strict JSON
 from growdsl.errors import MissingDependencyError, RunError, SpecError
 from growdsl.export.spec import final_grow_text
 from growdsl.ir import ArchGraph, to_dot, to_json
@@ -90,9 +91,25 @@ def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as e:
+        named = _write_error(e, path, Path(tmp))
+        if named is e:
+            raise
+        raise named from e
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _write_error(error: Exception, path: Path, tmp: Path) -> Exception:
+    """A failed write as an OSError that names `path`: a write error of Python's carries no file
+    name, and torch.save reports a full disk as a RuntimeError ("unexpected pos ..."). Any other
+    RuntimeError is a bug and stays what it is."""
+    if isinstance(error, OSError):
+        return error if error.filename else OSError(error.errno, error.strerror or str(error), str(path))
+    if tmp.exists() and shutil.disk_usage(tmp.parent).free < tmp.stat().st_size + (1 << 20):
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    return error
 
 
 def _write_text(path: Path, text: str) -> None:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from growdsl import ir
 from growdsl.grow.carry import carried_optimizer
+from growdsl.grow.guard import propose_finite
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Carry, carry
 from growdsl.grow.transform import Candidate, LossFn, Pair, Transform
@@ -145,7 +146,8 @@ def grow_step(
     if share is None:
         return []
     net = Net(state.graph, state.model)
-    candidates = {i: t.propose(net, train, loss_fn, rng) for i, t in enumerate(policy.transforms)}
+    candidates, skipped = propose_finite(policy.transforms, net, train, loss_fn, rng, state.epoch)
+    state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
     chosen = policy.select(net, candidates, share)
     picked = [(t, picks) for t, picks in zip(policy.transforms, chosen, strict=True) if picks]
     if not picked:

@@ -34,12 +34,12 @@ from growdsl.lang.ast import (
 )
 from growdsl.lang.format import format_spec
 from growdsl.lang.overrides import apply_overrides
-from growdsl.lang.parser import load, parse_text, parse_value
+from growdsl.lang.parser import MAX_SPEC_BYTES, load, parse_text, parse_value, read_spec_file
 
 __all__ = [
     "Arg", "AtEpochs", "BlockDef", "BranchTerm", "Call", "ChoiceTerm", "Every", "ExportDecl",
     "GrowBlock", "GrowStmt", "ListValue", "ModelDecl", "Name", "Num", "OpTerm", "Param", "Range",
     "RepeatTerm", "SearchDecl", "SeqTerm", "SetValue", "Setting", "Spec", "Str", "Term",
     "TrainBlock", "TransformStmt", "Until", "Value", "When",
-    "apply_overrides", "format_spec", "load", "parse_text", "parse_value",
+    "MAX_SPEC_BYTES", "apply_overrides", "format_spec", "load", "parse_text", "parse_value", "read_spec_file",
 ]  # fmt: skip

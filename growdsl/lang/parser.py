@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import gc
 import os
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from lark.exceptions import UnexpectedInput, VisitError
 
@@ -62,8 +62,9 @@ def _too_deep(file: str) -> SpecError:
 
 
 def parse_text(text: str, file: str = "<string>") -> ast.Spec:
-    """Parse a whole spec; `file` names it in error messages and spans."""
-    return _parse(text, file, START_SPEC)  # type: ignore[return-value]
+    """Parse a whole spec; `file` names it in error messages and spans. A leading byte-order mark
+    (which some editors write at the start of a UTF-8 file) is not part of the spec."""
+    return _parse(text.removeprefix("\ufeff"), file, START_SPEC)  # type: ignore[return-value]
 
 
 def parse_value(text: str, file: str = "<value>") -> ast.Value:
@@ -73,10 +74,45 @@ def parse_value(text: str, file: str = "<value>") -> ast.Value:
 
 def load(path: str | os.PathLike[str]) -> ast.Spec:
     """Read and parse a `.grow` file; a file that cannot be read is a `SpecError`, too."""
+    return parse_text(read_spec_file(path), str(path))
+
+
+MAX_SPEC_BYTES = 1_000_000
+"""A spec file's size limit (docs/language.md): a hand-written spec is a few kilobytes, a
+generated one of 20,000 layers about 400 KB; past the limit a file is almost surely not a spec
+(a log, a dataset, `/dev/zero`), and reading and parsing it would take minutes and gigabytes."""
+
+
+def read_spec_file(path: str | os.PathLike[str]) -> str:
+    """The text of a spec file: a regular file (not a folder, pipe or device, which could block
+    or never end) of at most MAX_SPEC_BYTES, UTF-8, without the byte-order mark some editors write
+    first, its line ends read as `\\n` as Python's text mode reads them."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise SpecError(f"no such spec file: {path}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise SpecError(f"cannot read spec file {path}: {err}") from None
-    return parse_text(text, str(path))
+    except OSError as err:
+        raise SpecError(f"cannot read spec file {path}: {err.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+        raise SpecError(f"cannot read spec file {path}: it is {kind}; a spec is a .grow text file")
+    with os.fdopen(fd, "rb") as f:
+        try:
+            data = f.read(MAX_SPEC_BYTES + 1)  # never more, even if the file grows while read
+        except OSError as err:
+            raise SpecError(f"cannot read spec file {path}: {err.strerror}") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(
+            f"spec file {path} is larger than the limit of {MAX_SPEC_BYTES:,} bytes (1 MB)",
+            hint="a spec that large is usually not a spec; generated models fit in a few hundred KB",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise SpecError(
+            f"cannot read spec file {path}: it is not UTF-8 text ({err.reason} at byte {err.start})"
+        ) from None
+    return text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")

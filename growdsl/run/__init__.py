@@ -7,6 +7,7 @@ that was never interrupted.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,11 +24,23 @@ from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
 from growdsl.run.config import TrainConfig, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
+from growdsl.run.divergence import LastGood, stop_cleanly
 from growdsl.run.loop import TrainState, evaluate, to_device
 from growdsl.run.member import initial_payload, state_from_payload, train_member
 from growdsl.run.progress import progress_enabled
 from growdsl.run.report import write_report
-from growdsl.run.rundir import MODEL, RUN_FILES, SPEC, append_history, make_run_dir, write_history, write_text
+from growdsl.run.rundir import (
+    MODEL,
+    RUN_FILES,
+    SPEC,
+    append_history,
+    claim,
+    make_run_dir,
+    releases_claims,
+    write_history,
+    write_identity,
+    write_text,
+)
 from growdsl.run.tensorboard import TensorBoardLog, hparams
 
 __all__ = ["Run", "resume", "run", "train_member"]
@@ -67,6 +80,7 @@ def spec_text(spec: Spec) -> str:
     return header + lang.format_spec(spec)
 
 
+@releases_claims
 def run(
     spec: Spec,
     out: str | Path | None = None,
@@ -92,21 +106,25 @@ def run(
     board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None else None
     run_dir = make_run_dir(out, graph.root, force=force)
     text = spec_text(spec)
+    write_identity(run_dir, text)
     payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
     save_checkpoint(run_dir, payload)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
-    result = _train(spec, info, payload, data, config, dev, run_dir, quiet, stop_at, board)
+    with stop_cleanly(run_dir, functools.partial(finish_run, spec)):
+        result = _train(spec, info, payload, data, config, dev, run_dir, quiet, stop_at, board)
     if board is not None:
         board.finish(result.final_metrics)
     return result
 
 
+@releases_claims
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
     """Continue the run in `run_dir` from its checkpoint to the spec's last epoch."""
     run_dir = Path(run_dir)
+    claim(run_dir)  # one owner at a time (growdsl/run/rundir.py)
     ckpt = load_checkpoint(run_dir)
     text = ckpt["spec"]
     spec = lang.parse_text(text, str(run_dir / SPEC))
@@ -116,7 +134,8 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     dev = resolve_device(device or ckpt.get("device") or config.device)
     data = load_splits(spec, info, config.seed)
     write_history(run_dir, ckpt["history"])  # drop lines of an epoch that ran past the checkpoint
-    return _train(spec, info, ckpt, data, config, dev, run_dir, quiet, total_epochs(config, info))
+    with stop_cleanly(run_dir, functools.partial(finish_run, spec)):
+        return _train(spec, info, ckpt, data, config, dev, run_dir, quiet, total_epochs(config, info))
 
 
 def refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
@@ -194,13 +213,13 @@ def _train(
 
 def finish_run(
     spec: Spec,
-    state: TrainState,
+    state: TrainState | LastGood,
     run_dir: Path,
     metrics: dict[str, Any],
     pictures: dict[str, Path] | None = None,
 ) -> Run:
     """Final metrics (with size), weights, report (with `pictures`, `{caption: png}`, besides its
-    own) and exports of a run that trained."""
+    own) and exports of a run that trained (or, after a divergence, of its last good state)."""
     final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
     weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
     write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))

@@ -4,7 +4,8 @@ It holds the graph (as node-link JSON, so no class is pickled), the model, optim
 states, every random number generator (torch CPU and CUDA, Python, NumPy, the shuffle generator),
 the epoch, the history so far, and the spec as run. Only plain containers, numbers, strings and
 tensors go in, so it loads with `torch.load(weights_only=True)`: loading a checkpoint never runs
-code. It is written atomically, so a crash mid-write leaves the previous checkpoint intact.
+code. It carries its run's id (`growdsl/run/rundir.py`): a checkpoint copied in from another run
+is refused. It is written atomically, so a crash mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from growdsl.errors import CheckpointError
 from growdsl.export import write_atomically
 from growdsl.lazy import np, torch
+from growdsl.run.rundir import check_identity, run_id
 
 FILE = "checkpoint.pt"
 FORMAT = 2  # bumped when the layout changes, so an old file is refused with a clear message
@@ -67,7 +69,12 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
     """Write `payload` (see `growdsl.run.loop.checkpoint_payload`) to RUN_DIR/checkpoint.pt
     atomically: temp file in the same folder, fsync, rename."""
     path = Path(run_dir) / FILE
-    data = {"format": FORMAT, **payload, "digest": weights_digest(payload["model"])}
+    data = {
+        "format": FORMAT,
+        **payload,
+        "run_id": run_id(run_dir),
+        "digest": weights_digest(payload["model"]),
+    }
     write_atomically(path, lambda p: torch.save(data, p))
     return path
 
@@ -93,4 +100,5 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {path} lacks {', '.join(missing)}")
     if data.get("digest") != weights_digest(data["model"]):
         raise CheckpointError(f"checkpoint {path} is corrupt: its weights do not match their checksum")
+    check_identity(Path(run_dir), data)
     return data

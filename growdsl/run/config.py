@@ -168,6 +168,39 @@ def train_config(block: TrainBlock | None, *, regression: bool = False) -> Train
     return TrainConfig(**values)
 
 
+def check_loss(
+    block: TrainBlock | None, classes: int | None, output: tuple[int, ...], model_span: Span | None
+) -> None:
+    """Raise a SpecError, at the `loss` setting (else at the model), when the model's output shape
+    cannot feed the loss on this data set's targets (`growdsl.run.loop.compute_loss`):
+
+    | data set | loss | the output must be |
+    | --- | --- | --- |
+    | classes | cross_entropy | one logit per class: `[N]` with N >= classes |
+    | classes | mse | the one-hot target: `[classes]` |
+    | regression (one number a row) | mse | one number: `[1]` |
+    """
+    loss = train_config(block, regression=classes is None).loss
+    setting = next((s for s in block.settings if s.name == "loss"), None) if block else None
+    span = setting.value.span if setting is not None else model_span
+    shown = list(output)
+    if classes is None:
+        fits, needs = output == (1,), "one output, [1], for its one target number"
+    elif loss == "cross_entropy":
+        fits, needs = len(output) == 1 and output[0] >= classes, f"one logit per class, [{classes}]"
+    else:
+        fits, needs = output == (classes,), f"one output per class, [{classes}], for the one-hot targets"
+    if not fits:
+        where = "" if setting is not None else " (the default loss)"
+        raise SpecError(
+            f"loss {loss}{where} does not fit the model's output {shown}: it needs {needs}",
+            span,
+            hint="end the model with linear(classes)"
+            if classes is not None
+            else "end the model with linear(1)",
+        )
+
+
 def resolve_device(name: str) -> torch.device:
     """`auto` -> cuda when available, else cpu; an unavailable cuda device is a RunError."""
     if name == "auto":

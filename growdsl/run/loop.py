@@ -10,6 +10,7 @@ the state (they may replace `graph`, `model`, `optimizer`) and the epoch's histo
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from growdsl import ir
+from growdsl.errors import DivergenceError
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import F, nn, no_grad, np, torch
 from growdsl.run.checkpoint import rng_states
@@ -164,7 +166,8 @@ def fit(
     `after_epoch` (which may append records of its own, e.g. growth steps), `log` the new records,
     then `save` the state. `run_epochs` is the run's epoch count the progress bar shows (a task
     sequence is fit one task at a time, but counts its epochs over all tasks); default
-    `config.epochs`."""
+    `config.epochs`. An epoch whose mean training loss is not finite raises DivergenceError before
+    anything of it is logged or saved, so the last checkpoint is the last good state."""
     held_out = data.val if data.val is not None else data.test
     steps = steps_per_epoch(len(data.train[0]), config.batch)
     with TrainingProgress(show_progress, run_epochs or config.epochs, steps) as progress:
@@ -172,6 +175,8 @@ def fit(
             start = time.perf_counter()
             progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))
             loss = train_epoch(state, data.train, config, progress)
+            if not math.isfinite(loss):  # the epoch's mean: one check an epoch, no extra sync a step
+                raise DivergenceError(state.epoch + 1, loss)
             held_out_loss, acc = evaluate(state.model, held_out, config.loss, state.head)
             state.epoch += 1
             record = {

@@ -60,11 +60,20 @@ def _sorted_labels(values: list[str]) -> list[str]:
         return sorted(set(values))
 
 
+CHECKED_ROWS = 100  # rows whose types `check` verifies (it reads the table, but converts only these)
+
+
 def csv_info(path: str, target: str, regression: bool) -> tuple[int, int | None]:
-    """(number of feature columns, number of classes or None) without converting the table."""
+    """(number of feature columns, number of classes or None) without converting the table; the
+    first CHECKED_ROWS rows are converted, so `check` catches a text column before a run starts."""
     header, rows, t = _table(path, target)
+    features = [i for i in range(len(header)) if i != t]
+    for line, row in rows[:CHECKED_ROWS]:
+        _features(path, header, features, line, row)
+        if regression:
+            _regression_target(path, target, line, row[t])
     classes = None if regression else len({row[t].strip() for _, row in rows})
-    return len(header) - 1, classes
+    return len(features), classes
 
 
 def load_csv(path: str, target: str, regression: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -75,23 +84,34 @@ def load_csv(path: str, target: str, regression: bool) -> tuple[np.ndarray, np.n
     features = [i for i in range(len(header)) if i != t]
     x = np.empty((len(rows), len(features)), dtype=np.float32)
     for r, (line, row) in enumerate(rows):
-        try:
-            x[r] = [float(row[i]) for i in features]
-        except ValueError as e:
-            raise DataError(f"{path}:{line}: feature columns must be numeric ({e})") from e
-        if not np.isfinite(x[r]).all():
-            column = header[features[int(np.argmin(np.isfinite(x[r])))]]
-            raise DataError(f"{path}:{line}: feature '{column}' is not a finite number")
+        x[r] = _features(path, header, features, line, row)
     targets = [row[t].strip() for _, row in rows]
     if regression:
-        y = np.empty((len(rows), 1), dtype=np.float32)
-        for r, (line, _) in enumerate(rows):
-            try:
-                y[r] = float(targets[r])
-            except ValueError as e:
-                raise DataError(f"{path}:{line}: regression target '{target}' must be numeric ({e})") from e
-            if not np.isfinite(y[r, 0]):
-                raise DataError(f"{path}:{line}: regression target '{target}' is not a finite number")
+        y = np.array(
+            [[_regression_target(path, target, line, row[t])] for line, row in rows], dtype=np.float32
+        )
         return x, y
     index = {label: i for i, label in enumerate(_sorted_labels(targets))}
     return x, np.array([index[v] for v in targets], dtype=np.int64)
+
+
+def _features(path: str, header: list[str], features: list[int], line: int, row: list[str]) -> np.ndarray:
+    """One row's feature values as float32; DataError at `path:line` for text, nan or inf."""
+    try:
+        values = np.array([float(row[i]) for i in features], dtype=np.float32)
+    except ValueError as e:
+        raise DataError(f"{path}:{line}: feature columns must be numeric ({e})") from e
+    if not np.isfinite(values).all():
+        column = header[features[int(np.argmin(np.isfinite(values)))]]
+        raise DataError(f"{path}:{line}: feature '{column}' is not a finite number")
+    return values
+
+
+def _regression_target(path: str, target: str, line: int, text: str) -> float:
+    try:
+        value = float(text.strip())
+    except ValueError as e:
+        raise DataError(f"{path}:{line}: regression target '{target}' must be numeric ({e})") from e
+    if not np.isfinite(np.float32(value)):
+        raise DataError(f"{path}:{line}: regression target '{target}' is not a finite number")
+    return value

@@ -334,3 +334,17 @@ def test_csv_without_a_feature_column_is_a_data_error(tmp_path):
 
 def test_every_catalog_entry_has_a_description():
     assert all(d.doc for d in CATALOG.values())
+
+
+@pytest.mark.parametrize(
+    ("text", "options", "message"),
+    [
+        ("a,b,label\n1,2,x\n3,oops,y\n", "", "t.csv:3: feature columns must be numeric"),
+        ("a,b,label\n1,inf,x\n", "", "t.csv:2: feature 'b' is not a finite number"),
+        ("a,y\n1,2\n3,high\n", ', target: "y", regression: true', "t.csv:3: regression target 'y' must be"),
+    ],
+)
+def test_check_catches_a_csv_column_of_the_wrong_type_in_the_first_rows(tmp_path, text, options, message):
+    (tmp_path / "t.csv").write_text(text)
+    with pytest.raises(DataError, match=message):
+        describe(data_call(f'csv(path: "{tmp_path / "t.csv"}"{options})'))
