@@ -315,7 +315,9 @@ def _concat_sources(before: ArchGraph, graph: ArchGraph, edit: Wrap, skeleton) -
             for name, value in skeleton.module_at(node).state_dict().items():
                 per_channel = value.dim() > 0 and (name.startswith(own_rows) or node != path + weight_rel)
                 sliced = per_channel and not name.startswith("depthwise.")
-                found[f"{node}.{name}"] = Source(f"{was}.{name}", 0, rows) if sliced else Source(f"{was}.{name}")
+                found[f"{node}.{name}"] = (
+                    Source(f"{was}.{name}", 0, rows) if sliced else Source(f"{was}.{name}")
+                )
         start += size
     return found
 

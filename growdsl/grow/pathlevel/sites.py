@@ -24,7 +24,17 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from growdsl.ir.edits import Edit, EditError, Graft, Group, Insert, Several, Wrap, apply_in_place, concat_layer
+from growdsl.ir.edits import (
+    Edit,
+    EditError,
+    Graft,
+    Group,
+    Insert,
+    Several,
+    Wrap,
+    apply_in_place,
+    concat_layer,
+)
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import resolved_args
 from growdsl.ir.shapes import infer_shapes
@@ -47,7 +57,9 @@ def layer(graph: ArchGraph, weight_op: str) -> list[str]:
 def _plain_seq(graph: ArchGraph, node: str) -> bool:
     """A seq a branch may take the place of: not the root, not a block use, not a repeat."""
     attrs = graph[node]
-    return node != graph.root and graph.kind(node) == "seq" and not attrs.get("block") and not attrs.get("depth")
+    return (
+        node != graph.root and graph.kind(node) == "seq" and not attrs.get("block") and not attrs.get("depth")
+    )
 
 
 def _wrap_layer(graph: ArchGraph, weight_op: str, merge: str, paths: int) -> Edit | None:
@@ -116,7 +128,14 @@ def donor_json(ops: list[tuple[str, dict]]) -> str:
     """A `Graft` donor: one op, or a seq of ops, with ids relative to `*` and resolved args."""
 
     def op_node(id_: str, op: str, args: dict) -> dict:
-        return {"id": id_, "kind": "op", "op": op, "args": resolved_args(op, args), "label": None, "span": None}
+        return {
+            "id": id_,
+            "kind": "op",
+            "op": op,
+            "args": resolved_args(op, args),
+            "label": None,
+            "span": None,
+        }
 
     if len(ops) == 1:
         nodes, edges = [op_node("*", *ops[0])], []

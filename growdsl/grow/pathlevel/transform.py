@@ -109,7 +109,9 @@ class PathLevelTransform(OptionsTransform):
         given = call.keywords
         if "replace_with" in given and "replace" not in options["ops"]:
             raise SpecError(
-                "replace_with is given but ops has no replace", given["replace_with"].span, hint="add replace to ops"
+                "replace_with is given but ops has no replace",
+                given["replace_with"].span,
+                hint="add replace to ops",
             )
         return cls(options, on_span, call)
 
@@ -177,7 +179,10 @@ class PathLevelTransform(OptionsTransform):
         x, y = train
         sample = torch.randperm(len(x), generator=rng)[: self.options["samples"]]
         xs, ys = x[sample].to(net.device), y[sample].to(net.device)
-        order = [torch.randperm(len(xs), generator=rng)[: self.options["batch"]] for _ in range(self.options["steps"])]
+        order = [
+            torch.randperm(len(xs), generator=rng)[: self.options["batch"]]
+            for _ in range(self.options["steps"])
+        ]
         base = self._trained_loss(net, xs, ys, order, loss_fn) if self.options["choose"] == "score" else 0.0
         out = []
         for op, node, edit in found:
