@@ -26,6 +26,10 @@ def _line(
     graph: ArchGraph, node: str, shapes: dict[str, NodeShapes], costs: dict[str, tuple[int, int]]
 ) -> str:
     text = f"[bold]{node}[/bold]  {graph.describe(node)}"
+    block = graph[node].get("block")
+    if block:  # a block's uses are one cell: path-level growth changes them together
+        uses = sum(1 for n in graph.walk() if graph[n].get("block") == block)
+        text += f"  [magenta]cell {block}" + (f", shared by {uses} uses" if uses > 1 else "") + "[/magenta]"
     if node in shapes:
         s = shapes[node]
         text += f"  [cyan]{_shape(s.inp)} -> {_shape(s.out)}[/cyan]"

@@ -63,7 +63,7 @@ def _bn(a: dict[str, Any], inp: Shape) -> nn.Module:
 
 def _pool(cls: type[nn.Module]) -> Callable[[dict[str, Any], Shape], nn.Module]:
     def build(a: dict[str, Any], inp: Shape) -> nn.Module:
-        return cls(a["k"], stride=a["stride"])
+        return cls(a["k"], stride=a["stride"], padding=a.get("padding", 0))
 
     return build
 

@@ -4,11 +4,11 @@
 (`transform.py` is their protocol, `registry.py` the table of those a grow block may name);
 `step.py` is the one growth step every transform shares; `surgery.py` the one weight carry across
 any edit (`growdsl.ir.edits`); `carry.py` carries the optimizer over; `net.py` holds a graph with
-its compiled module. The methods (`split.py` + `splitting/`, `firefly/`) register themselves when
-imported, which this package does.
+its compiled module. The methods (`split.py` + `splitting/`, `firefly/`, `pathlevel/`) register
+themselves when imported, which this package does.
 """
 
-from growdsl.grow import firefly, split  # noqa: F401 - importing a method registers it
+from growdsl.grow import firefly, pathlevel, split  # noqa: F401 - importing a method registers it
 from growdsl.grow.net import Net, rebuild
 from growdsl.grow.policy import GrowthPolicy, check_grow
 from growdsl.grow.registry import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS, register_transform

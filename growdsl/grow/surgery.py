@@ -18,7 +18,9 @@ Where each tensor of the new net comes from, by edit (docs/architecture.md, "Edi
   the carry's generator); `init` usually makes it the identity.
 - `Wrap(node, merge, paths)`: path 0 is the old subtree, renamed; with `add` or `mean` every other
   path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the weight op's own
-  tensors.
+  tensors and of the per-channel state (`bn`) of the ops after it in the layer.
+- `Group(node, count)`: every tensor moves with its node (renames only).
+- `Several(edits)`: one carry per edit, in order; the `Carry` composes them (`compose_carries`).
 - `Insert(parent, pos, op, args)`: the new op's tensors are fresh.
 - `Graft(node, donor)`: a tensor whose key and shape survive keeps its values, new keys are
   fresh; `init` sets the donor's weights.
@@ -42,7 +44,17 @@ from typing import Any
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net, rebuild
 from growdsl.ir.dataflow import DataFlow, Reach
-from growdsl.ir.edits import Edit, Renames, Widen, Wrap, apply_edit, concat_sizes
+from growdsl.ir.edits import (
+    Edit,
+    Renames,
+    Several,
+    Widen,
+    Wrap,
+    apply_edit,
+    compose_renames,
+    concat_layer,
+    concat_sizes,
+)
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.lazy import torch
@@ -189,6 +201,8 @@ def carry(
     done. `init(new_net, carry)` then sets, in place and without gradients, the values of what the
     edit added. Fresh tensors take torch's default initialisation drawn from `generator` (a fixed
     seed when None), never from the global generator. The old net is untouched."""
+    if isinstance(edit, Several):
+        return _carry_several(net, edit, init, generator)
     graph, renames = apply_edit(net.graph, edit)
     old = net.model.state_dict()
     with torch.device("meta"):
@@ -214,6 +228,40 @@ def carry(
     return grown, done
 
 
+def _carry_several(
+    net: Net, edit: Several, init: Init | None, generator: torch.Generator | None
+) -> tuple[Net, Carry]:
+    """`carry` of each part in turn; `init` runs once, on the last net, with the composed carry."""
+    done: Carry | None = None
+    for part in edit.edits:
+        net, step = carry(net, part, None, generator)
+        done = step if done is None else compose_carries(done, step)
+    done = Carry(edit, done.renames, done.sources, done.shapes)
+    if init is not None:
+        with torch.no_grad():
+            init(net, done)
+    return net, done
+
+
+def compose_carries(first: Carry, then: Carry) -> Carry:
+    """Two carries in a row as one, from the tensors before `first` to those after `then`: a
+    tensor fresh in either is fresh; index maps compose (an entry fresh in either is fresh)."""
+    sources = {}
+    for key, late in then.sources.items():
+        early = first.sources.get(late.key)
+        if early is None:
+            continue
+        if late.dim is None:
+            sources[key] = early
+        elif early.dim is None:
+            sources[key] = Source(early.key, late.dim, late.new_to_old, late.fresh)
+        elif early.dim == late.dim:
+            inner = early.new_to_old[late.new_to_old.clamp(min=0)]
+            sources[key] = Source(early.key, late.dim, inner.masked_fill(late.new_to_old < 0, -1), late.fresh)
+    renames = compose_renames(first.renames, then.renames)
+    return Carry(then.edit, renames, sources, then.shapes, then.new_neurons)
+
+
 def _sources(
     before: ArchGraph, graph: ArchGraph, edit: Edit, renames: Renames, old: dict[str, torch.Tensor], skeleton
 ) -> dict[str, Source]:
@@ -232,7 +280,7 @@ def _sources(
     if isinstance(edit, Widen):
         sources.update(_widen_sources(before, edit, old))
     elif isinstance(edit, Wrap) and edit.merge == "concat":
-        sources.update(_concat_sources(before, edit))
+        sources.update(_concat_sources(before, graph, edit, skeleton))
     return sources
 
 
@@ -250,19 +298,25 @@ def _widen_sources(graph: ArchGraph, edit: Widen, old: dict[str, torch.Tensor]) 
     return found
 
 
-def _concat_sources(graph: ArchGraph, edit: Wrap) -> dict[str, Source]:
-    """`wrap concat`: path k's own rows are rows `[start_k, end_k)` of the wrapped weight op's;
-    a sepconv's depthwise filters (per input channel) go to every path whole."""
-    own = ".pointwise" if graph[edit.node]["op"] == "sepconv" else ""
-    bias = graph[edit.node]["args"].get("bias", True)
+def _concat_sources(before: ArchGraph, graph: ArchGraph, edit: Wrap, skeleton) -> dict[str, Source]:
+    """`wrap concat`: path k's own rows are rows `[start_k, end_k)` of the wrapped layer's weight
+    op, and so are the per-channel entries of the ops after it (a `bn`'s scale, shift and running
+    statistics); a sepconv's depthwise filters (per input channel) and a bn's step count go to
+    every path whole."""
+    weight_rel = concat_layer(before, edit.node)[len(edit.node) :]
     found, start = {}, 0
-    for k, size in enumerate(concat_sizes(graph[edit.node]["args"]["out"], edit.paths)):
+    for k, size in enumerate(concat_sizes(before[edit.node + weight_rel]["args"]["out"], edit.paths)):
         rows = torch.arange(start, start + size)
         path = f"{edit.node}.{k}"
-        for param in ("weight", "bias") if bias else ("weight",):
-            found[f"{path}{own}.{param}"] = Source(f"{edit.node}{own}.{param}", 0, rows)
-        if own:
-            found[f"{path}.depthwise.weight"] = Source(f"{edit.node}.depthwise.weight")
+        for node in graph.ops(path):
+            was = edit.node + node[len(path) :]
+            own_rows = ("pointwise.",) if graph[node]["op"] == "sepconv" else ("",)
+            for name, value in skeleton.module_at(node).state_dict().items():
+                per_channel = value.dim() > 0 and (name.startswith(own_rows) or node != path + weight_rel)
+                sliced = per_channel and not name.startswith("depthwise.")
+                found[f"{node}.{name}"] = (
+                    Source(f"{was}.{name}", 0, rows) if sliced else Source(f"{was}.{name}")
+                )
         start += size
     return found
 

@@ -22,6 +22,13 @@ Semantics, exactly:
 - `Insert(parent, pos, op, args)`: a new op at child position `pos` of seq or branch `parent` (a
   branch gains a path), id `<parent>.<n>` with `n` one past the largest numeric segment in use.
   Renames nothing.
+- `Group(node, count)`: `node` and the `count - 1` siblings after it move into a new `seq` that
+  takes `node`'s id and place (no label); the i-th moved node becomes `<node>.<i>`, its subtree
+  with it (renamed: `node…` -> `<node>.0…`, a sibling `s…` -> `<node>.<i>…`). In a branch only a
+  single path can be grouped (`count` 1). A seq of one child computes what the child computes, so
+  grouping changes nothing but the tree (a conv and its BN become one layer a `Wrap` can take).
+- `Several(edits)`: the edits in order, each naming nodes as they are after the ones before (one
+  path-level change made to every use of a shared cell). Renames: all of theirs, composed.
 - `Graft(node, donor)`: `node`'s subtree is replaced by `donor` (node-link JSON text of a
   subtree, ids relative to `*`); `node` keeps its id and place. Renames nothing; the removed
   nodes vanish.
@@ -94,13 +101,30 @@ class Graft(_Targeted):
     donor: str  # node-link JSON text of the donor subtree, ids relative to SUBTREE_ROOT
 
 
-Edit = Widen | AppendCopy | Wrap | Insert | Graft
+@dataclass(frozen=True)
+class Group(_Targeted):
+    node: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Several:
+    edits: tuple  # of Edit, each applied after the ones before
+
+    @property
+    def target(self) -> str:
+        return self.edits[0].target
+
+
+Edit = Widen | AppendCopy | Wrap | Insert | Graft | Group | Several
 EDIT_KINDS: dict[str, type] = {
     "widen": Widen,
     "append_copy": AppendCopy,
     "wrap": Wrap,
     "insert": Insert,
     "graft": Graft,
+    "group": Group,
+    "several": Several,
 }
 _KIND_OF = {cls: kind for kind, cls in EDIT_KINDS.items()}
 
@@ -118,6 +142,13 @@ def apply_edit(graph: ArchGraph, edit: Edit) -> tuple[ArchGraph, Renames]:
 
 def apply_in_place(graph: ArchGraph, edit: Edit) -> Renames:
     """`apply_edit` on `graph` itself, for a caller that owns a copy (the planner, `fold`)."""
+    if isinstance(edit, Several):
+        if not edit.edits:
+            raise EditError("several: no edits")
+        renames: Renames = {}
+        for part in edit.edits:
+            renames = compose_renames(renames, apply_in_place(graph, part))
+        return renames
     if edit.target not in graph:
         raise EditError(f"{_KIND_OF[type(edit)]}: no node {edit.target!r} in the graph")
     if isinstance(edit, Widen):
@@ -128,6 +159,8 @@ def apply_in_place(graph: ArchGraph, edit: Edit) -> Renames:
         return _wrap(graph, edit)
     if isinstance(edit, Insert):
         return _insert(graph, edit)
+    if isinstance(edit, Group):
+        return _group(graph, edit)
     return _graft(graph, edit)
 
 
@@ -142,7 +175,14 @@ def fold(graph: ArchGraph, edits: list[Edit]) -> ArchGraph:
 def room(graph: ArchGraph, edit: Edit) -> bool:
     """Whether the spec's ranges allow `edit`: a widening stays within the node's width range, a
     new repeat copy within the repeat's depth range. Edits that no range governs (wrap, insert,
-    graft) always have room."""
+    graft, group) always have room; `several` has room when each of its edits has, in turn."""
+    if isinstance(edit, Several):
+        planned = graph.copy()
+        for part in edit.edits:
+            if not room(planned, part):
+                return False
+            apply_in_place(planned, part)
+        return True
     attrs = graph[edit.target]
     if isinstance(edit, Widen):
         return bool(attrs.get("width")) and attrs["args"]["out"] + len(edit.added) <= attrs["width"][1]
@@ -153,9 +193,24 @@ def room(graph: ArchGraph, edit: Edit) -> bool:
 
 def rename_edit(edit: Edit, renames: Renames) -> Edit:
     """`edit` with its node ids moved by `renames` (an earlier edit of the same step wrapped its
-    target)."""
-    moved = renames.get(edit.target)
-    return dataclasses.replace(edit, **{edit._TARGET: moved}) if moved else edit
+    target). An id the renames do not list moves with its nearest listed ancestor (a node a
+    `several`'s earlier edit made inside a subtree that moved)."""
+    if isinstance(edit, Several):
+        return Several(tuple(rename_edit(part, renames) for part in edit.edits))
+    moved = renamed_id(edit.target, renames)
+    return dataclasses.replace(edit, **{edit._TARGET: moved}) if moved != edit.target else edit
+
+
+def renamed_id(node: str, renames: Renames) -> str:
+    """`node`'s id after `renames`: its own entry, else its nearest listed ancestor's plus the rest."""
+    if node in renames:
+        return renames[node]
+    head = node
+    while "." in head:
+        head = head.rsplit(".", 1)[0]
+        if head in renames:
+            return renames[head] + node[len(head) :]
+    return node
 
 
 def compose_renames(first: Renames, then: Renames) -> Renames:
@@ -197,10 +252,11 @@ def _wrap(graph: ArchGraph, edit: Wrap) -> Renames:
         raise EditError("wrap: a branch needs at least 2 paths")
     attrs = graph[node]
     sizes: list[int] = []
+    weight_rel = ""
     if edit.merge == "concat":
-        if attrs["kind"] != "op" or attrs["op"] not in WEIGHT_OPS:
-            raise EditError(f"wrap concat: {node} must be a weight op, whose neurons the paths share out")
-        out = attrs["args"]["out"]
+        weight = concat_layer(graph, node)
+        weight_rel = weight[len(node) :]
+        out = graph[weight]["args"]["out"]
         if out < edit.paths:
             raise EditError(f"wrap concat: {node} has {out} neurons, fewer than {edit.paths} paths")
         sizes = concat_sizes(out, edit.paths)
@@ -220,8 +276,30 @@ def _wrap(graph: ArchGraph, edit: Wrap) -> Renames:
             graph[path]["span"] = None
         graph[path].pop("width", None)  # a path alone cannot grow: its output meets the others'
         if sizes:
-            graph[path]["args"] = {**graph[path]["args"], "out": sizes[k]}
+            weight = path + weight_rel
+            graph[weight].pop("width", None)
+            graph[weight]["args"] = {**graph[weight]["args"], "out": sizes[k]}
     return {old: f"{node}.0{old[len(node) :]}" for old in old_ids}
+
+
+def concat_layer(graph: ArchGraph, node: str) -> str:
+    """The weight op whose output neurons `wrap concat` shares out: `node` itself, or the first
+    child of a seq whose other children are per-channel ops (so each path's slice of channels
+    goes through them unchanged). EditError for anything else, a grouped conv included."""
+    kids = graph.live_children(node) if graph.kind(node) == "seq" else [node]
+    first = kids[0] if kids else node
+    if not all(graph.kind(k) == "op" for k in kids) or graph[first].get("op") not in WEIGHT_OPS:
+        raise EditError(
+            f"wrap concat: {node} must be a weight op, or a seq of one followed by per-channel ops"
+        )
+    if any(not OPS[graph[k]["op"]].transparent for k in kids[1:]):
+        raise EditError(f"wrap concat: {node} holds an op after {first} that is not per-channel")
+    if graph[first]["op"] == "conv" and graph[first]["args"].get("groups", 1) != 1:
+        raise EditError(
+            f"wrap concat: {first} is a grouped conv; each path would need only its share of the "
+            "input channels, and every path of a branch reads the whole input"
+        )
+    return first
 
 
 def concat_sizes(out: int, paths: int) -> list[int]:
@@ -251,6 +329,30 @@ def _insert(graph: ArchGraph, edit: Insert) -> Renames:
     node = f"{edit.parent}.{max(numbers, default=len(kids) - 1) + 1}"
     graph.add(edit.parent, node, "op", pos=before + 1, op=edit.op, args={**sig.defaults(), **args})
     return {}
+
+
+def _group(graph: ArchGraph, edit: Group) -> Renames:
+    node = edit.node
+    if node == graph.root:
+        raise EditError("group: the model's root has no siblings to group")
+    parent = graph.parent(node)
+    kids = graph.children(parent)
+    start = kids.index(node)
+    if edit.count < 1 or start + edit.count > len(kids):
+        raise EditError(f"group: {parent} has no {edit.count} children from {node} on")
+    if graph.kind(parent) != "seq" and edit.count != 1:
+        raise EditError(f"group: {parent} is a {graph.kind(parent)}; only a seq's children group")
+    moved = kids[start : start + edit.count]
+    pos = graph.g.edges[parent, node]["pos"]
+    subtrees = [_subtree(graph, m) for m in moved]
+    renames: Renames = {}
+    for i, m in enumerate(moved):
+        renames.update({old: f"{node}.{i}{old[len(m) :]}" for old in graph.walk(m, live_only=False)})
+        graph.g.remove_nodes_from(list(graph.walk(m, live_only=False)))
+    graph.add(parent, node, "seq", pos=pos)
+    for i, sub in enumerate(subtrees):
+        _add_subtree(graph, node, f"{node}.{i}", sub, SUBTREE_ROOT, pos=i)
+    return renames
 
 
 def _graft(graph: ArchGraph, edit: Graft) -> Renames:
@@ -326,6 +428,8 @@ def edit_to_json(edit: Edit) -> dict[str, Any]:
     """The edit as plain JSON data: `{"kind": "widen", "node": ..., "added": [...]}`."""
     kind = _KIND_OF[type(edit)]
     data: dict[str, Any] = {"kind": kind}
+    if isinstance(edit, Several):
+        return {"kind": kind, "edits": [edit_to_json(part) for part in edit.edits]}
     for name, value in edit.__dict__.items():
         if isinstance(edit, Graft) and name == "donor":
             value = json.loads(value)
@@ -350,6 +454,8 @@ def edit_from_json(data: dict[str, Any]) -> Edit:
             fields["args"] = tuple(fields.get("args", {}).items())
         elif kind == "graft":
             fields["donor"] = json.dumps(fields["donor"], sort_keys=True)
+        elif kind == "several":
+            fields["edits"] = tuple(edit_from_json(part) for part in fields["edits"])
         return EDIT_KINDS[kind](**fields)
     except (KeyError, TypeError) as e:
         raise EditError(f"malformed {kind} edit {data!r}: {e}") from None

@@ -101,7 +101,10 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
         return (args["out"], *_window(graph, node, inp, args["k"], args["stride"], padding))
     if op in ("maxpool", "avgpool"):
         _image(graph, node, inp)
-        return (inp[0], *_window(graph, node, inp, args["k"], args["stride"], 0))
+        padding = args.get("padding", 0)
+        if not 0 <= padding <= args["k"] // 2:
+            raise _error(graph, node, f"has padding {padding}; a pool's padding is at most k // 2")
+        return (inp[0], *_window(graph, node, inp, args["k"], args["stride"], padding))
     if op == "gap":
         return (_image(graph, node, inp), 1, 1)
     if op == "bn":

@@ -124,12 +124,12 @@ def test_a_bad_set_key_exits_2_naming_it(tiny: Path):
     assert "epochz" in result.output and "epochs" in result.output
 
 
-def test_a_grow_block_with_an_unimplemented_method_fails_at_check(tiny: Path):
-    tiny.write_text(TINY + "grow {\n    every 2 epochs\n    pathlevel(ops: [replicate_add])\n}\n")
+def test_a_grow_block_with_a_bad_pathlevel_option_fails_at_check_at_its_place(tiny: Path):
+    tiny.write_text(TINY + "grow {\n    every 2 epochs\n    pathlevel(ops: [replicate])\n}\n")
     result = invoke("check", str(tiny))
     assert result.exit_code == 2
-    assert "tiny.grow:15:5:" in result.output and "'pathlevel'" in result.output
-    assert "not implemented" in result.output
+    assert "tiny.grow:15:20:" in result.output and "pathlevel option 'ops'" in result.output
+    assert "replicate_add" in result.output
 
 
 def test_run_refuses_a_non_empty_out_and_leaves_it_untouched(tiny: Path, tmp_path: Path):

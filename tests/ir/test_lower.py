@@ -52,8 +52,8 @@ def test_spans_point_at_each_term(lower_text):
 def test_conv_defaults_resolve_to_numbers(lower_text):
     graph = lower_text("model m { conv(8, k: 5, stride: 2) maxpool(3) avgpool dropout conv(4, bias: false) }")
     assert graph["m.0"]["args"] == {"out": 8, "k": 5, "stride": 2, "groups": 1, "padding": 2, "bias": True}
-    assert graph["m.1"]["args"] == {"k": 3, "stride": 3}
-    assert graph["m.2"]["args"] == {"k": 2, "stride": 2}
+    assert graph["m.1"]["args"] == {"k": 3, "stride": 3, "padding": 0}
+    assert graph["m.2"]["args"] == {"k": 2, "stride": 2, "padding": 0}
     assert graph["m.3"]["args"] == {"p": 0.5}
     assert graph["m.4"]["args"]["bias"] is False
 
