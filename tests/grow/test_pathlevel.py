@@ -166,7 +166,8 @@ def test_several_and_group_round_trip_through_json():
     ],
 )
 def test_pathlevel_options_are_checked_at_their_places(grow, message):
-    text = f"data digits(test: 0.2)\n{CELL.replace('linear(3)', 'linear(classes)')}\ntrain {{ epochs 2 }}\ngrow {{ {grow} }}\n"
+    model = CELL.replace("linear(3)", "linear(classes)")  # the data's 10 classes
+    text = f"data digits(test: 0.2)\n{model}\ntrain {{ epochs 2 }}\ngrow {{ {grow} }}\n"
     with pytest.raises(SpecError, match=message) as info:
         api.check(parse_text(text, "pl.grow"))
     grow_line = text.splitlines().index(f"grow {{ {grow} }}") + 1
