@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from growdsl import strict_json
 from growdsl.errors import RunError
 from growdsl.export import write_atomically
 from growdsl.ir import ArchGraph, from_json
@@ -106,7 +107,7 @@ def write_report(
         how = write_architecture_png(graph, run_dir / ARCHITECTURE_PNG)
         pictures[f"final architecture (drawn by {how})"] = run_dir / ARCHITECTURE_PNG
     pictures.update(extra or {})
-    metrics = json.dumps(final_metrics, indent=1) + "\n"
+    metrics = strict_json.dumps(final_metrics, indent=1) + "\n"
     write_atomically(run_dir / METRICS, lambda p: p.write_text(metrics))
     text = report_html(title, history, final_metrics, pictures)
     write_atomically(run_dir / "report.html", lambda p: p.write_text(text))

@@ -21,7 +21,6 @@ which replays to its architecture), `model.pt`, `final.grow`, `graph.json`, repo
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 import time
@@ -31,7 +30,7 @@ from typing import Any
 import networkx as nx
 import torch
 
-from growdsl import ir, lang
+from growdsl import ir, lang, strict_json
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import write_atomically
 from growdsl.ir.edits import Graft, edit_to_json, subtree_json
@@ -255,10 +254,12 @@ def _exploit(state: dict[str, Any], search: SearchConfig, config: TrainConfig, r
         parent1 = state["members"][step.parent1]
         graph1 = ir.from_json(parent1["graph"])
         child = state["next_id"]
-        if opts["mode"] == "mix":
+        if step.parent2 is not None:
             parent2 = state["members"][step.parent2]
             grafts, positions = mix(graph1, ir.from_json(parent2["graph"]), opts["mix"], rng)
             shrink, perturb, donor = opts["shrink"], opts["perturb"], parent2
+        elif opts["mode"] == "mix":  # one parent left alive: its child is a copy of it
+            grafts, positions, shrink, perturb, donor = [], [], 1.0, 0.0, None
         else:
             mutation = mutate(graph1, rng)
             grafts, positions = ([mutation[0]], [mutation[1]]) if mutation else ([], [])
@@ -367,7 +368,7 @@ def _tuples(value: Any) -> Any:
 
 
 def _write_log(run_dir: Path, state: dict[str, Any]) -> None:
-    text = "".join(json.dumps(line, allow_nan=False) + "\n" for line in state["log"])
+    text = "".join(strict_json.dumps(line) + "\n" for line in state["log"])
     write_text(run_dir / LOG, text)
 
 

@@ -2,9 +2,10 @@
 
 Every `every` epochs the members are ranked by fitness (held-out accuracy on the validation
 split; minus the held-out loss for a regression set; a crashed or diverged member ranks last);
-the bottom `replace` share is replaced by children. With `mode: mix` a child has two distinct
-parents drawn from the top share (which holds at least two members), the fitter one parent 1;
-with `mode: mutate` one parent drawn from the top share. What a child inherits is decided in
+the bottom `replace` share, and every member that crashed or diverged, is replaced by children.
+With `mode: mix` a child has two distinct parents drawn from the top share (at least two members,
+none of them replaced or crashed), the fitter one parent 1; with `mode: mutate` one parent drawn
+from the top share. What a child inherits is decided in
 `inherit.py`; this module only chooses who.
 """
 
@@ -42,14 +43,19 @@ def rank(fitness: dict[int, float]) -> list[int]:
 def plan_exploit(
     fitness: dict[int, float], replace: float, mode: str, rng: random.Random
 ) -> list[Replacement]:
-    """Who is replaced, and by a child of whom (see the module docstring)."""
+    """Who is replaced, and by a child of whom (see the module docstring). A member that crashed
+    or diverged is replaced whether or not it is in the bottom share; parents are drawn from the
+    members that did not (when only one did, its children are copies of it)."""
     ranked = rank(fitness)
     count = max(1, math.floor(len(ranked) * replace))
-    bottom = ranked[-count:]
-    top = ranked[: max(count, 2)] if mode == "mix" else ranked[:count]
+    alive = [m for m in ranked if math.isfinite(fitness[m])]
+    losers = ranked[-count:] + [m for m in ranked[:-count] if not math.isfinite(fitness[m])]
+    top = [m for m in alive if m not in losers][: max(count, 2) if mode == "mix" else count]
+    if not top:  # nobody left to learn from: the losers train on as they are
+        return []
     plan = []
-    for loser in bottom:
-        if mode == "mix":
+    for loser in sorted(losers, key=ranked.index):
+        if mode == "mix" and len(top) >= 2:
             a, b = rng.sample(top, 2)
             first, second = sorted((a, b), key=ranked.index)
             plan.append(Replacement(loser, first, second))

@@ -34,8 +34,16 @@ def test_a_crashed_or_diverged_member_ranks_last():
     assert rank({0: 0.4, 1: -math.inf, 2: 0.9, 3: 0.4}) == [2, 0, 3, 1]
 
 
-@pytest.mark.parametrize("size", [2, 3])
-def test_small_populations_still_have_two_parents(size):
-    fitness = {m: m / 10 for m in range(size)}
-    (step,) = plan_exploit(fitness, 0.5, "mix", random.Random(0))
-    assert step.loser == 0 and step.parent1 != step.parent2
+def test_a_population_of_two_copies_its_better_member_and_three_mixes_two_parents():
+    (two,) = plan_exploit({0: 0.0, 1: 0.1}, 0.5, "mix", random.Random(0))
+    assert (two.loser, two.parent1, two.parent2) == (0, 1, None)  # the loser is no parent of its own child
+    (three,) = plan_exploit({0: 0.0, 1: 0.1, 2: 0.2}, 0.25, "mix", random.Random(0))
+    assert three.loser == 0 and (three.parent1, three.parent2) == (2, 1)
+
+
+def test_every_crashed_member_is_replaced_by_children_of_members_that_did_not_crash():
+    fitness = {0: -math.inf, 1: 0.5, 2: -math.inf, 3: 0.7, 4: 0.6, 5: -math.inf, 6: 0.4, 7: 0.3}
+    plan = plan_exploit(fitness, 0.25, "mix", random.Random(0))
+    assert sorted(r.loser for r in plan) == [0, 2, 5]  # the bottom quarter (2, 5), and 0, crashed too
+    assert all({r.parent1, r.parent2} <= {3, 4} for r in plan)
+    assert plan_exploit(dict.fromkeys(range(4), -math.inf), 0.25, "mix", random.Random(0)) == []

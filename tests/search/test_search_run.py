@@ -178,3 +178,25 @@ def test_a_search_directory_is_never_resumed_as_a_plain_run(reference, tmp_path)
     (copy / "search_state.pt").write_bytes(b"not a state")
     result = CliRunner().invoke(main, ["resume", str(copy)])
     assert result.exit_code == 2 and "search state" in result.output
+
+
+def test_members_that_diverge_are_logged_and_replaced_and_the_search_goes_on(tmp_path):
+    """With lr 5, the wide relu path diverges (a NaN loss) while the narrow sigmoid path trains."""
+    text = """\
+data digits(test: 0.2, val: 0.15)
+model m {
+    flatten
+    choice { linear(4) sigmoid | linear(256) relu linear(256) relu linear(256) relu }
+    linear(classes)
+}
+train { epochs 2 batch 64 optimizer sgd(lr: 5) seed 0 }
+search pbt(population: 4, every: 1, workers: 1)
+"""
+    run = api.run_spec(parse_text(text, "crash.grow"), tmp_path / "run", quiet=True)
+    log = _log(run.dir)
+    crashed = {line["member"] for line in log if line["event"] == "crash" and line["leg"] == 1}
+    assert crashed and all("DivergenceError" in line["error"] for line in log if line["event"] == "crash")
+    replaced = {line["replaces"] for line in log if line["event"] == "exploit"}
+    assert crashed <= replaced  # every crashed member, bottom share or not
+    assert not [line for line in log if line["event"] == "crash" and line["leg"] == 2]
+    assert log[-1]["event"] == "best" and log[-1]["member"] not in crashed
