@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 import random
 
-import pytest
-
 from growdsl.search.pbt import fitness_of, plan_exploit, rank
 
 
