@@ -11,6 +11,7 @@ payload and the data are plain tensors and data (docs/architecture.md, "Training
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -36,7 +37,9 @@ def state_from_payload(payload: Payload, config: TrainConfig, device: torch.devi
     model.load_state_dict(payload["model"])
     model.to(device)
     optimizer = build_optimizer(config.optimizer, model.parameters())
-    optimizer.load_state_dict(payload["optimizer"])
+    # a copy: torch's load_state_dict keeps the payload's tensors as the optimizer's state, and
+    # training updates momentum in place, which would change the payload a caller still holds
+    optimizer.load_state_dict(copy.deepcopy(payload["optimizer"]))
     scheduler = build_schedule(config.schedule, optimizer, total)
     if scheduler is not None:
         scheduler.load_state_dict(payload["scheduler"])

@@ -62,3 +62,17 @@ def test_a_member_trained_in_another_process_ends_the_same(tmp_path):
     untimed = [[{k: v for k, v in r.items() if k != "time"} for r in p["history"]] for p in (here, there)]
     assert untimed[0] == untimed[1] and metrics == remote
     assert _same(here["model"], there["model"]) and here["graph"] == there["graph"]
+
+
+def test_training_leaves_the_payload_it_started_from_as_it_was(tmp_path):
+    """torch's optimizer would otherwise keep the payload's momentum tensors and update them in
+    place: a second member trained from the same payload (a PBT child and its parent) would start
+    elsewhere."""
+    spec, payload, config, data = _epoch0(tmp_path)
+    first, _ = train_member(payload, data, config, 2)
+    before = {i: {k: v.clone() for k, v in s.items()} for i, s in first["optimizer"]["state"].items()}
+    once, _ = train_member(first, data, config, 1)
+    twice, _ = train_member(first, data, config, 1)
+    after = first["optimizer"]["state"]
+    assert all(torch.equal(after[i][k], before[i][k]) for i in before for k in before[i])
+    assert _same(once["model"], twice["model"])

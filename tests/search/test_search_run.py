@@ -88,18 +88,13 @@ def test_resume_in_the_middle_of_a_search_ends_where_the_whole_search_ends(refer
     assert _same(_weights(cut), _weights(reference))
 
 
-def test_resume_through_the_cli_continues_a_search(tmp_path):
-    """In the growdsl process (`workers: 1`). Resuming a search whose members train in a local
-    pool ended differently in about half the tries on a loaded machine (member 0's second leg, in
-    a fresh pool): a known, unexplained fault, open in the project's notes."""
-    spec = _spec(PBT.replace("workers: 2", "workers: 1"))
-    whole = run_search(spec, tmp_path / "whole", quiet=True)
+def test_resume_through_the_cli_continues_a_search_in_worker_processes(reference, tmp_path):
     cut = tmp_path / "cut"
-    run_search(spec, cut, quiet=True, legs_limit=1)
+    run_search(_spec(), cut, quiet=True, legs_limit=1)
     result = CliRunner().invoke(main, ["resume", str(cut), "--quiet"])
     assert result.exit_code == 0, result.output
-    assert _log(cut) == _log(whole.dir)
-    assert _same(_weights(cut), _weights(whole.dir))
+    assert _log(cut) == _log(reference)
+    assert _same(_weights(cut), _weights(reference))
 
 
 def test_random_search_trains_every_trial_and_keeps_the_fittest(tmp_path):
