@@ -191,7 +191,7 @@ class PathLevelTransform(OptionsTransform):
                 score = float(torch.rand((), generator=rng)) + 1e-12
             else:
                 grown, _ = carry(net, edit, self.init([cand]), torch.Generator().manual_seed(payload.seed))
-                gain = base - self._trained_loss(grown, xs, ys, order, loss_fn)
+                gain = base - self._trained_loss(grown, xs, ys, order, loss_fn, copy=False)
                 score = gain if gain > RELATIVE_TOL * abs(base) else 0.0
             out.append(Candidate(self.name, edit, score, {"op": op, "at": node}, payload))
         return out
@@ -201,9 +201,11 @@ class PathLevelTransform(OptionsTransform):
         grafts = [p.node for p in parts(edit) if isinstance(p, Graft)]
         return tuple(measure_output(net, n, xs, nonneg_input(net.graph, n)) for n in grafts)
 
-    def _trained_loss(self, net: Net, xs, ys, order, loss_fn: LossFn) -> float:
-        """The sample's loss (eval mode) after `steps` SGD steps on a copy of `net`."""
-        trial = rebuild(net.graph, net.model.state_dict(), training=True)
+    def _trained_loss(self, net: Net, xs, ys, order, loss_fn: LossFn, copy: bool = True) -> float:
+        """The sample's loss (eval mode) after `steps` SGD steps on a copy of `net` (on `net`
+        itself, a throw-away candidate, with `copy=False`)."""
+        trial = rebuild(net.graph, net.model.state_dict()) if copy else net
+        trial.model.train()
         optimizer = torch.optim.SGD(trial.model.parameters(), lr=self.options["lr"])
         for batch in order:
             loss = loss_fn(trial.model(xs[batch]), ys[batch])
