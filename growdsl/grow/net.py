@@ -34,13 +34,13 @@ def rebuild(
     values kept), so a rebuild draws nothing from the random number generator — a run that grows
     is as reproducible as one that does not — and shares no storage with the net it came from.
     `skeleton`, `graph` already compiled on the meta device and used for nothing else (the
-    carry's), takes the state instead of a second compile: compiling is most of a small net's
-    carry (docs/benchmarks.md, "Path-level transforms: cost of a step").
+    carry's), takes the state instead of a second compile: compiling is a large part of a small
+    net's carry (docs/benchmarks.md, "Path-level transforms: cost of a step").
     """
-    if skeleton is None:
-        with torch.device("meta"):
-            skeleton = compile_graph(graph)
     model = skeleton
+    if model is None:
+        with torch.device("meta"):
+            model = compile_graph(graph)
     model.load_state_dict({k: v.detach().clone() for k, v in state.items()}, assign=True)
     model.train(training)
     return Net(graph, model)
