@@ -35,7 +35,7 @@ def rebuild(
     is as reproducible as one that does not — and shares no storage with the net it came from.
     `skeleton`, `graph` already compiled on the meta device and used for nothing else (the
     carry's), takes the state instead of a second compile: compiling is a large part of a small
-    net's carry (docs/benchmarks.md, "Path-level transforms: cost of a step").
+    net's carry (docs/benchmarks.md, "Cost of a path-level step against an epoch").
     """
     model = skeleton
     if model is None:
