@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.tree import Tree
 
 from growdsl.ir import ArchGraph, NodeShapes
+from growdsl.ir.cells import cell_note, repeated_uses
 
 UNWRAPPED = 1_000_000  # columns: wider than any line, and rich pads nothing in a tree
 
@@ -23,13 +24,16 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def _line(
-    graph: ArchGraph, node: str, shapes: dict[str, NodeShapes], costs: dict[str, tuple[int, int]]
+    graph: ArchGraph,
+    node: str,
+    shapes: dict[str, NodeShapes],
+    costs: dict[str, tuple[int, int]],
+    repeats: dict[str, str],
 ) -> str:
     text = f"[bold]{node}[/bold]  {graph.describe(node)}"
     block = graph[node].get("block")
     if block:  # a block's uses are one cell: path-level growth changes them together
-        uses = sum(1 for n in graph.walk() if graph[n].get("block") == block)
-        text += f"  [magenta]cell {block}" + (f", shared by {uses} uses" if uses > 1 else "") + "[/magenta]"
+        text += f"  [magenta]{cell_note(graph, node, repeats)}[/magenta]"
     if node in shapes:
         s = shapes[node]
         text += f"  [cyan]{_shape(s.inp)} -> {_shape(s.out)}[/cyan]"
@@ -45,17 +49,22 @@ def render_tree(
     costs: dict[str, tuple[int, int]],
     console: Console | None = None,
 ) -> None:
-    """Print the live tree (unchosen choice paths are shown dimmed, without shapes)."""
+    """Print the live tree (unchosen choice paths are shown dimmed, without shapes). A shared
+    cell's tree is printed once, at its first use; a later use with the same tree is one line
+    (`cell_note`), its nodes' ids being the first use's with the use's id in front."""
     console = console or _console()
+    repeats = repeated_uses(graph)
 
     def visit(node: str, into: Tree) -> None:
+        if node in repeats:
+            return
         live = set(graph.live_children(node))
         for child in graph.children(node):
             if child in live:
-                visit(child, into.add(_line(graph, child, shapes, costs)))
+                visit(child, into.add(_line(graph, child, shapes, costs, repeats)))
             else:
                 visit(child, into.add(f"[dim]{child}  {graph.describe(child)}  (not chosen)[/dim]"))
 
-    tree = Tree(_line(graph, graph.root, shapes, costs))
+    tree = Tree(_line(graph, graph.root, shapes, costs, repeats))
     visit(graph.root, tree)
     console.print(tree)

@@ -25,15 +25,22 @@ class Net:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
 
-def rebuild(graph: ArchGraph, state: dict[str, torch.Tensor], training: bool = True) -> Net:
+def rebuild(
+    graph: ArchGraph, state: dict[str, torch.Tensor], training: bool = True, skeleton: GrowNet | None = None
+) -> Net:
     """Compile `graph` and load `state` into it without initialising anything first.
 
     Modules are built on the meta device and take copies of the state's tensors (device and
     values kept), so a rebuild draws nothing from the random number generator — a run that grows
     is as reproducible as one that does not — and shares no storage with the net it came from.
+    `skeleton`, `graph` already compiled on the meta device and used for nothing else (the
+    carry's), takes the state instead of a second compile: compiling is a large part of a small
+    net's carry (docs/benchmarks.md, "Cost of a path-level step against an epoch").
     """
-    with torch.device("meta"):
-        model = compile_graph(graph)
+    model = skeleton
+    if model is None:
+        with torch.device("meta"):
+            model = compile_graph(graph)
     model.load_state_dict({k: v.detach().clone() for k, v in state.items()}, assign=True)
     model.train(training)
     return Net(graph, model)

@@ -216,7 +216,7 @@ def carry(
     ]
     fresh = fresh_tensors(graph, fresh_keys, generator, net) if fresh_keys else {}
     state = {k: _carried(k, sources.get(k), old, shapes[k], fresh) for k in shapes}
-    grown = rebuild(graph, state, net.model.training)
+    grown = rebuild(graph, state, net.model.training, skeleton)
     added: tuple[int, ...] = ()
     if isinstance(edit, Widen):
         width = net.graph[edit.node]["args"]["out"]

@@ -2,11 +2,14 @@
 
 Every node of the tree is a DOT node, edges run parent -> child in `pos` order; the node kind
 picks the drawing: ops are boxes (op text, output shape, params), a `seq` is a folder, a `branch`
-a diamond naming its merge, a `choice` a hexagon. Unchosen choice paths are drawn dashed.
+a diamond naming its merge, a `choice` a hexagon. Unchosen choice paths are drawn dashed. A
+block use says which cell it is (`growdsl.ir.cells.cell_note`); every use keeps its nodes (a DOT
+file is for tools too), the report's own drawer draws a shared cell's tree once.
 """
 
 from __future__ import annotations
 
+from growdsl.ir.cells import cell_note, repeated_uses
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.shapes import NodeShapes, fmt_shape
 
@@ -20,6 +23,7 @@ def to_dot(
 ) -> str:
     """The DOT text of `graph`; `shapes` and `costs` (from `infer_shapes`, `costs`) add detail."""
     live = set(graph.walk())
+    repeats = repeated_uses(graph)
     lines = [
         f"digraph {_quote(graph.root)} {{",
         "  rankdir=TB;",
@@ -28,6 +32,8 @@ def to_dot(
     ]
     for node in graph.walk(live_only=False):
         text = [node, graph.describe(node)]
+        if graph[node].get("block") and node in live:
+            text.append(cell_note(graph, node, repeats))
         if shapes and node in shapes:
             text.append(f"out {fmt_shape(shapes[node].out)}")
         if costs and node in costs and costs[node][0]:

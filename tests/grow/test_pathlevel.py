@@ -19,7 +19,7 @@ from growdsl.grow.pathlevel.sites import replicate_add, uses_of
 from growdsl.grow.pathlevel.transform import Payload
 from growdsl.grow.surgery import carry
 from growdsl.grow.transform import Candidate
-from growdsl.ir import flops, infer_shapes, lower, param_count
+from growdsl.ir import added_cost, flops, infer_shapes, lower, param_count
 from growdsl.ir.edits import Group, Several, Wrap, apply_edit, edit_from_json, edit_to_json
 from growdsl.lang import parse_text
 from growdsl.lang.ast import Call
@@ -187,3 +187,18 @@ def test_shared_false_keeps_the_other_use():
         for _op, _n, e in t.edits(net.graph)
     )
     assert dataclasses.replace(t).options["shared"] is False
+
+
+def test_random_choice_takes_every_kind_of_candidate_not_only_parameter_free_ones():
+    # the policy ranks by score per added parameter; a bare uniform score made insert or
+    # split_concat (no parameters) win whenever one applied: never a replication or a replacement
+    net, x = _net(CELL), _x(CELL)
+    t = _transform(choose="random", replace_with=["conv"], on=["a"])
+    taken = set()
+    for seed in range(24):
+        cands = t.propose(
+            net, (x, torch.zeros(len(x), dtype=torch.long)), None, torch.Generator().manual_seed(seed)
+        )
+        best = max(cands, key=lambda c: c.score / max(added_cost(net.graph, c.edit)[0], 1))
+        taken.add(best.detail["op"])
+    assert {"replicate_add", "replace:conv"} <= taken and taken & {"insert", "split_concat"}

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
+from growdsl.ir.cells import block_uses, cell_use, same_tree
 from growdsl.ir.edits import (
     Edit,
     EditError,
@@ -149,37 +150,13 @@ def donor_json(ops: list[tuple[str, dict]]) -> str:
 # ---------------------------------------------------------------- shared cells
 
 
-def cell_use(graph: ArchGraph, node: str) -> str | None:
-    """The innermost block use (a seq lowered from a `block`) holding `node`, or None."""
-    up = graph.parent(node)
-    while up is not None:
-        if graph[up].get("block"):
-            return up
-        up = graph.parent(up)
-    return None
-
-
-def same_tree(graph: ArchGraph, a: str, b: str) -> bool:
-    """Whether the subtrees under `a` and `b` have the same structure (kinds, ops, merges and
-    relative ids; widths may differ: a block's uses may take different arguments)."""
-
-    def form(root: str) -> list[tuple]:
-        return [
-            (n[len(root) :], graph.kind(n), graph[n].get("op"), graph[n].get("merge"))
-            for n in graph.walk(root, live_only=False)
-        ]
-
-    return form(a) == form(b)
-
-
 def uses_of(graph: ArchGraph, node: str) -> list[str]:
     """`node` and its counterparts in every other use of its cell whose tree still matches."""
     use = cell_use(graph, node)
     if use is None:
         return [node]
     rel = node[len(use) :]
-    block = graph[use]["block"]
-    uses = [u for u in graph.walk() if graph[u].get("block") == block]
+    uses = block_uses(graph, graph[use]["block"])
     return [u + rel for u in uses if (u == use or same_tree(graph, use, u)) and u + rel in graph]
 
 

@@ -33,6 +33,7 @@ from growdsl.grow.transform import (
     read_transform_options,
     targets,
 )
+from growdsl.ir.cost import added_cost
 from growdsl.ir.edits import Graft, Group
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, ListValue, Name, Value
@@ -188,22 +189,31 @@ class PathLevelTransform(OptionsTransform):
             payload = Payload(int(torch.randint(0, 2**31, (1,), generator=rng)), self._stats(net, edit, xs))
             cand = Candidate(self.name, edit, 0.0, {"op": op, "at": node}, payload)
             if self.options["choose"] == "random":
-                score = float(torch.rand((), generator=rng)) + 1e-12
+                score = self._uniform_rank(net, edit, rng)
             else:
                 grown, _ = carry(net, edit, self.init([cand]), torch.Generator().manual_seed(payload.seed))
-                gain = base - self._trained_loss(grown, xs, ys, order, loss_fn)
+                gain = base - self._trained_loss(grown, xs, ys, order, loss_fn, copy=False)
                 score = gain if gain > RELATIVE_TOL * abs(base) else 0.0
             out.append(Candidate(self.name, edit, score, {"op": op, "at": node}, payload))
         return out
+
+    def _uniform_rank(self, net: Net, edit, rng: torch.Generator) -> float:
+        """`choose: random`'s score: a uniform draw times the parameters the edit adds (at least
+        1). The policy takes the best score per added parameter, so every candidate is equally
+        likely to come first; a bare uniform score would make a parameter-free insert or
+        split-concat win whenever one applies (docs/methods/pathlevel.md, "Choosing")."""
+        return (float(torch.rand((), generator=rng)) + 1e-12) * max(added_cost(net.graph, edit)[0], 1)
 
     def _stats(self, net: Net, edit, xs: torch.Tensor) -> tuple[InputStats, ...]:
         """Input statistics of each identity edge the edit replaces, measured on the sample."""
         grafts = [p.node for p in parts(edit) if isinstance(p, Graft)]
         return tuple(measure_output(net, n, xs, nonneg_input(net.graph, n)) for n in grafts)
 
-    def _trained_loss(self, net: Net, xs, ys, order, loss_fn: LossFn) -> float:
-        """The sample's loss (eval mode) after `steps` SGD steps on a copy of `net`."""
-        trial = rebuild(net.graph, net.model.state_dict(), training=True)
+    def _trained_loss(self, net: Net, xs, ys, order, loss_fn: LossFn, copy: bool = True) -> float:
+        """The sample's loss (eval mode) after `steps` SGD steps on a copy of `net` (on `net`
+        itself, a throw-away candidate, with `copy=False`)."""
+        trial = rebuild(net.graph, net.model.state_dict()) if copy else net
+        trial.model.train()
         optimizer = torch.optim.SGD(trial.model.parameters(), lr=self.options["lr"])
         for batch in order:
             loss = loss_fn(trial.model(xs[batch]), ys[batch])
