@@ -20,7 +20,7 @@ from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
-from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, scale_outgoing, widen_blocker
+from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, scale_outgoing_columns, widen_blocker
 from growdsl.grow.transform import (
     Candidate,
     LossFn,
@@ -222,38 +222,42 @@ class FireflyTransform(OptionsTransform):
 
     def _candidates(self, net: Net, aug: Augmented, scores: torch.Tensor) -> list[Candidate]:
         out = []
+        scores = scores.tolist()  # one transfer, not one per candidate
         for i, layer in enumerate(aug.layers):
-            cols = layer.original_columns
+            cols = layer.original_columns.to(net.device)  # the rows' columns that exist now
+            thetas = aug.learned[f"{i}.theta"].detach().index_select(1, cols)
+            us = aug.learned[f"{i}.u"].detach().index_select(1, cols)
+            rows = {  # a consumer's rows as it is now (the augmented net widened it too)
+                axis.key: net.graph[axis.key.rsplit(".", 1)[0].removesuffix(".pointwise")]["args"]["out"]
+                for axis in layer.consumers
+            }
             for j in range(layer.new):
-                theta = aug.learned[f"{i}.theta"][j].detach().index_select(0, cols.to(net.device))
                 bias = aug.learned[f"{i}.thetab"][j].detach() if layer.bias_key else None
                 outgoing = {}
                 for axis in layer.consumers:
-                    rows = net.graph[axis.key.rsplit(".", 1)[0].removesuffix(".pointwise")]["args"]["out"]
                     a = aug.learned[f"{i}.out.{axis.key}"].detach()
-                    outgoing[axis.key] = a.narrow(axis.dim, j * axis.spread, axis.spread)[:rows].clone()
-                payload = NewNeuron(theta.clone(), bias, outgoing)
-                score = float(scores[layer.gate + j])
+                    a = a.narrow(axis.dim, j * axis.spread, axis.spread)
+                    outgoing[axis.key] = a[: rows[axis.key]].clone()
+                payload = NewNeuron(thetas[j].clone(), bias, outgoing)
+                score = scores[layer.gate + j]
                 out.append(Candidate(self.name, Widen(layer.node, (None,)), score, {"kind": "new"}, payload))
             for k, neuron in enumerate(layer.sources):
-                u = aug.learned[f"{i}.u"][k].detach().index_select(0, cols.to(net.device)).clone()
+                u = us[k].clone()
                 ub = aug.learned[f"{i}.ub"][k].detach().clone() if layer.bias_key else None
-                score = float(scores[layer.gate + layer.new + k])
+                score = scores[layer.gate + layer.new + k]
                 detail = {"kind": "split", "neuron": neuron}
                 edit = Widen(layer.node, (neuron, neuron))
                 out.append(Candidate(self.name, edit, score, detail, Split(neuron, u, ub)))
+        state = aug.net.model.state_dict()
         for block in aug.blocks:
             prefix = block.node + "."
-            state = aug.net.model.state_dict()
             identity = {k[len(prefix) :]: v.clone() for k, v in state.items() if k.startswith(prefix)}
             direction = {
                 k[len(prefix) :]: aug.learned[f"b{block.gate}.{k}"].detach().clone() for k in block.keys
             }
             payload = NewLayer(block.seq, identity, direction)
             out.append(
-                Candidate(
-                    self.name, AppendCopy(block.seq), float(scores[block.gate]), {"kind": "deeper"}, payload
-                )
+                Candidate(self.name, AppendCopy(block.seq), scores[block.gate], {"kind": "deeper"}, payload)
             )
         return out
 
@@ -317,10 +321,11 @@ class FireflyTransform(OptionsTransform):
                 if bias is not None:
                     bias[plus] = bias[split.neuron] + split.u_bias.to(bias)
                     bias[minus] = bias[split.neuron] - split.u_bias.to(bias)
+        shares = {}
         for split, plus, minus in zip(splits, copies[0::2], copies[1::2], strict=True):
-            scale_outgoing(net, node, split.neuron, 1.0 - self.eps)
-            scale_outgoing(net, node, plus, 0.5 * self.eps)
-            scale_outgoing(net, node, minus, 0.5 * self.eps)
+            shares.update({split.neuron: 1.0 - self.eps, plus: 0.5 * self.eps, minus: 0.5 * self.eps})
+        if shares:
+            scale_outgoing_columns(net, node, shares)
 
 
 register_transform("firefly", FireflyTransform.from_call)
