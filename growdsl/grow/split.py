@@ -12,10 +12,12 @@ the baseline the papers compare against: random neurons, random directions, the 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
+from growdsl.grow.eps_search import EpsSearch, decrease_measurer, search_eps
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
 from growdsl.grow.splitting.eigen import EigenPairs, exact_eigenpairs, fast_eigenpairs
@@ -60,9 +62,19 @@ def _one_of(*names: str):  # noqa: ANN202 - a Check
     return check
 
 
+def _eps_value(value: Value) -> float | str:
+    """`eps`: a number >= 0 (0 is refused in a grow block with its own message) or `auto`."""
+    if isinstance(value, Name) and value.id == "auto":
+        return "auto"
+    try:
+        return number(0.0)(value)
+    except BadValue:
+        raise BadValue("a number >= 0, or auto (a line search on the scoring batch)") from None
+
+
 SPLIT_OPTIONS: dict[str, Option] = {
     **step_options(0.25, "split"),
-    "eps": Option(0.01, number(0.0), "step ε along the eigenvector"),
+    "eps": Option(0.01, _eps_value, "step ε along the eigenvector, or auto (a line search)"),
     "method": Option(
         "fast",
         _one_of("exact", "fast", "signed", "random"),
@@ -80,12 +92,15 @@ SPLIT_OPTIONS: dict[str, Option] = {
 @dataclass(frozen=True)
 class SplitChoice:
     """A candidate's payload: split `neuron` by `scheme` along unit direction `direction` (θ space:
-    the incoming weights flattened, then the bias); `eigenvalue` is None for a random split."""
+    the incoming weights flattened, then the bias); `eigenvalue` is None for a random split. With
+    `eps: auto`, `eps` is the ε the step's line search `search` chose (else the option's ε)."""
 
     neuron: int
     scheme: Scheme
     direction: torch.Tensor
     eigenvalue: float | None
+    eps: float | None = None
+    search: EpsSearch | None = None
 
 
 @dataclass
@@ -110,6 +125,13 @@ class SplitTransform(OptionsTransform):
             raise SpecError(f"split option '{key}' applies to the fast solver only", given[key].span)
         if method == "random" and "samples" in given:
             raise SpecError("split option 'samples' does not apply to method: random", given["samples"].span)
+        if method == "random" and options["eps"] == "auto":
+            raise SpecError(
+                "eps: auto compares the predicted loss decrease with the measured one, and "
+                "method: random predicts none",
+                given["eps"].span,
+                expected="a number such as eps: 0.01",
+            )
         return cls(options, on_span, call)
 
     def continual(self) -> SplitTransform:
@@ -177,8 +199,10 @@ class SplitTransform(OptionsTransform):
         x, y = train
         take = torch.randperm(len(x), generator=rng)[: self.options["samples"]].to(x.device)
         device = net.device
-        factors = collect_factors(net.model, sites, x[take].to(device), y[take].to(device), loss_fn)
-        eps = self.options["eps"]
+        batch = (x[take].to(device), y[take].to(device))
+        factors = collect_factors(net.model, sites, *batch, loss_fn)
+        auto = self.options["eps"] == "auto"
+        eps = 1.0 if auto else self.options["eps"]  # with auto: decreases per ε², scaled below
         limit = self._limit(net.graph, sites)
         candidates = []
         for layer in factors:
@@ -203,7 +227,27 @@ class SplitTransform(OptionsTransform):
                         payload=SplitChoice(i, scheme, direction, eigenvalue),
                     )
                 )
-        return candidates
+        return self._line_search(net, candidates, batch, loss_fn, limit) if auto else candidates
+
+    def _line_search(
+        self, net: Net, candidates: list[Candidate], batch: Pair, loss_fn: LossFn, limit: int
+    ) -> list[Candidate]:
+        """`eps: auto` (growdsl/grow/eps_search.py): the line search runs on the splits this step
+        would take on its own (the `limit` best by predicted decrease per added parameter); the
+        chosen ε then sets every candidate's ε and score (each decrease scales as ε²)."""
+        costs: dict[tuple[str, int], int] = {}  # one per layer and scheme size, not per neuron
+        for c in candidates:
+            key = (c.node, len(c.edit.added))
+            if key not in costs:
+                costs[key] = max(added_cost(net.graph, c.edit)[0], 1)
+        taken = sorted(candidates, key=lambda c: c.score / costs[c.node, len(c.edit.added)], reverse=True)
+        taken = taken[:limit]
+        if not taken:
+            return candidates
+        unit = sum(c.score for c in taken)  # the predicted decrease at ε = 1
+        measure = decrease_measurer(net, self, batch, loss_fn)
+        search = search_eps(lambda e: e * e * unit, lambda e: measure([_at_eps(c, e) for c in taken]))
+        return [_at_eps(c, search.eps, search) for c in candidates]
 
     def _random_candidates(self, net: Net, sites: list[SplitSite], rng: torch.Generator) -> list[Candidate]:
         """The baseline: every neuron of every site, a random positive score and a random unit
@@ -237,7 +281,7 @@ class SplitTransform(OptionsTransform):
     def init(self, chosen: list[Candidate]) -> Init:
         """Place the offspring of the chosen splits of one layer (see `_place_offspring`)."""
         splits: list[SplitChoice] = [c.payload for c in chosen]
-        eps = self.options["eps"]
+        eps = self.options["eps"]  # "auto": each split carries the ε its line search chose
         return lambda net, done: _place_offspring(net, done, splits, eps)
 
     def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
@@ -251,6 +295,9 @@ class SplitTransform(OptionsTransform):
         }
         if all(s.eigenvalue is not None for s in splits):
             detail["eigenvalues"] = [round(s.eigenvalue, 8) for s in splits]
+        detail["eps"] = self.options["eps"] if splits[0].eps is None else splits[0].eps
+        if splits[0].search is not None:
+            detail["eps_search"] = splits[0].search.record()
         return detail
 
 
@@ -269,7 +316,13 @@ def _best_neurons(splits: NeuronSplits, graph: ArchGraph, node: str, limit: int)
     return [i for i, good in zip(order.tolist(), helps, strict=True) if good]
 
 
-def _place_offspring(net: Net, done: Carry, splits: list[SplitChoice], eps: float) -> None:
+def _at_eps(cand: Candidate, eps: float, search: EpsSearch | None = None) -> Candidate:
+    """`cand` (scored and placed at ε = 1) at `eps`: its predicted decrease scales as ε²."""
+    payload = dataclasses.replace(cand.payload, eps=eps, search=search)
+    return dataclasses.replace(cand, score=cand.score * eps * eps, payload=payload)
+
+
+def _place_offspring(net: Net, done: Carry, splits: list[SplitChoice], eps: float | str) -> None:
     """In place on the freshly widened `net`: copy k of a neuron gets θ + ε δ_k v and w_k of the
     outgoing columns (the neuron itself is copy 0; the carry lists the added neurons in order)."""
     node, new = done.edit.node, done.new_neurons
@@ -290,13 +343,13 @@ def _place_offspring(net: Net, done: Carry, splits: list[SplitChoice], eps: floa
                 raise ValueError(
                     f"split direction of {node} has {s.direction.numel()} entries, the neuron {expected}"
                 )
-            v = s.direction.to(weight)
+            v, step = s.direction.to(weight), eps if s.eps is None else s.eps
             w0, b0 = theta_old[s.neuron]
             copies = [s.neuron] + [next(added) for _ in range(s.scheme.added)]
             for index, offset, w_k in zip(copies, s.scheme.offsets, s.scheme.weights, strict=True):
-                weight[index] = w0 + eps * offset * v[:fan_in].reshape(w0.shape)
+                weight[index] = w0 + step * offset * v[:fan_in].reshape(w0.shape)
                 if bias is not None:
-                    bias[index] = b0 + eps * offset * v[fan_in]
+                    bias[index] = b0 + step * offset * v[fan_in]
                 share[index] = w_k
         for axis in axes(net.graph, node, state):
             if axis.role == "consumer":

@@ -10,9 +10,10 @@ column:
 
 - new neuron j: incoming row `θ_j` (learned), outgoing columns `g_j · A_j` (`A_j` learned);
   applied at `g_j = ε`;
-- split of neuron i: rows `θ_i ± ε u_i` (`u_i` learned), columns `(1 − g) a_i` for the neuron
-  and `½ g a_i` for each copy, i.e. `σ(θᵀh) a + g [½σ((θ+δ)ᵀh) + ½σ((θ−δ)ᵀh) − σ(θᵀh)] a`;
-  applied at `g = 1`;
+- split of neuron i: rows `θ_i ± u_i` (`u_i` learned at full scale, as the authors do), columns
+  `(1 − g) a_i` for the neuron and `½ g a_i` for each copy, i.e.
+  `σ(θᵀh) a + g [½σ((θ+u)ᵀh) + ½σ((θ−u)ᵀh) − σ(θᵀh)] a`; applied at `g = ε`, so its score is
+  first order in ε like a new neuron's (with `θ ± ε u` at `g = 1` it was second order);
 - new layer: each of its tensors is `W_id + g · D` (`W_id` the identity initialisation, `D`
   learned); applied at `g = ε`.
 
@@ -33,6 +34,7 @@ from growdsl.ir.edits import Widen
 from growdsl.lazy import torch
 
 _ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
+_SPLIT_INIT = 0.1  # bound of the uniform start of split directions (the authors' U(±0.1))
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Augmented:
     """The augmented net, its learned candidate tensors and the layout of its gates."""
 
     net: Net
-    base: dict[str, torch.Tensor]
+    base: dict[str, torch.Tensor]  # the augmented net's parameters (buffers stay in the module)
     eps: float
     layers: list[LayerCandidates]
     blocks: list[BlockCandidate]
@@ -85,9 +87,9 @@ class Augmented:
 
     def parameters(self, gates: torch.Tensor) -> dict[str, torch.Tensor]:
         """The augmented net's parameters as functions of the gates and the learned tensors."""
-        eff = {k: v for k, v in self.base.items() if k in self._param_keys}
+        eff = dict(self.base)
         for i, layer in enumerate(self.layers):
-            _rows(eff, layer, self.learned, i, self.eps)
+            _rows(eff, layer, self.learned, i)
         for i, layer in enumerate(self.layers):
             g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
             for axis in layer.consumers:
@@ -97,20 +99,16 @@ class Augmented:
                 eff[key] = self.base[key] + gates[block.gate] * self.learned[f"b{block.gate}.{key}"]
         return eff
 
-    @property
-    def _param_keys(self) -> set[str]:
-        return {k for k, _ in self.net.model.named_parameters()}
-
     def loss(self, gates: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
         return loss_fn(torch.func.functional_call(self.net.model, self.parameters(gates), (x,)), y)
 
     def penalty(self) -> torch.Tensor:
-        """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `ε u`, new layers' `D`) and θ_new
+        """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `u`, new layers' `D`) and θ_new
         (new neurons' rows and outgoing columns)."""
         total = torch.zeros((), dtype=self.scales.dtype, device=self.scales.device)
         for name, value in self.learned.items():
             kind = name.split(".")[1] if not name.startswith("b") else "delta"
-            weight = {"u": self.eps**2, "ub": self.eps**2, "delta": 1.0}.get(kind, 1e-2)
+            weight = 1.0 if kind in ("u", "ub", "delta") else 1e-2
             total = total + weight * value.pow(2).sum()
         return 1e-2 * total
 
@@ -126,13 +124,13 @@ class Augmented:
         return -self.scales * grad
 
 
-def _rows(eff, layer: LayerCandidates, learned, i: int, eps: float) -> None:
+def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
     w, n, s = layer.width, layer.new, len(layer.sources)
     for key, suffix in ((layer.weight_key, ""), (layer.bias_key, "b")):
         if key is None:
             continue
         base = eff[key]
-        delta = eps * learned[f"{i}.u{suffix}"]
+        delta = learned[f"{i}.u{suffix}"]
         eff[key] = torch.cat(
             [
                 base[:w],
@@ -196,25 +194,25 @@ def augment(
     for i, layer in enumerate(layers):
         layer.gate = gate
         gate += layer.new + len(layer.sources)
-        scales += [eps] * layer.new + [1.0] * len(layer.sources)
+        scales += [eps] * (layer.new + len(layer.sources))
         layer.weight_key, layer.bias_key = incoming_keys(net.graph, layer.node)
         layer.consumers = [
             a for a in axes(net.graph, layer.node, state, flow.reach(layer.node)) if a.role == "consumer"
         ]
         weight = state[layer.weight_key]
         fan = weight[0].numel()
-        learned[f"{i}.theta"] = _uniform(rng, (layer.new, *weight.shape[1:]), fan, weight)
-        learned[f"{i}.u"] = _normal(rng, (len(layer.sources), *weight.shape[1:]), fan, weight)
+        learned[f"{i}.theta"] = _uniform(rng, (layer.new, *weight.shape[1:]), _default_bound(fan), weight)
+        # split directions start as the authors' U(±0.1) per entry, at full scale
+        learned[f"{i}.u"] = _uniform(rng, (len(layer.sources), *weight.shape[1:]), _SPLIT_INIT, weight)
         if layer.bias_key is not None:
-            learned[f"{i}.thetab"] = _uniform(rng, (layer.new,), fan, weight)
-            learned[f"{i}.ub"] = _normal(rng, (len(layer.sources),), fan, weight)
+            learned[f"{i}.thetab"] = _uniform(rng, (layer.new,), _default_bound(fan), weight)
+            learned[f"{i}.ub"] = _uniform(rng, (len(layer.sources),), _SPLIT_INIT, weight)
         for axis in layer.consumers:
             cons = state[axis.key]
             shape = list(cons.shape)
             shape[axis.dim] = layer.new * axis.spread
-            learned[f"{i}.out.{axis.key}"] = _uniform(
-                rng, tuple(shape), cons.shape[1] if cons.dim() else 1, cons
-            )
+            fan_out = cons.shape[1] if cons.dim() else 1
+            learned[f"{i}.out.{axis.key}"] = _uniform(rng, tuple(shape), _default_bound(fan_out), cons)
     for layer in layers:
         layer.original_columns = _original_columns(state[layer.weight_key].shape[1], layer.node, layers, flow)
     for block in blocks:
@@ -230,9 +228,9 @@ def augment(
     for t in learned.values():
         t.requires_grad_(True)
     net.model.eval()
-    return Augmented(
-        net, state, eps, layers, blocks, learned, torch.tensor(scales, dtype=dtype, device=device)
-    )
+    base = {k: state[k] for k, _ in net.model.named_parameters()}
+    scales = torch.tensor(scales, dtype=dtype, device=device)
+    return Augmented(net, base, eps, layers, blocks, learned, scales)
 
 
 def _original_columns(fan_in: int, node: str, layers: list[LayerCandidates], flow: DataFlow) -> torch.Tensor:
@@ -246,9 +244,13 @@ def _original_columns(fan_in: int, node: str, layers: list[LayerCandidates], flo
     return keep.nonzero().flatten()
 
 
-def _uniform(rng: torch.Generator, shape: tuple[int, ...], fan: int, like: torch.Tensor) -> torch.Tensor:
-    """torch's default layer initialisation, U(±1/√fan), drawn from `rng`."""
-    bound = 1.0 / max(fan, 1) ** 0.5
+def _default_bound(fan: int) -> float:
+    """torch's default layer initialisation is U(±1/√fan)."""
+    return 1.0 / max(fan, 1) ** 0.5
+
+
+def _uniform(rng: torch.Generator, shape: tuple[int, ...], bound: float, like: torch.Tensor) -> torch.Tensor:
+    """U(±bound), drawn from `rng`."""
     return ((torch.rand(shape, generator=rng, dtype=torch.float64) * 2 - 1) * bound).to(like)
 
 

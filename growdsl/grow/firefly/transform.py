@@ -4,7 +4,7 @@
 behind a gate), optimises the candidates' own tensors briefly with every gate on (stage 1:
 RMSprop, the authors' small penalty), then scores every candidate by its first-order loss
 decrease from one backward pass at the gates' zero (stage 2). Each candidate holds its edit: a
-new neuron `Widen(layer, (None,))`, a split `Widen(layer, (neuron,))`, a new layer
+new neuron `Widen(layer, (None,))`, a split `Widen(layer, (neuron, neuron))` (two copies), a new layer
 `AppendCopy(repeat)`. The policy keeps the best greedily; the shared step applies their edits
 through the one carry, and `init` writes the chosen candidates' learned tensors into what the
 edits added. docs/methods/firefly.md explains every option.
@@ -20,7 +20,7 @@ from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
-from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, scale_outgoing, widen_blocker
+from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, scale_outgoing_columns, widen_blocker
 from growdsl.grow.transform import (
     Candidate,
     LossFn,
@@ -42,7 +42,7 @@ FIREFLY_OPTIONS: dict[str, Option] = {
     "wider": Option(70, integer(0), "candidate new neurons per layer (the authors' 70)"),
     "candidates": Option(64, integer(0), "existing neurons per layer offered a split"),
     "deeper": Option(1, integer(0), "candidate new layers (repeat copies) per growable repeat"),
-    "eps": Option(0.01, number(0.0), "step size ε of new neurons and new layers, and of splits' δ"),
+    "eps": Option(0.01, number(0.0), "gate ε at which new neurons, splits and new layers are applied"),
     **step_options(0.3, "add"),
     "steps": Option(10, integer(0), "stage-1 optimisation steps on mini-batches"),
     "lr": Option(1e-3, number(0.0, lo_open=True), "stage-1 RMSprop learning rate"),
@@ -66,7 +66,8 @@ class NewNeuron:
 
 @dataclass(frozen=True)
 class Split:
-    """Payload: split `neuron` into `θ ± ε u` with half the outgoing weights each."""
+    """Payload: split `neuron` at full scale: two copies at `θ ± u` with `ε/2` of its outgoing
+    weights each, the neuron keeping `θ` and `1 − ε` of them."""
 
     neuron: int
     u: torch.Tensor
@@ -207,7 +208,8 @@ class FireflyTransform(OptionsTransform):
         """All candidates on (each gate at its applied value); optimise their own tensors."""
         if not self.options["steps"]:
             return
-        optimizer = torch.optim.RMSprop(list(aug.learned.values()), lr=self.options["lr"])
+        # foreach: one fused update for all the candidates' tensors (the same arithmetic)
+        optimizer = torch.optim.RMSprop(list(aug.learned.values()), lr=self.options["lr"], foreach=True)
         device = aug.net.device
         for _ in range(self.options["steps"]):
             batch = torch.randperm(len(x), generator=rng)[: self.options["batch"]]
@@ -220,39 +222,42 @@ class FireflyTransform(OptionsTransform):
 
     def _candidates(self, net: Net, aug: Augmented, scores: torch.Tensor) -> list[Candidate]:
         out = []
+        scores = scores.tolist()  # one transfer, not one per candidate
         for i, layer in enumerate(aug.layers):
-            cols = layer.original_columns
+            cols = layer.original_columns.to(net.device)  # the rows' columns that exist now
+            thetas = aug.learned[f"{i}.theta"].detach().index_select(1, cols)
+            us = aug.learned[f"{i}.u"].detach().index_select(1, cols)
+            rows = {  # a consumer's rows as it is now (the augmented net widened it too)
+                axis.key: net.graph[axis.key.rsplit(".", 1)[0].removesuffix(".pointwise")]["args"]["out"]
+                for axis in layer.consumers
+            }
             for j in range(layer.new):
-                theta = aug.learned[f"{i}.theta"][j].detach().index_select(0, cols.to(net.device))
                 bias = aug.learned[f"{i}.thetab"][j].detach() if layer.bias_key else None
                 outgoing = {}
                 for axis in layer.consumers:
-                    rows = net.graph[axis.key.rsplit(".", 1)[0].removesuffix(".pointwise")]["args"]["out"]
                     a = aug.learned[f"{i}.out.{axis.key}"].detach()
-                    outgoing[axis.key] = a.narrow(axis.dim, j * axis.spread, axis.spread)[:rows].clone()
-                payload = NewNeuron(theta.clone(), bias, outgoing)
-                score = float(scores[layer.gate + j])
+                    a = a.narrow(axis.dim, j * axis.spread, axis.spread)
+                    outgoing[axis.key] = a[: rows[axis.key]].clone()
+                payload = NewNeuron(thetas[j].clone(), bias, outgoing)
+                score = scores[layer.gate + j]
                 out.append(Candidate(self.name, Widen(layer.node, (None,)), score, {"kind": "new"}, payload))
             for k, neuron in enumerate(layer.sources):
-                u = aug.learned[f"{i}.u"][k].detach().index_select(0, cols.to(net.device)).clone()
+                u = us[k].clone()
                 ub = aug.learned[f"{i}.ub"][k].detach().clone() if layer.bias_key else None
-                score = float(scores[layer.gate + layer.new + k])
+                score = scores[layer.gate + layer.new + k]
                 detail = {"kind": "split", "neuron": neuron}
-                out.append(
-                    Candidate(self.name, Widen(layer.node, (neuron,)), score, detail, Split(neuron, u, ub))
-                )
+                edit = Widen(layer.node, (neuron, neuron))
+                out.append(Candidate(self.name, edit, score, detail, Split(neuron, u, ub)))
+        state = aug.net.model.state_dict()
         for block in aug.blocks:
             prefix = block.node + "."
-            state = aug.net.model.state_dict()
             identity = {k[len(prefix) :]: v.clone() for k, v in state.items() if k.startswith(prefix)}
             direction = {
                 k[len(prefix) :]: aug.learned[f"b{block.gate}.{k}"].detach().clone() for k in block.keys
             }
             payload = NewLayer(block.seq, identity, direction)
             out.append(
-                Candidate(
-                    self.name, AppendCopy(block.seq), float(scores[block.gate]), {"kind": "deeper"}, payload
-                )
+                Candidate(self.name, AppendCopy(block.seq), scores[block.gate], {"kind": "deeper"}, payload)
             )
         return out
 
@@ -267,12 +272,17 @@ class FireflyTransform(OptionsTransform):
         return lambda net, done: self._place(net, done, payloads)
 
     def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
+        """`chosen`: how many candidates of each kind this line's edit took (a step's totals are
+        the sum over its firefly lines); a widening also lists the split neurons."""
+        kinds = [c.detail["kind"] for c in chosen]
+        counts = {kind: kinds.count(kind) for kind in ("new", "split", "deeper")}
         if isinstance(chosen[0].edit, AppendCopy):
-            return {"kind": "deeper"}
+            return {"kind": "deeper", "chosen": counts}
         return {
-            "new": sum(isinstance(c.payload, NewNeuron) for c in chosen),
+            "new": counts["new"],
             "split": [c.payload.neuron for c in chosen if isinstance(c.payload, Split)],
             "width": net.graph[chosen[0].node]["args"]["out"],
+            "chosen": counts,
         }
 
     def _insert(self, net: Net, layer: NewLayer) -> None:
@@ -285,8 +295,9 @@ class FireflyTransform(OptionsTransform):
             target.copy_(value if step is None else value + self.eps * step.to(value))
 
     def _place(self, net: Net, done: Carry, payloads: list[NewNeuron | Split]) -> None:
-        """In place on the freshly widened `net`: the new neurons' rows and ε-scaled columns, the
-        splits' `θ ± ε u` and halved columns."""
+        """In place on the freshly widened `net`: the new neurons' rows and ε-scaled columns; per
+        split, its two copies' rows `θ ± u` and `ε/2` of the neuron's columns each, the neuron
+        keeping `1 − ε` (at ε = 0 the function is unchanged)."""
         node, added = done.edit.node, list(done.new_neurons)
         new = [p for p in payloads if isinstance(p, NewNeuron)]
         splits = [p for p in payloads if isinstance(p, Split)]
@@ -294,6 +305,7 @@ class FireflyTransform(OptionsTransform):
         weight_key, bias_key = incoming_keys(net.graph, node)
         weight, bias = state[weight_key], state[bias_key] if bias_key else None
         consumers = [a for a in axes(net.graph, node, state) if a.role == "consumer"]
+        copies = added[len(new) :]  # two per split, in the order chosen
         with torch.no_grad():
             for neuron, index in zip(new, added, strict=False):
                 weight[index] = neuron.theta.to(weight)
@@ -303,17 +315,17 @@ class FireflyTransform(OptionsTransform):
                     a = neuron.outgoing[axis.key].to(state[axis.key])
                     cols = state[axis.key].narrow(axis.dim, axis.offset + index * axis.spread, axis.spread)
                     cols.narrow(0, 0, a.shape[0]).copy_(self.eps * a)
-            for split, index in zip(splits, added[len(new) :], strict=True):
-                theta = weight[split.neuron].clone()
-                weight[split.neuron] = theta + self.eps * split.u.to(weight)
-                weight[index] = theta - self.eps * split.u.to(weight)
+            for split, plus, minus in zip(splits, copies[0::2], copies[1::2], strict=True):
+                weight[plus] = weight[split.neuron] + split.u.to(weight)
+                weight[minus] = weight[split.neuron] - split.u.to(weight)
                 if bias is not None:
-                    b = bias[split.neuron].clone()
-                    bias[split.neuron] = b + self.eps * split.u_bias.to(bias)
-                    bias[index] = b - self.eps * split.u_bias.to(bias)
-        for split, index in zip(splits, added[len(new) :], strict=True):
-            scale_outgoing(net, node, split.neuron, 0.5)
-            scale_outgoing(net, node, index, 0.5)
+                    bias[plus] = bias[split.neuron] + split.u_bias.to(bias)
+                    bias[minus] = bias[split.neuron] - split.u_bias.to(bias)
+        shares = {}
+        for split, plus, minus in zip(splits, copies[0::2], copies[1::2], strict=True):
+            shares.update({split.neuron: 1.0 - self.eps, plus: 0.5 * self.eps, minus: 0.5 * self.eps})
+        if shares:
+            scale_outgoing_columns(net, node, shares)
 
 
 register_transform("firefly", FireflyTransform.from_call)
