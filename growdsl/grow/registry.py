@@ -1,6 +1,7 @@
 """The transforms a `grow` block may name. Each growth method registers its factory here when its
 module is imported; the policy asks `transform_factory` and never imports a transform by name, so a
-new method is one module, `growdsl.grow.<name>`, and one `register_transform` call in it.
+new method is one module, `growdsl.grow.<name>`, one `register_transform` call in it, and its
+name in `KNOWN_TRANSFORMS`.
 
 A method's module is imported the first time a grow block names it, not with `growdsl.grow`: so
 `growdsl check` of a spec that only splits never loads firefly's or pathlevel's code
