@@ -29,7 +29,7 @@ from pathlib import Path
 from firefly_quality import RandomGrowth  # benchmarks/ is on the path when run as a script
 
 from growdsl import api  # noqa: F401 - imports growdsl.run before growdsl.grow (an import cycle)
-from growdsl.grow import policy
+from growdsl.grow import registry
 from growdsl.grow.freeze import Freeze
 from growdsl.ir import param_count
 from growdsl.lang import parse_text
@@ -74,8 +74,8 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=16)
     parser.add_argument("--count", type=int, default=16)
     args = parser.parse_args()
-    policy.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
-    policy.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
+    registry.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
+    registry.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
     start = (args.start, args.start)
     print(f"{args.epochs} epochs per task, start {args.start}, +{args.count} per task, seeds {args.seeds}")
     results: dict[str, list[tuple[float, int]]] = {arm: [] for arm in ARMS}

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from growdsl import api  # noqa: F401 - imports growdsl.run before growdsl.grow (an import cycle)
-from growdsl.grow import policy
+from growdsl.grow import registry
 from growdsl.grow.firefly import FireflyTransform
 from growdsl.ir import param_count
 from growdsl.lang import parse_text
@@ -87,8 +87,8 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=4)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS))
     args = parser.parse_args()
-    policy.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
-    policy.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
+    registry.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
+    registry.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
     print(f"epochs {args.epochs}, grow every {args.every}, seeds {args.seeds}")
     print("| task | arm | test accuracy | params |\n| --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:

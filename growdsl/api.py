@@ -6,6 +6,10 @@ Each function is one stage of the pipeline (docs/architecture.md): `load` (text 
 `export_run`, `replay` (a run's graph rebuilt from its spec and logged edits), `load_run`,
 `report_run` and `compare_runs`. No function shares its name with a package of growdsl
 (`growdsl.run` is the package that trains, `growdsl.run_spec` the function that runs a spec).
+
+This module is on the path of `growdsl check`, `fmt` and `show`, which should start fast
+(docs/benchmarks.md): it imports at the top what `check` uses, and the functions that read or
+write run directories import their modules when called.
 """
 
 from __future__ import annotations
@@ -24,17 +28,15 @@ from growdsl.export import check_export, write_atomically, write_exports
 from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
-from growdsl.lang.comments import weave_comments
-from growdsl.run import Run, datasets, loading
-from growdsl.run import replay as run_replay
-from growdsl.run.checkpoint import load_checkpoint
+from growdsl.run import datasets
 from growdsl.run.config import check_loss, train_config
-from growdsl.run.loading import LoadedRun
-from growdsl.run.rundir import read_history
 from growdsl.search import check_search
 
 if TYPE_CHECKING:
     from torch import nn
+
+    from growdsl.run.loading import LoadedRun
+    from growdsl.run.single import Run
 
 
 def load(path: str | Path, overrides: list[str] | None = None) -> Spec:
@@ -47,6 +49,8 @@ def format_file(path: str | Path, *, write: bool = False, drop_comments: bool = 
     """The canonical text of the spec at `path`, its comments kept (left out with
     `drop_comments`), and whether the file differs from it. With `write`, the file is rewritten
     in place (through a symbolic link, its target; its mode kept)."""
+    from growdsl.lang.comments import weave_comments
+
     spec = lang.load(path)
     target = Path(path).resolve()
     original = lang.read_spec_file(target)  # as `load` read it (without a byte-order mark)
@@ -146,6 +150,8 @@ def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = 
 
 def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
     """Write a run's graph and weights (from its checkpoint) in more formats, into `run_dir`."""
+    from growdsl.run.checkpoint import load_checkpoint
+
     run_dir = Path(run_dir)
     ckpt = load_checkpoint(run_dir)
     spec = lang.parse_text(ckpt["spec"], str(run_dir / "spec.grow"))
@@ -158,23 +164,31 @@ def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> lis
 def load_run(run_dir: str | Path) -> LoadedRun:
     """A finished run's graph and its module with the trained weights (`graph.json` + `model.pt`):
     `growdsl.load_run("runs/mlp-...").model(x)`."""
-    return loading.load_run(run_dir)
+    from growdsl.run.loading import load_run
+
+    return load_run(run_dir)
 
 
 def replay(run_dir: str | Path) -> ArchGraph:
     """The graph of a run rebuilt from its `spec.grow` and the edits its history logged; equals the
     run's `graph.json` (`replay_difference` says where it does not)."""
-    return run_replay.replay(run_dir)
+    from growdsl.run.replay import replay
+
+    return replay(run_dir)
 
 
 def replay_difference(run_dir: str | Path) -> str | None:
     """The first difference between a finished run's replayed graph and its `graph.json`, or None."""
-    return run_replay.replay_difference(run_dir)
+    from growdsl.run.replay import replay_difference
+
+    return replay_difference(run_dir)
 
 
 def growth_lines(run_dir: str | Path) -> list[str]:
     """One line of text per edit of a run's history: epoch, what made it (a transform; `sample`
     and `mix` for a search member's draw and crossover), the edit, params, output change."""
+    from growdsl.run.rundir import read_history
+
     if not (Path(run_dir) / "history.jsonl").is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no history.jsonl")
     lines = []

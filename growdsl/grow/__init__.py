@@ -5,13 +5,18 @@
 `step.py` is the one growth step every transform shares; `surgery.py` the one weight carry across
 any edit (`growdsl.ir.edits`); `carry.py` carries the optimizer over; `net.py` holds a graph with
 its compiled module. The methods (`split.py` + `splitting/`, `firefly/`, `pathlevel/`) register
-themselves when imported, which this package does.
+themselves when imported, which `registry.transform_factory` does the first time a grow block
+names one.
 """
 
-from growdsl.grow import firefly, pathlevel, split  # noqa: F401 - importing a method registers it
 from growdsl.grow.net import Net, rebuild
 from growdsl.grow.policy import GrowthPolicy, check_grow
-from growdsl.grow.registry import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS, register_transform
+from growdsl.grow.registry import (
+    IMPLEMENTED_TRANSFORMS,
+    KNOWN_TRANSFORMS,
+    register_transform,
+    transform_factory,
+)
 from growdsl.grow.step import Applied, apply_chosen, grow_step
 from growdsl.grow.surgery import Carry, carry
 from growdsl.grow.transform import Candidate, Transform
@@ -31,4 +36,5 @@ __all__ = [
     "grow_step",
     "rebuild",
     "register_transform",
+    "transform_factory",
 ]

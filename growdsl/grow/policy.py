@@ -24,7 +24,7 @@ from typing import Any
 from growdsl import ir
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
-from growdsl.grow.registry import IMPLEMENTED_TRANSFORMS, KNOWN_TRANSFORMS
+from growdsl.grow.registry import KNOWN_TRANSFORMS, transform_factory
 from growdsl.grow.step import grow_step
 from growdsl.grow.transform import Candidate, Transform
 from growdsl.ir.edits import Edit, Renames, Widen, apply_in_place, compose_renames, rename_edit, room
@@ -343,8 +343,9 @@ def _transform(stmt: TransformStmt) -> Transform:
             eps.span,
             hint="use a small positive eps such as 0.01 (the function then changes by O(eps))",
         )
-    if name in IMPLEMENTED_TRANSFORMS:
-        return IMPLEMENTED_TRANSFORMS[name](stmt.call)
+    factory = transform_factory(name)
+    if factory is not None:
+        return factory(stmt.call)
     if name in KNOWN_TRANSFORMS:
         raise SpecError(
             not_implemented_message("growth transform", name, KNOWN_TRANSFORMS[name]),

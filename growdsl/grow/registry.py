@@ -1,9 +1,15 @@
 """The transforms a `grow` block may name. Each growth method registers its factory here when its
-module is imported (`growdsl.grow` imports them all); the policy reads this table and never
-imports a transform by name, so a new method is one module and one `register_transform` call."""
+module is imported; the policy asks `transform_factory` and never imports a transform by name, so a
+new method is one module, `growdsl.grow.<name>`, one `register_transform` call in it, and its
+name in `KNOWN_TRANSFORMS`.
+
+A method's module is imported the first time a grow block names it, not with `growdsl.grow`: so
+`growdsl check` of a spec that only splits never loads firefly's or pathlevel's code
+(tests/cli/test_fast_cli.py)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -28,3 +34,16 @@ def register_transform(name: str, factory: TransformFactory) -> None:
     if name not in KNOWN_TRANSFORMS:
         raise ValueError(f"{name!r} is not a transform of the language: add it to KNOWN_TRANSFORMS")
     IMPLEMENTED_TRANSFORMS[name] = factory
+
+
+def transform_factory(name: str) -> TransformFactory | None:
+    """The factory of the transform `name`, importing `growdsl.grow.<name>` (which registers it)
+    the first time; None for a name no module implements."""
+    if name not in IMPLEMENTED_TRANSFORMS and name in KNOWN_TRANSFORMS:
+        module = f"growdsl.grow.{name}"
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # the method's module exists but imports something missing
+                raise
+    return IMPLEMENTED_TRANSFORMS.get(name)

@@ -36,7 +36,6 @@ from growdsl.export import write_atomically
 from growdsl.ir.edits import Graft, edit_to_json, subtree_json
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
-from growdsl.run import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
 from growdsl.run.config import TrainConfig, train_config
 from growdsl.run.datasets import DataInfo, Splits, describe
 from growdsl.run.loop import evaluate, to_device
@@ -44,6 +43,7 @@ from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.run.plots import population_figure, save_png
 from growdsl.run.progress import progress_enabled
 from growdsl.run.rundir import SPEC, make_run_dir, write_history, write_text
+from growdsl.run.single import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
 from growdsl.search.backends import (
     InProcess,
     MemberJob,

@@ -11,6 +11,28 @@ import pytest
 
 ROOT = Path(__file__).parents[2]
 HEAVY = ("torch", "sklearn", "numpy", "scipy", "matplotlib", "onnx", "PIL")
+# growdsl's own modules that only training, reports, searches and run folders need
+RUN_SIDE = (
+    "growdsl.run.single",
+    "growdsl.run.member",
+    "growdsl.run.loop",
+    "growdsl.run.continual",
+    "growdsl.run.report",
+    "growdsl.run.plots",
+    "growdsl.run.rundir",
+    "growdsl.run.checkpoint",
+    "growdsl.grow.freeze",
+    "growdsl.search.driver",
+    "growdsl.compile.compiler",
+)
+METHODS = ("growdsl.grow.split", "growdsl.grow.firefly", "growdsl.grow.pathlevel")
+# run the CLI, then list every module loaded by then (sys.modules as the interpreter exits, so
+# modules imported through importlib count too, which `python -X importtime` leaves out)
+LIST_MODULES = (
+    "import atexit, sys; "
+    "atexit.register(lambda: print('modules:', *sorted(sys.modules), file=sys.stderr)); "
+    "from growdsl.cli import main; main()"
+)
 
 # a spec that reaches every validator `check` runs: data options, train settings, growth
 # transforms (split and firefly), export formats, labels as module names
@@ -27,17 +49,20 @@ export [pt2, onnx]
 """
 
 
-def _imported(*args: str, cwd: Path = ROOT) -> tuple[set[str], subprocess.CompletedProcess]:
-    """Every top-level package the command imported, read from `python -X importtime`."""
+def _modules(*args: str, cwd: Path = ROOT) -> tuple[set[str], subprocess.CompletedProcess]:
+    """Every module the command `growdsl ARGS` imported."""
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "growdsl.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
+        [sys.executable, "-c", LIST_MODULES, *args], cwd=cwd, capture_output=True, text=True
     )
-    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
-    assert lines, done.stderr
-    return {line.rsplit("|", 1)[1].strip().split(".")[0] for line in lines}, done
+    listed = [line for line in done.stderr.splitlines() if line.startswith("modules: ")]
+    assert listed, done.stderr
+    return set(listed[-1].split()[1:]), done
+
+
+def _imported(*args: str, cwd: Path = ROOT) -> tuple[set[str], subprocess.CompletedProcess]:
+    """Every top-level package the command imported."""
+    modules, done = _modules(*args, cwd=cwd)
+    return {name.split(".")[0] for name in modules}, done
 
 
 @pytest.mark.parametrize(
@@ -50,6 +75,32 @@ def test_spec_commands_import_no_heavy_package(command, tmp_path):
     packages, done = _imported(args[0], str(spec), *args[1:])
     assert done.returncode == 0, done.stderr[-2000:]
     assert "growdsl" in packages and not packages & set(HEAVY), sorted(packages & set(HEAVY))
+
+
+@pytest.mark.parametrize("command", ["check", "fmt", "show"])
+def test_spec_commands_import_nothing_that_only_training_needs(command, tmp_path):
+    spec = tmp_path / "everything.grow"
+    spec.write_text(EVERYTHING)
+    modules, done = _modules(command, str(spec))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "growdsl.api" in modules and not modules & set(RUN_SIDE), sorted(modules & set(RUN_SIDE))
+
+
+@pytest.mark.parametrize(
+    "spec, named",
+    [
+        ("specs/quickstart.grow", {"growdsl.grow.split"}),
+        ("EVERYTHING", {"growdsl.grow.split", "growdsl.grow.firefly"}),
+    ],
+    ids=["split", "split+firefly"],
+)
+def test_check_imports_only_the_growth_methods_its_spec_names(spec, named, tmp_path):
+    if spec == "EVERYTHING":
+        spec = tmp_path / "everything.grow"
+        spec.write_text(EVERYTHING)
+    modules, done = _modules("check", str(spec))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert modules & set(METHODS) == named
 
 
 def test_a_failing_check_imports_no_heavy_package_either(tmp_path):

@@ -14,7 +14,7 @@ import torch
 
 from growdsl import api
 from growdsl.errors import SpecError
-from growdsl.grow import policy as policy_module
+from growdsl.grow import registry
 from growdsl.grow.net import Net
 from growdsl.grow.policy import GrowthPolicy, Schedule
 from growdsl.grow.surgery import scale_outgoing, widen_blocker
@@ -59,8 +59,8 @@ class CopyNeurons:
 
 @pytest.fixture(autouse=True)
 def copy_transform(monkeypatch):
-    monkeypatch.setitem(policy_module.IMPLEMENTED_TRANSFORMS, "copy", CopyNeurons)
-    monkeypatch.setitem(policy_module.KNOWN_TRANSFORMS, "copy", "copy neurons (tests)")
+    monkeypatch.setitem(registry.IMPLEMENTED_TRANSFORMS, "copy", CopyNeurons)
+    monkeypatch.setitem(registry.KNOWN_TRANSFORMS, "copy", "copy neurons (tests)")
 
 
 SPEC = """\

@@ -112,9 +112,9 @@ def test_resume_mid_sequence_reproduces_the_uninterrupted_run(tmp_path, cut):
 
 def test_progress_bar_counts_epochs_over_all_tasks(tmp_path, monkeypatch, capsys):
     """The bar is shown only on a terminal; forced on here, rich prints its last state per task."""
-    import growdsl.run
+    import growdsl.run.single
 
-    monkeypatch.setattr(growdsl.run, "progress_enabled", lambda quiet: True)
+    monkeypatch.setattr(growdsl.run.single, "progress_enabled", lambda quiet: True)
     run(parse_text(TASKS.format(optimizer=SGD), "t.grow"), tmp_path / "r")
     shown = re.findall(r"epoch (\d+)/(\d+)", capsys.readouterr().out)
     assert shown == [(str(e), "10") for e in (2, 4, 6, 8, 10)]
