@@ -73,6 +73,15 @@ def write_csv(path: Path, x: np.ndarray, y: np.ndarray, target: str) -> Path:
 
 
 # ---------------------------------------------------------------------------------------------
+# The tasks' sizes and arms.
+
+T1_TEACHER_UNITS = 5
+T1_SIZES = range(3, 11)
+T2_ARMS = ("split fast", "random split", "new random neurons", "firefly")
+T2_WIDTHS = (4, 8, 12, 18, 24)
+CNN_ARMS = ("split fast", "firefly", "new random neurons")
+
+# ---------------------------------------------------------------------------------------------
 # Equal params.
 
 
@@ -92,6 +101,12 @@ def width_for_params(params: int, count: Callable[[int], int], low: int = 1, hig
         mid = (lo + hi) // 2
         lo, hi = (mid, hi) if count(mid) < params else (lo, mid)
     return lo if params - count(lo) <= count(hi) - params else hi
+
+
+def uniform_mlp_params(task: str) -> Callable[[int], int]:
+    """Params of T2's `linear(w) tanh linear(w) tanh linear(classes)` on `task` as a function of w."""
+    inputs, classes = (2, 2) if task == "spirals" else (8, 4)
+    return lambda w: mlp_params(inputs, [w, w], classes)
 
 
 # ---------------------------------------------------------------------------------------------

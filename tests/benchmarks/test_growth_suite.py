@@ -95,3 +95,27 @@ def test_every_grown_arm_is_a_valid_spec(arm, monkeypatch):
     grow = f"when plateau(patience: 3) {st.AFTER_GROWTH} {st.GROWN_ARMS[arm].format(n='count: 1')}"
     text = st.spec_text("spirals(n: 100)", "linear(4..8) tanh linear(classes)", "epochs 2", grow)
     api.check(parse_text(text, "t"))
+
+
+def _epoch(epoch: int, params: int, loss: float, acc: float) -> dict:
+    return {"event": "epoch", "epoch": epoch, "params": params, "flops": params, "loss": loss, "acc": acc}
+
+
+def test_stages_end_before_each_growth_step_and_at_the_last_epoch():
+    import suite_report
+
+    run = {
+        "epochs": [
+            _epoch(1, 10, 0.9, 0.5),
+            _epoch(2, 10, 0.8, 0.6),
+            _epoch(3, 20, 0.5, 0.7),
+            _epoch(4, 20, 0.4, 0.8),
+        ],
+        # two records of one step (two layers grown at epoch 2) make one stage boundary
+        "grows": [{"event": "grow", "epoch": 2}, {"event": "grow", "epoch": 2}],
+        "rows": 100,
+    }
+    assert suite_report.stages(run, regression=False) == [(10, 0.8, 0.6), (20, 0.4, 0.8)]
+    # FLOPs x samples summed up to the first epoch at the target: 10·100 + 10·100 + 20·100
+    assert suite_report.compute_to_reach(run, 0.7) == 4000
+    assert suite_report.compute_to_reach(run, 0.9) == float("inf")
