@@ -1,0 +1,256 @@
+"""The tables and plots of benchmarks/growth_suite.py, read from its runs' results (each a dict
+of the run's epoch and growth records, final metrics and rows an epoch trains on, keyed by
+`(part, task, arm, seed[, width])`)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+import suite_tasks as st
+from suite_tasks import T1_SIZES, T1_TEACHER_UNITS, T2_ARMS, T2_WIDTHS
+
+STUCK_SHARE_OF_VARIANCE = 0.01
+
+# ---------------------------------------------------------------------------------------------
+# Reading the runs.
+
+
+def _metric(record: dict, regression: bool) -> float:
+    """The test metric of an epoch record (the held-out split is the test split: no `val:`)."""
+    return record["held_out_loss"] if regression else record["acc"]
+
+
+def stages(res: dict, regression: bool) -> list[tuple[int, float, float]]:
+    """(params, training loss, test metric) at the end of every growth stage: the epoch before
+    each growth step, and the last epoch."""
+    by_epoch = {r["epoch"]: r for r in res["epochs"]}
+    ends = sorted({g["epoch"] for g in res["grows"]} | {res["epochs"][-1]["epoch"]})
+    return [(by_epoch[e]["params"], by_epoch[e]["loss"], _metric(by_epoch[e], regression)) for e in ends]
+
+
+def compute_to_reach(res: dict, target: float) -> float:
+    """Forward FLOPs × training samples until the first epoch whose test accuracy reaches
+    `target` (inf if none does); growth steps' own cost is not counted."""
+    total = 0.0
+    for r in res["epochs"]:
+        total += r["flops"] * res["rows"]
+        if r["acc"] >= target:
+            return total
+    return math.inf
+
+
+def _mean_std(values: list[float], digits: int = 4) -> str:
+    if not values:
+        return "–"
+    std = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+
+def _arms(results: dict[tuple, dict], part: str, task: str) -> dict[str, list[dict]]:
+    """Runs of one part and task by arm (scratch widths as `scratch <w>`), in seed order."""
+    arms: dict[str, list[dict]] = defaultdict(list)
+    for key in sorted(results, key=lambda k: (k[3], k[4:])):
+        if key[0] == part and key[1] == task:
+            arms[key[2] if len(key) == 4 else f"{key[2]} {key[4]}"].append(results[key])
+    return arms
+
+
+def _final_row(task: str, arm: str, runs: list[dict], regression: bool) -> str:
+    last = [r["epochs"][-1] for r in runs]
+    metric = [_metric(r, regression) for r in last]
+    return (
+        f"| {task} | {arm} | {_mean_std(metric)} | {_mean_std([r['loss'] for r in last], 5)} | "
+        f"{_mean_std([float(r['params']) for r in last], 0)} | {len(runs)} |"
+    )
+
+
+def final_table(results: dict[tuple, dict], part: str, tasks: list[str], regression: bool) -> str:
+    metric = "test MSE" if regression else "test accuracy"
+    lines = [
+        f"| task | arm | {metric} | training loss | params | seeds |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for task in tasks:
+        lines += [_final_row(task, arm, runs, regression) for arm, runs in _arms(results, part, task).items()]
+    return "\n".join(lines)
+
+
+def stuck_table(results: dict[tuple, dict], variance: float) -> str:
+    """How many scratch students of each size end with a training MSE above 1 % of the targets'
+    variance (the teacher is realisable at its own size, so the rest is a bad local fit)."""
+    threshold = STUCK_SHARE_OF_VARIANCE * variance
+    lines = ["| size | stuck seeds | training MSE per seed |", "| --- | --- | --- |"]
+    for w in T1_SIZES:
+        losses = [r["epochs"][-1]["loss"] for r in _arms(results, "T1", "rbf")[f"scratch {w}"]]
+        mark = " (teacher's size)" if w == T1_TEACHER_UNITS else ""
+        lines.append(
+            f"| {w}{mark} | {sum(v > threshold for v in losses)}/{len(losses)} | "
+            + " ".join(f"{v:.4f}" for v in losses)
+            + " |"
+        )
+    return (
+        f"threshold: training MSE > {threshold:.4f} (1 % of the targets' variance {variance:.4f})\n\n"
+        + "\n".join(lines)
+    )
+
+
+def by_size_table(results: dict[tuple, dict]) -> str:
+    """T1: test MSE (mean over seeds) of every arm at every size 3..10 (a grown arm at the end of
+    each stage, scratch nets after their whole run)."""
+    lines = ["| arm | " + " | ".join(map(str, T1_SIZES)) + " |", "| --- |" + " --- |" * len(T1_SIZES)]
+    arms = _arms(results, "T1", "rbf")
+    for arm in st.GROWN_ARMS:
+        per_size: dict[int, list[float]] = defaultdict(list)
+        for run in arms[arm]:
+            for i, (_, _, mse) in enumerate(stages(run, regression=True)):
+                per_size[T1_SIZES[0] + i].append(mse)
+        lines.append(f"| {arm} | " + " | ".join(_short(per_size.get(w, [])) for w in T1_SIZES) + " |")
+    scratch = [_short([r["epochs"][-1]["held_out_loss"] for r in arms[f"scratch {w}"]]) for w in T1_SIZES]
+    return "\n".join([*lines, "| scratch | " + " | ".join(scratch) + " |"])
+
+
+def _short(values: list[float]) -> str:
+    return f"{statistics.mean(values):.4f}" if values else "–"
+
+
+def kinds_table(results: dict[tuple, dict]) -> str:
+    """What firefly chose, summed over seeds: new neurons, splits, new layers."""
+    lines = [
+        "| task | new neurons | splits | new layers | growth records |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for part, task in (("T1", "rbf"), ("T2", "spirals"), ("T2", "teacher"), ("T3", "cnn")):
+        grows = [g for run in _arms(results, part, task).get("firefly", []) for g in run["grows"]]
+        details = [g.get("detail") or {} for g in grows]
+        new = sum(d.get("new", 0) for d in details)
+        split = sum(len(d.get("split", [])) for d in details)
+        deeper = sum(d.get("kind") == "deeper" for d in details)
+        lines.append(f"| {task} | {new} | {split} | {deeper} | {len(grows)} |")
+    return "\n".join(lines)
+
+
+def one_step_table(results: dict[tuple, dict]) -> str:
+    """Each move against doing nothing, paired by seed (the same parent): training loss and test
+    accuracy after the fine-tuning, and how many seeds the move beat nothing on training loss."""
+    lines = [
+        "| task | move | params | training loss | test accuracy | Δ training loss vs nothing | "
+        "Δ test accuracy vs nothing | lower loss than nothing |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for task in ("spirals", "teacher"):
+        arms = _arms(results, "one-step", task)
+        base = [r["epochs"][-1] for r in arms["nothing"]]
+        for arm, runs in arms.items():
+            last = [r["epochs"][-1] for r in runs]
+            d_loss = [a["loss"] - b["loss"] for a, b in zip(last, base, strict=True)]
+            d_acc = [a["acc"] - b["acc"] for a, b in zip(last, base, strict=True)]
+            lines.append(
+                f"| {task} | {arm} | {_mean_std([float(r['params']) for r in last], 0)} | "
+                f"{_mean_std([r['loss'] for r in last], 5)} | {_mean_std([r['acc'] for r in last])} | "
+                f"{_mean_std(d_loss, 5)} | {_mean_std(d_acc)} | {sum(d < 0 for d in d_loss)}/{len(d_loss)} |"
+            )
+    return "\n".join(lines)
+
+
+def equal_params_table(results: dict[tuple, dict], task: str) -> str:
+    """Each grown arm's final net against the uniform-width net of the nearest params (the width
+    solver), trained from scratch for the same epochs, paired by seed."""
+    lines = [
+        "| task | grown arm | its params | uniform width at equal params | "
+        "Δ test accuracy (grown − uniform) | "
+        "Δ training loss |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for arm in T2_ARMS:
+        d_acc, d_loss, widths, params = [], [], set(), []
+        for key, run in sorted(results.items()):
+            if key[:3] != ("T2", task, arm):
+                continue
+            last = run["epochs"][-1]
+            w = st.width_for_params(last["params"], st.uniform_mlp_params(task))
+            ref = results[("T2", task, "scratch", key[3], w)]["epochs"][-1]
+            d_acc.append(last["acc"] - ref["acc"])
+            d_loss.append(last["loss"] - ref["loss"])
+            widths.add(w)
+            params.append(float(last["params"]))
+        lines.append(
+            f"| {task} | {arm} | {_mean_std(params, 0)} | {sorted(widths)} | {_mean_std(d_acc)} | "
+            f"{_mean_std(d_loss, 5)} |"
+        )
+    return "\n".join(lines)
+
+
+def compute_table(results: dict[tuple, dict], task: str) -> tuple[float, str]:
+    """Training compute to first reach a target test accuracy: 98 % of the widest scratch net's
+    mean final accuracy. Medians over seeds of forward FLOPs × samples; runs that never reach it
+    count as infinite."""
+    arms = _arms(results, "T2", task)
+    target = 0.98 * statistics.mean(r["epochs"][-1]["acc"] for r in arms[f"scratch {T2_WIDTHS[-1]}"])
+    lines = [
+        "| task | arm | reached | median compute to reach (MFLOP·samples) |",
+        "| --- | --- | --- | --- |",
+    ]
+    for arm, runs in arms.items():
+        costs = [compute_to_reach(r, target) for r in runs]
+        reached = sum(math.isfinite(c) for c in costs)
+        median = statistics.median(costs)
+        lines.append(
+            f"| {task} | {arm} | {reached}/{len(costs)} | {median / 1e6:.1f} |"
+            if math.isfinite(median)
+            else f"| {task} | {arm} | {reached}/{len(costs)} | not reached by half |"
+        )
+    return target, "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pareto plots.
+
+
+def pareto_plot(results: dict[tuple, dict], part: str, task: str, regression: bool, path: Path) -> Path:
+    """Test metric and training loss against params: each grown arm's mean at every growth stage
+    over the seeds that reached it, and the scratch nets' mean at every width."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_test, ax_train) = plt.subplots(1, 2, figsize=(11, 4.2))
+    arms = _arms(results, part, task)
+    for arm, runs in arms.items():
+        if arm.startswith("scratch") or "from scratch" in arm:
+            continue
+        curves = [stages(r, regression) for r in runs]
+        # stage k over the seeds that reached it (the plateau trigger fires at different epochs)
+        points = [[c[k] for c in curves if len(c) > k] for k in range(max(map(len, curves)))]
+        xs = [statistics.mean(p[0] for p in pts) for pts in points]
+        for ax, i in ((ax_test, 2), (ax_train, 1)):
+            ax.plot(xs, [statistics.mean(p[i] for p in pts) for pts in points], "o-", label=arm, ms=4)
+    widths = sorted(int(a.split()[1]) for a in arms if a.startswith("scratch "))
+    full = [w for w in widths if len(arms[f"scratch {w}"]) == len(arms[f"scratch {widths[0]}"])]
+    lasts = [[r["epochs"][-1] for r in arms[f"scratch {w}"]] for w in full]
+    xs = [statistics.mean(r["params"] for r in rows) for rows in lasts]
+    for ax, field in ((ax_test, "held_out_loss" if regression else "acc"), (ax_train, "loss")):
+        ax.plot(
+            xs,
+            [statistics.mean(r[field] for r in rows) for rows in lasts],
+            "s--k",
+            label="scratch (uniform width)",
+        )
+        ax.set_xlabel("params")
+        ax.set_xscale("log")
+    ax_test.set_ylabel("test MSE" if regression else "test accuracy")
+    ax_train.set_ylabel("training loss")
+    ax_train.set_yscale("log")
+    if regression:
+        ax_test.set_yscale("log")
+    ax_test.legend(fontsize=8)
+    fig.suptitle(
+        f"growth suite, {task}: mean over {len(arms[f'scratch {full[0]}'])} seeds, one point per growth stage"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

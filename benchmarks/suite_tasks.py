@@ -1,0 +1,139 @@
+"""The pure pieces of benchmarks/growth_suite.py: the synthetic teachers, the spec text of every
+arm, and the equal-params width solver. Nothing here trains; tests/benchmarks/ checks it.
+
+The arms are one table per task family (`GROWN_ARMS`, `ONE_STEP_ARMS`): a new growth option (an
+`eps: auto`, say) is one more row.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic teachers, written to CSV so that every arm is an ordinary `data csv(...)` spec.
+
+
+@dataclass(frozen=True)
+class RBFTeacher:
+    """y = Σ_i w_i exp(-(a_i x + b_i)²/2): the splitting paper's 1-D toy network (input [x, 1],
+    Gaussian units, linear output without bias), with bumps of alternating sign spread along x so
+    that a student of the same size started at random often leaves some of them uncovered."""
+
+    a: np.ndarray
+    b: np.ndarray
+    w: np.ndarray
+
+    @classmethod
+    def make(cls, neurons: int, seed: int, width: tuple[float, float] = (2.5, 4.0)) -> RBFTeacher:
+        rng = np.random.RandomState(seed)
+        centres = np.linspace(-3.0, 3.0, neurons) + rng.uniform(-0.3, 0.3, neurons)
+        a = rng.uniform(*width, neurons)
+        sign = np.where(np.arange(neurons) % 2 == 0, 1.0, -1.0)
+        return cls(a, -a * centres, sign * rng.uniform(0.6, 1.2, neurons))
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """[n, 1] inputs -> [n, 1] targets."""
+        return (self.w * np.exp(-((x * self.a + self.b) ** 2) / 2)).sum(1, keepdims=True)
+
+    def sample(self, n: int, seed: int, noise: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """n inputs uniform on [-4, 4] (the bumps lie in [-3.3, 3.3]) and their noisy targets."""
+        rng = np.random.RandomState(seed)
+        x = rng.uniform(-4.0, 4.0, (n, 1))
+        return x, self(x) + rng.normal(0.0, noise, (n, 1))
+
+
+def mlp_teacher(
+    n: int, dim: int, hidden: tuple[int, ...], classes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian inputs labelled by the argmax of a random tanh MLP (weights N(0, 1/fan_in), so
+    every layer keeps unit scale): a task whose difficulty is the teacher's width, not noise."""
+    rng = np.random.RandomState(seed)
+    x = rng.normal(size=(n, dim))
+    h = x
+    for width in (*hidden, classes):
+        weight = rng.normal(size=(h.shape[1], width)) / np.sqrt(h.shape[1])
+        h = h @ weight if width == classes else np.tanh(h @ weight)
+    return x, h.argmax(1)
+
+
+def write_csv(path: Path, x: np.ndarray, y: np.ndarray, target: str) -> Path:
+    """Columns x0.. and `target`; floats written with repr so the table round-trips exactly."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow([*(f"x{i}" for i in range(x.shape[1])), target])
+        for row, label in zip(x.tolist(), y.reshape(len(y), -1).tolist(), strict=True):
+            out.writerow([*map(repr, row), *(repr(v) if isinstance(v, float) else v for v in label)])
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# The tasks' sizes and arms.
+
+T1_TEACHER_UNITS = 5
+T1_SIZES = range(3, 11)
+T2_ARMS = ("split fast", "random split", "new random neurons", "firefly")
+T2_WIDTHS = (4, 8, 12, 18, 24)
+CNN_ARMS = ("split fast", "firefly", "new random neurons")
+
+# ---------------------------------------------------------------------------------------------
+# Equal params.
+
+
+def mlp_params(inputs: int, widths: list[int], outputs: int) -> int:
+    """Weights and biases of linear layers inputs -> widths... -> outputs."""
+    sizes = [inputs, *widths, outputs]
+    return sum(a * b + b for a, b in zip(sizes, sizes[1:], strict=False))
+
+
+def width_for_params(params: int, count: Callable[[int], int], low: int = 1, high: int = 4096) -> int:
+    """The uniform width whose `count(width)` (increasing) is nearest `params`; ties go to the
+    smaller width. This is how the suite places a scratch net at a grown net's size."""
+    if count(low) >= params:
+        return low
+    lo, hi = low, high
+    while hi - lo > 1:  # invariant: count(lo) < params <= count(hi), or hi is the cap
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if count(mid) < params else (lo, mid)
+    return lo if params - count(lo) <= count(hi) - params else hi
+
+
+def uniform_mlp_params(task: str) -> Callable[[int], int]:
+    """Params of T2's `linear(w) tanh linear(w) tanh linear(classes)` on `task` as a function of w."""
+    inputs, classes = (2, 2) if task == "spirals" else (8, 4)
+    return lambda w: mlp_params(inputs, [w, w], classes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spec text.
+
+
+def spec_text(data: str, model: str, train: str, grow: str | None = None) -> str:
+    text = f"data {data}\nmodel m {{ {model} }}\ntrain {{ {train} }}\n"
+    return text + (f"grow {{ {grow} }}\n" if grow else "")
+
+
+AFTER_GROWTH = "after_growth(optimizer: fresh, schedule: restart)"
+
+# Grown arms: the transform call, `{n}` the per-step amount the task sets (count or frac).
+GROWN_ARMS = {
+    "split exact": "split(method: exact, eps: 0.1, {n})",
+    "split fast": "split(method: fast, eps: 0.1, {n})",
+    "random split": "split(method: random, eps: 0.1, {n})",
+    "new random neurons": "randomgrow(candidates: 0, deeper: 0, steps: 0, eps: 1, {n})",
+    "firefly": "firefly(deeper: 0, {n})",
+}
+
+# The one-step test: the same count for every move, then the same fine-tuning.
+ONE_STEP_ARMS = {
+    "S2D split (fast)": "split(method: fast, eps: 0.1, count: {k})",
+    "random split": "split(method: random, eps: 0.1, count: {k})",
+    "new random neurons": "randomgrow(candidates: 0, deeper: 0, steps: 0, eps: 1, count: {k})",
+    "firefly": "firefly(deeper: 0, count: {k})",
+    "nothing": None,
+}
