@@ -28,7 +28,7 @@ from growdsl.lang.comments import weave_comments
 from growdsl.run import Run, datasets, loading
 from growdsl.run import replay as run_replay
 from growdsl.run.checkpoint import load_checkpoint
-from growdsl.run.config import check_loss, train_config
+from growdsl.run.config import check_loss, check_on_divergence, train_config
 from growdsl.run.loading import LoadedRun
 from growdsl.run.rundir import read_history
 from growdsl.search import check_search
@@ -105,6 +105,7 @@ def check(spec: Spec) -> CheckResult:
     check_module_names(graph)
     train_config(spec.train, regression=info.classes is None)
     check_loss(spec.train, info.classes, shapes[graph.root].out, spec.model.span)
+    check_on_divergence(spec.train, tasks=info.tasks is not None)
     check_grow(spec.grow, graph)
     check_search(spec.search, graph, spec.data)
     check_export(spec.export)
