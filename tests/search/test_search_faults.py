@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from growdsl.errors import CheckpointError, RunError
+from growdsl.errors import CheckpointError
 from growdsl.lang import parse_text
 from growdsl.search.driver import LOG, STATE, resume_search, run_search
 from growdsl.strict_json import loads
@@ -176,16 +176,19 @@ def test_a_second_process_is_refused_while_a_search_owns_the_folder(tmp_path):
         while not training_next_leg():
             assert first.poll() is None, first.communicate()[1]
             time.sleep(0.01)
-        with pytest.raises(RunError, match=f"pid {first.pid}"):
-            resume_search(out, quiet=True, in_process=True)
+        second = _growdsl("resume", str(out))  # a process: without the lock it would train for minutes
+        try:
+            _, err = second.communicate(timeout=60)
+        finally:
+            _kill_when(second, lambda: True)
+        assert second.returncode == 2 and f"pid {first.pid}" in err, err
     finally:
-        first.kill()
-        first.wait()
+        _kill_when(first, lambda: True)
 
 
-def test_resume_refuses_the_state_of_another_search_and_removes_stale_files(tmp_path):
+def test_resume_refuses_another_searchs_state_removes_stale_files_and_starts_from_leg_0(tmp_path):
     spec, _ = _spec(tmp_path)
-    a = run_search(spec, tmp_path / "a", quiet=True, in_process=True, legs_limit=1).dir
+    a = run_search(spec, tmp_path / "a", quiet=True, in_process=True, legs_limit=0).dir  # resumable already
     b = run_search(spec, tmp_path / "b", quiet=True, in_process=True, legs_limit=1).dir
     shutil.copy(a / STATE, b / STATE)
     before = {p.name: p.read_bytes() for p in b.iterdir() if p.is_file()}
@@ -199,6 +202,7 @@ def test_resume_refuses_the_state_of_another_search_and_removes_stale_files(tmp_
         a / "members/0/.history.jsonl.zz9_zz9z.tmp",
     ]
     for path in stale:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half a write")
     resume_search(a, quiet=True, in_process=True)
     assert _stray(a) == [] and (a / "model.pt").is_file()
