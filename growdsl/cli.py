@@ -7,7 +7,6 @@ code 2; this is the only place that prints errors or exits.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import sys
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from typing import Any
 
 import click
 
+from growdsl import strict_json
 from growdsl.errors import GrowDSLError
 from growdsl.export.formats import FORMATS, RETIRED
 
@@ -92,7 +92,7 @@ def check(spec: Path, overrides: tuple[str, ...], output: str) -> None:
     try:
         api.check_file(spec, list(overrides))
     except GrowDSLError as e:  # the same exit code as text output, the message as data
-        click.echo(json.dumps([diagnostic(e, spec)], indent=1))
+        click.echo(strict_json.dumps([diagnostic(e, spec)], indent=1))
         sys.exit(e.exit_code)
     click.echo("[]")
 

@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
+from pathlib import Path
 
 import pytest
 
 from growdsl import strict_json
 from growdsl.lang import parse_text
 from growdsl.run.rundir import append_history, read_history, write_history
+from growdsl.run.tensorboard import growth_text
 
 
 def test_nonfinite_numbers_become_null_and_are_named():
@@ -60,3 +63,30 @@ def test_graph_exports_are_strict_json(tmp_path):
 def test_the_strict_reader_refuses_what_python_writes_for_nan():
     with pytest.raises(ValueError, match="NaN"):
         strict_json.loads(json.dumps({"loss": math.nan}))
+
+
+def test_no_module_writes_json_but_through_the_strict_helper():
+    """`json.dump`/`json.dumps` of the standard library write NaN as `NaN`; a module that imports
+    `json` may read with it, and writes through growdsl/strict_json.py."""
+    root = Path(strict_json.__file__).parent
+    offenders = []
+    for path in sorted(set(root.rglob("*.py")) - {Path(strict_json.__file__)}):
+        tree = ast.parse(path.read_text())
+        stdlib = any(isinstance(n, ast.Import) and any(a.name == "json" and a.asname is None for a in n.names)
+                     for n in ast.walk(tree))  # fmt: skip
+        for node in ast.walk(tree):
+            called = node.func if isinstance(node, ast.Call) else None
+            if (
+                stdlib
+                and isinstance(called, ast.Attribute)
+                and isinstance(called.value, ast.Name)
+                and (called.value.id, called.attr) in (("json", "dump"), ("json", "dumps"))
+            ):
+                offenders.append(f"{path.relative_to(root)}:{node.lineno}")
+    assert offenders == [], "stdlib json writes (use growdsl.strict_json.dumps): " + ", ".join(offenders)
+
+
+def test_tensorboard_growth_text_holds_strict_json():
+    text = growth_text({"transform": "split", "node": "m.h", "detail": {"score": -math.inf, "added": 2}})
+    embedded = text.split("`")[-2]
+    assert strict_json.loads(embedded) == {"score": None, "added": 2, "nonfinite": ["score"]}

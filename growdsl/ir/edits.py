@@ -45,6 +45,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from growdsl import strict_json
 from growdsl.ir.graph import ArchGraph, from_json, to_json
 from growdsl.ir.ops import OPS, WEIGHT_OPS
 
@@ -375,7 +376,7 @@ def subtree_json(graph: ArchGraph, node: str) -> str:
     donor); canonical (sorted keys), so equal subtrees give equal text."""
     sub = _subtree(graph, node)
     data = to_json(sub)
-    return json.dumps({"nodes": data["nodes"], "edges": data["edges"]}, sort_keys=True)
+    return strict_json.dumps({"nodes": data["nodes"], "edges": data["edges"]}, sort_keys=True)
 
 
 def _subtree(graph: ArchGraph, node: str) -> ArchGraph:
@@ -453,7 +454,7 @@ def edit_from_json(data: dict[str, Any]) -> Edit:
         elif kind == "insert":
             fields["args"] = tuple(fields.get("args", {}).items())
         elif kind == "graft":
-            fields["donor"] = json.dumps(fields["donor"], sort_keys=True)
+            fields["donor"] = strict_json.dumps(fields["donor"], sort_keys=True)
         elif kind == "several":
             fields["edits"] = tuple(edit_from_json(part) for part in fields["edits"])
         return EDIT_KINDS[kind](**fields)

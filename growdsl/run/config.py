@@ -18,7 +18,7 @@ from growdsl.lang.suggest import unknown_name_message
 from growdsl.lazy import torch
 from growdsl.options import Option, boolean, integer, number, number_list, read_options, read_value
 
-SETTINGS = ("epochs", "batch", "optimizer", "schedule", "loss", "seed", "device")
+SETTINGS = ("epochs", "batch", "optimizer", "schedule", "loss", "seed", "device", "on_divergence")
 LOSSES = ("cross_entropy", "mse")
 
 _LR = number(0.0, lo_open=True)
@@ -56,6 +56,14 @@ SCHEDULES: dict[str, dict[str, Option]] = {
     "step": {"every": Option(10, integer(1)), "gamma": Option(0.1, number(0.0, 1.0, lo_open=True))},
 }
 
+ON_DIVERGENCE: dict[str, dict[str, Option]] = {
+    "stop": {},
+    "rollback": {
+        "retries": Option(3, integer(1, 100)),  # rollbacks over the whole run (a member's life)
+        "factor": Option(0.1, number(0.0, 1.0, lo_open=True, hi_open=True)),  # lr times this, each
+    },
+}
+
 _DEVICE = re.compile(r"^(auto|cpu|cuda|cuda:\d+)$")
 
 
@@ -76,6 +84,7 @@ class TrainConfig:
     loss: str = "cross_entropy"
     seed: int = 0
     device: str = "auto"
+    on_divergence: Method = Method("stop")
 
 
 def train_setting_names() -> tuple[str, ...]:
@@ -142,6 +151,8 @@ def _read(setting: Setting, regression: bool) -> Any:
         return _method(value, "optimizer", OPTIMIZERS)
     if name == "schedule":
         return _method(value, "schedule", SCHEDULES)
+    if name == "on_divergence":
+        return _method(value, "on_divergence", ON_DIVERGENCE)
     if name == "loss":
         loss = _name(value, "loss", LOSSES)
         if regression and loss == "cross_entropy":
@@ -198,6 +209,18 @@ def check_loss(
             hint="end the model with linear(classes)"
             if classes is not None
             else "end the model with linear(1)",
+        )
+
+
+def check_on_divergence(block: TrainBlock | None, tasks: bool) -> None:
+    """A task sequence (continual learning) can only stop on a divergence: its tasks' freezes and
+    heads are not rolled back. A SpecError at the setting."""
+    setting = next((s for s in block.settings if s.name == "on_divergence"), None) if block else None
+    if tasks and setting is not None and train_config(block).on_divergence.name == "rollback":
+        raise SpecError(
+            "on_divergence rollback is not supported with a task sequence (data ... tasks: ...)",
+            setting.value.span,
+            expected="on_divergence stop",
         )
 
 

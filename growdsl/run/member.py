@@ -18,13 +18,16 @@ from typing import Any
 
 from growdsl import ir
 from growdsl.compile import compile_graph
+from growdsl.errors import DivergenceError
 from growdsl.grow.policy import GrowthPolicy
 from growdsl.lang.ast import GrowBlock
 from growdsl.lazy import torch
+from growdsl.run import rollback
 from growdsl.run.checkpoint import restore_rng_states
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device
 from growdsl.run.datasets import Splits
 from growdsl.run.loop import TrainState, compute_loss, fit, seed_everything, to_device
+from growdsl.run.progress import notice
 
 Payload = dict[str, Any]
 
@@ -98,16 +101,36 @@ def train_member(
     dev = resolve_device(str(device or payload.get("device") or config.device))
     state = state_from_payload(payload, config, dev, config.epochs)
     data = to_device(data, dev)
-    fit(
-        state,
-        data,
-        config,
-        stop_at=min(config.epochs, state.epoch + epochs),
-        log=log or (lambda _records: None),
-        save=save or (lambda _state: None),
-        after_epoch=growth_hooks(grow, data, config),
-        show_progress=show_progress,
-    )
+    stop_at = min(config.epochs, state.epoch + epochs)
+    log = log or (lambda _records: None)
+    rolls_back = config.on_divergence.name == "rollback"
+    good = payload  # the state after the last good epoch (growdsl/run/rollback.py)
+
+    def save_good(trained: TrainState) -> None:
+        nonlocal good
+        if rolls_back:  # a copy an epoch only when the spec asks for rollbacks
+            good = rollback.snapshot(trained.checkpoint_payload())
+        if save is not None:
+            save(trained)
+
+    while True:
+        grown = rollback.scaled_config(config, rollback.lr_scale(config, state.history))
+        try:
+            fit(state, data, config, stop_at=stop_at, log=log, save=save_good,
+                after_epoch=growth_hooks(grow, data, grown), show_progress=show_progress)  # fmt: skip
+            break
+        except DivergenceError as error:
+            line = rollback.rollback_line(config, state.history, error, good["epoch"])
+            if line is None:
+                raise
+            state = state_from_payload(good, config, dev, config.epochs)
+            rollback.scale_learning_rate(
+                state.optimizer, state.scheduler, config.on_divergence.kwargs["factor"]
+            )
+            state.history.append(line)
+            good = rollback.snapshot(state.checkpoint_payload())  # the next rollback starts from here
+            log([line])
+            notice(show_progress, rollback.describe(line))
     extra = {k: v for k, v in payload.items() if k in ("spec", "device")}
     last = next((r for r in reversed(state.history) if r["event"] == "epoch"), None)
     metrics = {k: v for k, v in (last or {}).items() if k not in ("event", "time")}

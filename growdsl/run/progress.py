@@ -75,3 +75,11 @@ class TrainingProgress:
     def _metrics(self, loss: float) -> str:
         acc = f"  acc {self._acc:.3f}" if self._acc is not None else ""
         return f"loss {loss:.4f}{acc}  params {self._params:,}"
+
+
+def notice(enabled: bool, text: str) -> None:
+    """A line between two progress bars (a rollback), shown when the bar is."""
+    if enabled:
+        from rich.console import Console  # as in TrainingProgress: not for `growdsl check`
+
+        Console().print(f"[yellow]{text}[/yellow]")

@@ -51,10 +51,15 @@ RUN_FILES = (
     "metrics.json",
     IDENTITY,
 )
-# what `write_atomically` leaves when killed mid-write: `.<file>.<8 random characters>.tmp`
-_STALE = re.compile(
-    r"\.(" + "|".join(re.escape(n) for n in (*RUN_FILES, *FILE_NAMES.values())) + r")\.[a-z0-9_]{8}\.tmp"
-)
+
+
+def _stale_pattern(names: Iterable[str]) -> re.Pattern[str]:
+    """What `write_atomically` leaves of one of `names` when killed mid-write:
+    `.<file>.<8 random characters>.tmp`."""
+    return re.compile(r"\.(" + "|".join(re.escape(n) for n in names) + r")\.[a-z0-9_]{8}\.tmp")
+
+
+_STALE = _stale_pattern((*RUN_FILES, *FILE_NAMES.values()))
 
 
 def make_run_dir(
@@ -138,10 +143,11 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
 _CLAIMED: dict[Path, int] = {}  # folder (resolved) -> the open lock file this process holds
 
 
-def claim(run_dir: Path) -> None:
+def claim(run_dir: Path, written: Iterable[str] = ()) -> None:
     """Take the folder's lock for this process (again: a no-op) and remove its stale temporary
-    files; a RunError naming the holder's pid when another process has it. A path that is not a
-    folder is left alone, for the caller to report (`resume`: no checkpoint there)."""
+    files (of the run's files, and of the `written` names a search adds); a RunError naming the
+    holder's pid when another process has it. A path that is not a folder is left alone, for the
+    caller to report (`resume`: no checkpoint there)."""
     key = run_dir.resolve()
     if key in _CLAIMED or not key.is_dir():
         return
@@ -158,8 +164,16 @@ def claim(run_dir: Path) -> None:
     os.ftruncate(fd, 0)
     os.write(fd, f"{os.getpid()}\n".encode())
     _CLAIMED[key] = fd
-    for stale in (p for p in key.iterdir() if _STALE.fullmatch(p.name)):
-        stale.unlink(missing_ok=True)
+    remove_stale(key, written)
+
+
+def remove_stale(folder: Path, written: Iterable[str] = ()) -> None:
+    """Remove the temporary files a killed write left in `folder` (of the run's files and of
+    `written`); only its owner may call this: nobody else can be writing them."""
+    extra = tuple(written)
+    stale = _stale_pattern((*RUN_FILES, *FILE_NAMES.values(), *extra)) if extra else _STALE
+    for path in (p for p in folder.iterdir() if stale.fullmatch(p.name)):
+        path.unlink(missing_ok=True)
 
 
 def release(run_dir: Path) -> None:
@@ -184,10 +198,12 @@ def releases_claims(function: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def write_identity(run_dir: Path, spec_text: str) -> None:
-    """Give a new run its identity: a fresh run id and the hash of its spec, in run.json."""
+def write_identity(run_dir: Path, spec_text: str) -> str:
+    """Give a new run its identity: a fresh run id and the hash of its spec, in run.json; returns
+    the run id, which the run's checkpoints (or a search's state) carry."""
     identity = {"run_id": uuid.uuid4().hex, "spec_sha256": _sha256(spec_text)}
     write_text(run_dir / IDENTITY, strict_json.dumps(identity, indent=1) + "\n")
+    return identity["run_id"]
 
 
 def run_id(run_dir: Path) -> str | None:
@@ -197,14 +213,14 @@ def run_id(run_dir: Path) -> str | None:
     return identity["run_id"] if identity else None
 
 
-def check_identity(run_dir: Path, checkpoint: dict[str, Any]) -> None:
-    """A CheckpointError unless the checkpoint belongs to the run of this folder: same run id, and
-    the spec it carries is the one the run started with. A folder and checkpoint that both predate
-    run identities pass."""
+def check_identity(run_dir: Path, checkpoint: dict[str, Any], name: str = "checkpoint.pt") -> None:
+    """A CheckpointError unless the checkpoint (`name`: a run's checkpoint.pt or a search's state)
+    belongs to the run of this folder: same run id, and the spec it carries is the one the run
+    started with. A folder and checkpoint that both predate run identities pass."""
     identity, theirs = _identity(run_dir), checkpoint.get("run_id")
     if identity is None and theirs is None:
         return
-    path = run_dir / "checkpoint.pt"
+    path = run_dir / name
     if identity is None or theirs != identity["run_id"]:
         mine = f"run {identity['run_id']}" if identity else f"a folder without {IDENTITY}"
         raise CheckpointError(

@@ -15,10 +15,10 @@ as it appends them to `history.jsonl`, so TensorBoard shows a run while it train
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from growdsl import strict_json
 from growdsl.errors import MissingDependencyError
 from growdsl.lang.ast import Num, Spec, TransformStmt, Value
 from growdsl.lang.format import format_call, format_value
@@ -101,4 +101,4 @@ def growth_text(record: dict[str, Any]) -> str:
     detail = record.get("detail") or {}
     if "added" in detail:
         text += f" (added {detail['added']})"
-    return text + f"  \n`{json.dumps(detail)[:500]}`"
+    return text + f"  \n`{strict_json.dumps(detail)[:500]}`"

@@ -42,7 +42,17 @@ from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.run.plots import population_figure, save_png
 from growdsl.run.progress import progress_enabled
-from growdsl.run.rundir import SPEC, make_run_dir, write_history, write_text
+from growdsl.run.rundir import (
+    SPEC,
+    check_identity,
+    claim,
+    make_run_dir,
+    releases_claims,
+    remove_stale,
+    write_history,
+    write_identity,
+    write_text,
+)
 from growdsl.run.single import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
 from growdsl.search.backends import (
     InProcess,
@@ -63,6 +73,7 @@ LOG = "search.jsonl"
 MEMBERS = "members"
 LINEAGE = "lineage.graphml"
 POPULATION_PNG = "population.png"
+SEARCH_FILES = (STATE, LOG, LINEAGE, POPULATION_PNG)  # written besides a run's files
 STATE_FORMAT = 1
 
 
@@ -70,6 +81,7 @@ def is_search_dir(run_dir: str | Path) -> bool:
     return (Path(run_dir) / STATE).is_file()
 
 
+@releases_claims
 def run_search(
     spec: Spec,
     out: str | Path | None = None,
@@ -91,24 +103,31 @@ def run_search(
     data = load_splits(spec, info, config.seed)
     refuse_to_overwrite(spec.file, out)
     run_dir = make_run_dir(out, space.root, force=force)
+    _own(run_dir)
     text = spec_text(spec)
+    run_id = write_identity(run_dir, text)
     write_text(run_dir / SPEC, text)
     rng = random.Random(config.seed)
     size = search.options["trials"] if search.method == "random" else search.options["population"]
-    state: dict[str, Any] = {"format": STATE_FORMAT, "spec": text, "leg": 0, "next_id": 0, "members": {},
-                             "fitness": {}, "log": [], "lineage": [], "born": {}}  # fmt: skip
+    state: dict[str, Any] = {"format": STATE_FORMAT, "spec": text, "run_id": run_id, "leg": 0, "next_id": 0,
+                             "members": {}, "fitness": {}, "log": [], "lineage": [], "born": {}}  # fmt: skip
     for _ in range(size):
         _add_member(state, sample_member(space, rng), space, config, rng, born=0)
     state["rng"] = rng.getstate()
+    _save(run_dir, state)  # resumable from leg 0, as a run is from epoch 0
     return _search(spec, search, config, data, run_dir, state, quiet, legs_limit, in_process)
 
 
+@releases_claims
 def resume_search(
     run_dir: str | Path, *, device: str | None = None, quiet: bool = False, in_process: bool = False
 ) -> Run:
-    """Continue the search in `run_dir` from its saved state (the last finished leg)."""
+    """Continue the search in `run_dir` from its saved state (the last finished leg); refused
+    while another process owns the folder, or when the state belongs to another search."""
     run_dir = Path(run_dir)
+    _own(run_dir)
     state = _load_state(run_dir)
+    check_identity(run_dir, state, STATE)
     spec = lang.parse_text(state["spec"], str(run_dir / SPEC))
     info = describe(spec.data)
     config = _config(spec, info, device)
@@ -343,6 +362,19 @@ def _summary(payload: Payload) -> str:
             k = f"k{attrs['args']['k']}" if "k" in attrs["args"] else ""
             parts.append(f"{attrs['op']}{attrs['args']['out']}{k}")
     return " ".join(parts)
+
+
+def _own(run_dir: Path) -> None:
+    """Hold the folder's lock as a single run does (growdsl/run/rundir.py), and remove the
+    temporary files a killed write left, the search's and its members' included. (A path that is
+    no folder is left for `_load_state` to report.)"""
+    if not run_dir.is_dir():
+        return
+    claim(run_dir, SEARCH_FILES)
+    remove_stale(run_dir, SEARCH_FILES)  # a folder claimed by make_run_dir knew only the run's files
+    for folder in (run_dir / MEMBERS).glob("*"):
+        if folder.is_dir():
+            remove_stale(folder)
 
 
 def _save(run_dir: Path, state: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ def test_absent_block_gives_the_documented_defaults():
         "auto",
     )
     assert config.optimizer.name == "adam" and config.optimizer.kwargs["lr"] == 1e-3
-    assert config.schedule.name == "none"
+    assert config.schedule.name == "none" and config.on_divergence.name == "stop"
 
 
 def test_regression_data_defaults_to_mse_and_refuses_cross_entropy():
@@ -105,7 +105,16 @@ def test_bad_setting_is_a_spec_error_at_its_place(body, message, col):
 
 def test_setting_names_match_what_the_block_accepts():
     names = train_setting_names()
-    assert set(names) == {"epochs", "batch", "optimizer", "schedule", "loss", "seed", "device"}
+    assert set(names) == {
+        "epochs",
+        "batch",
+        "optimizer",
+        "schedule",
+        "loss",
+        "seed",
+        "device",
+        "on_divergence",
+    }
     check_setting_name("epochs")
     with pytest.raises(SpecError, match="did you mean 'batch'"):
         check_setting_name("bach")

@@ -21,9 +21,9 @@ it, and the edits become one `Several`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
+from growdsl import strict_json
 from growdsl.ir.cells import block_uses, cell_use, same_tree
 from growdsl.ir.edits import (
     Edit,
@@ -144,7 +144,7 @@ def donor_json(ops: list[tuple[str, dict]]) -> str:
         nodes = [{"id": "*", "kind": "seq", "label": None, "span": None}]
         nodes += [op_node(f"*.{i}", op, args) for i, (op, args) in enumerate(ops)]
         edges = [{"source": "*", "target": f"*.{i}", "pos": i} for i in range(len(ops))]
-    return json.dumps({"nodes": nodes, "edges": edges}, sort_keys=True)
+    return strict_json.dumps({"nodes": nodes, "edges": edges}, sort_keys=True)
 
 
 # ---------------------------------------------------------------- shared cells
