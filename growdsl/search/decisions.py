@@ -128,10 +128,10 @@ def build_child(
 
 
 def log_prob(
-    controller: Controller, tree: CellTree, decisions: list[Decision]
+    controller: Controller, states: torch.Tensor, decisions: list[Decision]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The log-probability of `decisions` under `controller`, and the sum of their entropies."""
-    states = controller.encoder(tree)
+    """The log-probability of `decisions` under `controller` (whose encoder gave `states`), and
+    the sum of their entropies."""
     total, entropy = torch.zeros(()), torch.zeros(())
     for d in decisions:
         dist = distribution(controller.logits(states, d.actor, d.node), d.allowed)

@@ -53,7 +53,7 @@ from growdsl.search.backends import (
 )
 from growdsl.search.controller import CellTree, Controller, RandomPolicy
 from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
-from growdsl.search.driver import STATE_FORMAT, _config, _partial, _save, _summary, _write_log, _write_member
+from growdsl.search.driver import STATE_FORMAT, _config, _save, _summary, _write_log, _write_member
 from growdsl.search.inherit import edited_payload
 from growdsl.search.methods import SearchConfig, search_config
 from growdsl.search.pbt import fitness_of
@@ -183,7 +183,7 @@ def _search(
                 ]
                 decided = [children[r.member][1] for r in sorted(results, key=lambda r: r.member)]
                 if learns:
-                    _update(controller, adam, tree, decided, rewards, state)
+                    state["baseline"] = reinforce(controller, adam, tree, decided, rewards, state["baseline"])
                 state["log"].append(
                     {
                         "event": "episode",
@@ -207,7 +207,7 @@ def _search(
     finally:
         backend.close()
     if state["episode"] < opts["episodes"]:  # stopped early: the state is there to resume from
-        return _partial(run_dir, state)
+        return Run(run_dir, None, None, state["log"], {"episodes": state["episode"]})  # type: ignore[arg-type]
     return _finish(spec, child_config, data, run_dir, state)
 
 
@@ -255,26 +255,27 @@ def _record(state: dict[str, Any], result: MemberResult, decisions: list[Decisio
     return value
 
 
-def _update(
+def reinforce(
     controller: Controller,
     adam: torch.optim.Adam,
     tree: CellTree,
     decided: list[list[Decision]],
     rewards: list[float],
-    state: dict[str, Any],
-) -> None:
-    """One REINFORCE step on the episode's children: minimise -(1/B) Σ (R - b) log p(decisions)
-    - (ENTROPY_WEIGHT/B) Σ H; then the baseline b moves towards the batch's mean reward."""
+    baseline: float | None,
+) -> float:
+    """One REINFORCE step on a batch of children: minimise -(1/B) Σ (R - b) log p(decisions)
+    - (ENTROPY_WEIGHT/B) Σ H, b the moving-average `baseline` (the batch's mean reward at the
+    first step). Returns the baseline moved towards the batch's mean reward."""
     mean = sum(rewards) / len(rewards)
-    baseline = mean if state["baseline"] is None else state["baseline"]
-    loss = torch.zeros(())
+    baseline = mean if baseline is None else baseline
+    loss, states = torch.zeros(()), controller.encoder(tree)  # one encoding: the batch's tree is the same
     for decisions, value in zip(decided, rewards, strict=True):
-        logp, entropy = log_prob(controller, tree, decisions)
+        logp, entropy = log_prob(controller, states, decisions)
         loss = loss - (value - baseline) * logp - ENTROPY_WEIGHT * entropy
     adam.zero_grad()
     (loss / len(rewards)).backward()
     adam.step()
-    state["baseline"] = BASELINE_DECAY * baseline + (1 - BASELINE_DECAY) * mean
+    return BASELINE_DECAY * baseline + (1 - BASELINE_DECAY) * mean
 
 
 def _finish(spec: Spec, config: TrainConfig, data: Splits, run_dir: Path, state: dict[str, Any]) -> Run:
