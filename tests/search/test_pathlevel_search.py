@@ -106,8 +106,8 @@ def test_the_random_controller_samples_through_the_same_path_and_learns_nothing(
     ("model", "options", "message", "where"),
     [
         ("model m { flatten linear(8) relu linear(classes) }", "episodes: 2", "uses no block", "3:8"),
-        ("model m { cell(8) flatten linear(classes) }", "episodes: 0", "a whole number >= 1", "3:28"),
-        ("model m { cell(8) flatten linear(classes) }", "controller: lstm", "treelstm", "3:30"),
+        ("model m { flatten cell(8) linear(classes) }", "episodes: 0", "a whole number >= 1", "3:28"),
+        ("model m { flatten cell(8) linear(classes) }", "controller: lstm", "treelstm", "3:30"),
     ],
 )
 def test_pathlevel_mistakes_are_reported_at_their_place(tmp_path, model, options, message, where):
