@@ -171,37 +171,33 @@ def _search(
                     state["next_id"] += 1
                     payload = _child(state["base"], edits, member, data, child_config, opts["noise"], seed)
                     children[member] = (payload, decisions)
-                progress.start_leg(state["episode"] + 1, {m: _summary(p) for m, (p, _) in children.items()})
-                jobs = [MemberJob(m, p, opts["epochs"]) for m, (p, _) in children.items()]
-                results = []
-                for result in backend.run(jobs):  # in the order they finish
-                    results.append(result)
-                    progress.member_done(result.member, child_config.epochs, fitness_of(result.metrics))
+                sampled = time.perf_counter()
+                results = _train(backend, children, opts["epochs"], state["episode"] + 1, progress)
                 trained = time.perf_counter()
-                rewards = [
-                    _record(state, r, children[r.member][1]) for r in sorted(results, key=lambda r: r.member)
-                ]
-                decided = [children[r.member][1] for r in sorted(results, key=lambda r: r.member)]
+                rewards = [_record(state, r, children[r.member][1]) for r in results]
                 if learns:
+                    decided = [children[r.member][1] for r in results]
                     state["baseline"] = reinforce(controller, adam, tree, decided, rewards, state["baseline"])
+                seconds = {
+                    "sample": sampled - started,
+                    "train": trained - sampled,
+                    "update": time.perf_counter() - trained,
+                }
+                state["episode"] += 1
                 state["log"].append(
                     {
                         "event": "episode",
-                        "episode": state["episode"] + 1,
+                        "episode": state["episode"],
                         "workers": workers,
                         "mean_reward": sum(rewards) / len(rewards),
                         "baseline": state["baseline"],
-                        "time": {
-                            "train": round(trained - started, 3),
-                            "total": round(time.perf_counter() - started, 3),
-                        },
+                        "time": {k: round(v, 3) for k, v in seconds.items()},
                     }
                 )
-                state["episode"] += 1
                 state["controller"], state["adam"] = controller.state_dict(), adam.state_dict()
                 state["generator"] = generator.get_state()
-                for member, (payload, _) in children.items():
-                    _write_member(run_dir, member, payload)
+                for r in results:
+                    _write_member(run_dir, r.member, r.payload or children[r.member][0])
                 _write_log(run_dir, state)
                 _save(run_dir, state)
     finally:
@@ -209,6 +205,21 @@ def _search(
     if state["episode"] < opts["episodes"]:  # stopped early: the state is there to resume from
         return Run(run_dir, None, None, state["log"], {"episodes": state["episode"]})  # type: ignore[arg-type]
     return _finish(spec, child_config, data, run_dir, state)
+
+
+def _train(
+    backend, children: dict, epochs: int, episode: int, progress: SearchProgress
+) -> list[MemberResult]:
+    """Train the episode's children on the backend; their results in member order (whoever
+    trained them, whatever order they finished in)."""
+    progress.start_leg(episode, {m: _summary(p) for m, (p, _) in children.items()})
+    results = []
+    for result in backend.run([MemberJob(m, p, epochs) for m, (p, _) in children.items()]):
+        results.append(result)
+        progress.member_done(
+            result.member, (result.payload or {}).get("epoch", 0), fitness_of(result.metrics)
+        )
+    return sorted(results, key=lambda r: r.member)
 
 
 def _child(
