@@ -1,8 +1,9 @@
 """Replay: fold a run's logged growth edits over its spec's lowered graph.
 
 Every `grow` line of `history.jsonl` holds the edit it made (`growdsl.ir.edits`, JSON form), as do
-a search member's `sample` lines (the grafts that drew it from the space) and `mix` lines (the
-positions it took from a second parent), so
+a search member's `sample` lines (the grafts that drew it from the space), `mix` lines (the
+positions it took from a second parent) and `pathlevel` lines (the edits the path-level
+controller made to the base net), so
 the final architecture of a run is a function of its spec and its history: `replay(run_dir)`
 lowers the run's `spec.grow` (the spec as run, `--set` overrides applied), applies the logged
 edits in order, and returns the graph, which must equal the run's `graph.json` (a tested law;
@@ -34,7 +35,7 @@ def replay(run_dir: str | Path) -> ArchGraph:
     start = ir.lower(spec, info.input_shape, info.classes)
     edits = []
     for number, line in enumerate(read_history(run_dir), 1):
-        if line.get("event") not in ("grow", "sample", "mix"):
+        if line.get("event") not in ("grow", "sample", "mix", "pathlevel"):
             continue
         if "edit" not in line:
             raise RunError(

@@ -7,7 +7,9 @@
 - `pbt(...)`: a population trained `every` epochs at a time; after each leg but the last, the
   exploit step (`pbt.plan_exploit`) replaces the bottom share by children (`inherit.child_payload`:
   PBT-NAS's mixing with shrink-perturb, or one mutated position); `train.epochs` is each
-  member's whole budget, a child going on from its parent's epoch.
+  member's whole budget, a child going on from its parent's epoch;
+- `pathlevel(...)`: the path-level meta-controller, whose episode loop is `pathlevel.py` (it
+  shares this module's run directory files and state saving).
 
 The driver only decides; members train through a backend (`backends.py`) that exchanges
 checkpoint payloads. After every leg the search's state (members' payloads, fitness, the
@@ -96,6 +98,11 @@ def run_search(
     training legs (leaving the state to resume from, as an interruption would); `in_process`
     trains every member in this process whatever the backend (with the backend's threads per
     member: the reference a parallel backend must match). `device` overrides `train.device`."""
+    if spec.search is not None and spec.search.method.name == "pathlevel":
+        from growdsl.search.pathlevel import run_pathlevel  # imports this module's file helpers
+
+        return run_pathlevel(spec, out, device=device, quiet=quiet, force=force, episodes_limit=legs_limit,
+                             in_process=in_process)  # fmt: skip
     info = describe(spec.data)
     config = _config(spec, info, device)
     search = search_config(spec.search)
@@ -129,6 +136,10 @@ def resume_search(
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
     spec = lang.parse_text(state["spec"], str(run_dir / SPEC))
+    if state.get("method") == "pathlevel":
+        from growdsl.search.pathlevel import resume_pathlevel
+
+        return resume_pathlevel(run_dir, state, spec, device=device, quiet=quiet, in_process=in_process)
     info = describe(spec.data)
     config = _config(spec, info, device)
     data = load_splits(spec, info, config.seed)

@@ -80,6 +80,22 @@ def child_payload(
         net, done = carry(net, graft, init, generator)
         carries.append(done)
         lines.append({"event": "mix", "epoch": state.epoch, **record, "edit": edit_to_json(graft)})
+    return edited_payload(parent1, state, net, carries, config, seed, lines)
+
+
+def edited_payload(
+    parent: Payload,
+    state: TrainState,
+    net: Net,
+    carries: list[Carry],
+    config: TrainConfig,
+    seed: int,
+    lines: list[dict[str, Any]],
+) -> Payload:
+    """The payload of `net`, made from `parent` (whose training state is `state`) by the edits of
+    `carries`: the optimizer state carried, the schedule at the parent's position (spanning
+    `config.epochs`), the parent's epoch and history with `lines` (the edits' records) after it,
+    a shuffling generator seeded by `seed`."""
     optimizer = carried_optimizer(
         state.optimizer, state.model, net.model, carries, lambda p: build_optimizer(config.optimizer, p)
     )
@@ -89,5 +105,5 @@ def child_payload(
     shuffle = torch.Generator().manual_seed(seed)
     history = [*state.history, *lines]
     child = TrainState(net.graph, net.model, optimizer, scheduler, shuffle, state.epoch, history)
-    # the global generators' states are parent 1's (restored with its state); the shuffle is new
-    return {**child.checkpoint_payload(), **{k: v for k, v in parent1.items() if k in ("spec", "device")}}
+    # the global generators' states are the parent's (restored with its state); the shuffle is new
+    return {**child.checkpoint_payload(), **{k: v for k, v in parent.items() if k in ("spec", "device")}}

@@ -2,9 +2,10 @@
 
 `search_config(decl)` validates a declaration into a `SearchConfig` (every mistake a SpecError at
 its place); `check_search` adds what `growdsl check` can say before any training: the model must
-leave something open to search, the data must hold a validation split out (members are ranked on
-it, never on the test split), and `backend: ray` needs Ray installed. docs/search.md is the user's
-reference for every option.
+leave something open to search (for `pathlevel`: a cell, a `block`, for the controller to act
+on), the data must hold a validation split out (members are ranked on it, never on the test
+split), and `backend: ray` needs Ray installed. docs/search.md is the user's reference for every
+option.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ KNOWN_SEARCHES: dict[str, str] = {
     "pbt": "PBT-NAS (mixing good networks, shrink-perturb)",
     "pathlevel": "path-level search with a tree-LSTM controller",
 }
-IMPLEMENTED_SEARCHES = ("random", "pbt")
+IMPLEMENTED_SEARCHES = ("random", "pbt", "pathlevel")
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
 
@@ -54,6 +55,12 @@ def _mode(value: Value) -> str:
     raise BadValue("mix (PBT-NAS) or mutate (mutation-based PBT)")
 
 
+def _controller(value: Value) -> str:
+    if isinstance(value, Name) and value.id in ("treelstm", "random"):
+        return value.id
+    raise BadValue("treelstm (the learned controller) or random (uniform decisions, the baseline)")
+
+
 _COMMON = {
     "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
     "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
@@ -68,6 +75,15 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "shrink": Option(0.4, number(0.0), "shrink factor of the weights taken from parent 2"),
         "perturb": Option(0.1, number(0.0), "weight of a fresh initialisation added to them"),
         "mode": Option("mix", _mode, "mix (PBT-NAS) or mutate (mutation-based PBT)"),
+        **_COMMON,
+    },
+    "pathlevel": {
+        "controller": Option("treelstm", _controller, "treelstm or random"),
+        "episodes": Option(10, integer(1), "controller updates, each after a batch of children"),
+        "batch": Option(10, integer(1), "children sampled, trained and scored per episode"),
+        "epochs": Option(2, integer(1), "epochs each child trains from the base net's weights"),
+        "lr": Option(6e-3, number(0.0, lo_open=True), "the controller's Adam learning rate"),
+        "noise": Option(6e-3, number(0.0), "replication noise: std of a copy's W entries over std(W)"),
         **_COMMON,
     },
 }
@@ -115,8 +131,15 @@ def check_search(decl: SearchDecl | None, graph: ArchGraph, data: Call | None) -
     `graph` is the spec's lowered model, `data` its data call (None: the default digits)."""
     if decl is None:
         return
-    search_config(decl)
-    if not positions(graph):
+    config = search_config(decl)
+    if config.method == "pathlevel":
+        if not any(graph[n].get("block") for n in graph.walk()):
+            raise SpecError(
+                "the path-level controller acts on a cell, and this model uses no block",
+                decl.method.span,
+                hint="put the part to transform in a block (block cell(c) { ... }) and use it in the model",
+            )
+    elif not positions(graph):
         raise SpecError(
             "this model has nothing to search: no choice, no set of values, no range",
             decl.span,

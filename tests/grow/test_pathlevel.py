@@ -15,6 +15,7 @@ from growdsl.compile import compile_graph
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.pathlevel import PathLevelTransform
+from growdsl.grow.pathlevel.inits import replaced_stats
 from growdsl.grow.pathlevel.sites import replicate_add, uses_of
 from growdsl.grow.pathlevel.transform import Payload
 from growdsl.grow.surgery import carry
@@ -63,7 +64,7 @@ def _transform(**options) -> PathLevelTransform:
 
 
 def _apply(net: Net, t: PathLevelTransform, edit, x: torch.Tensor, seed: int = 0) -> Net:
-    cand = Candidate("pathlevel", edit, 1.0, {}, Payload(seed, t._stats(net, edit, x)))
+    cand = Candidate("pathlevel", edit, 1.0, {}, Payload(seed, replaced_stats(net, edit, x)))
     grown, _ = carry(net, edit, t.init([cand]), torch.Generator().manual_seed(0))
     return grown
 

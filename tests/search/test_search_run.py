@@ -131,7 +131,9 @@ def test_a_search_on_a_real_local_ray_runs_end_to_end(tmp_path):
         ("pbt(replace: 0.75)", "in (0.0, 0.5]", "10:21"),
         ("pbt(replace: 0)", "in (0.0, 0.5]", "10:21"),
         ("pbt(mode: mutate, mix: 0.5)", "applies to mode: mix only", "10:31"),
-        ("pathlevel(episodes: 3)", "is not implemented", "10:8"),
+        ("pathlevel(episodes: 3)", "uses no block", "10:8"),
+        ("pathlevel(controller: lstm)", "treelstm (the learned controller) or random", "10:30"),
+        ("pathlevel(episodes: 0)", "a whole number >= 1", "10:28"),
     ],
 )
 def test_search_mistakes_are_reported_at_their_place(tmp_path, search, message, where):

@@ -18,8 +18,9 @@ order, an inserted `identity` has nothing to set. Two things are left to an init
 
 from __future__ import annotations
 
-from growdsl.grow.deepen import InputStats, identity_values
+from growdsl.grow.deepen import InputStats, identity_values, measure_output, nonneg_input
 from growdsl.grow.net import Net
+from growdsl.grow.surgery import Init
 from growdsl.ir.edits import Graft, Several, Wrap
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.lazy import torch
@@ -59,3 +60,21 @@ def make_identity(net: Net, edit, stats: list[InputStats]) -> None:
             continue  # not the identity: kept, its change measured
         for key, value in identity_values(net.graph, part.node, state, stat).items():
             state[key].copy_(value)
+
+
+def replaced_stats(net: Net, edit, xs: torch.Tensor) -> tuple[InputStats, ...]:
+    """Input statistics, over the sample `xs`, of each identity edge the edit replaces (in the
+    order of its grafts), measured on the net before the edit: what `make_identity` needs."""
+    grafts = [p.node for p in parts(edit) if isinstance(p, Graft)]
+    return tuple(measure_output(net, n, xs, nonneg_input(net.graph, n)) for n in grafts)
+
+
+def path_level_init(noise: float, seed: int, stats: tuple[InputStats, ...]) -> Init:
+    """The `init` of a path-level edit: replication noise on the copies (seeded by `seed`), the
+    identity on replaced edges (from `stats`, see `replaced_stats`)."""
+
+    def init(net: Net, done) -> None:
+        perturb_copies(net, done.edit, noise, seed)
+        make_identity(net, done.edit, list(stats))
+
+    return init

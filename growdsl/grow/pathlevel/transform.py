@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
-from growdsl.grow.deepen import InputStats, measure_output, nonneg_input
+from growdsl.grow.deepen import InputStats
 from growdsl.grow.net import Net, rebuild
 from growdsl.grow.pathlevel import sites
-from growdsl.grow.pathlevel.inits import make_identity, parts, perturb_copies
+from growdsl.grow.pathlevel.inits import parts, path_level_init, replaced_stats
 from growdsl.grow.registry import register_transform
 from growdsl.grow.surgery import Init, carry
 from growdsl.grow.transform import (
@@ -34,7 +34,7 @@ from growdsl.grow.transform import (
     targets,
 )
 from growdsl.ir.cost import added_cost
-from growdsl.ir.edits import Graft, Group
+from growdsl.ir.edits import Group
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, ListValue, Name, Value
 from growdsl.lazy import torch
@@ -186,7 +186,9 @@ class PathLevelTransform(OptionsTransform):
         base = self._trained_loss(net, xs, ys, order, loss_fn) if self.options["choose"] == "score" else 0.0
         out = []
         for op, node, edit in found:
-            payload = Payload(int(torch.randint(0, 2**31, (1,), generator=rng)), self._stats(net, edit, xs))
+            payload = Payload(
+                int(torch.randint(0, 2**31, (1,), generator=rng)), replaced_stats(net, edit, xs)
+            )
             cand = Candidate(self.name, edit, 0.0, {"op": op, "at": node}, payload)
             if self.options["choose"] == "random":
                 score = self._uniform_rank(net, edit, rng)
@@ -203,11 +205,6 @@ class PathLevelTransform(OptionsTransform):
         likely to come first; a bare uniform score would make a parameter-free insert or
         split-concat win whenever one applies (docs/methods/pathlevel.md, "Choosing")."""
         return (float(torch.rand((), generator=rng)) + 1e-12) * max(added_cost(net.graph, edit)[0], 1)
-
-    def _stats(self, net: Net, edit, xs: torch.Tensor) -> tuple[InputStats, ...]:
-        """Input statistics of each identity edge the edit replaces, measured on the sample."""
-        grafts = [p.node for p in parts(edit) if isinstance(p, Graft)]
-        return tuple(measure_output(net, n, xs, nonneg_input(net.graph, n)) for n in grafts)
 
     def _trained_loss(self, net: Net, xs, ys, order, loss_fn: LossFn, copy: bool = True) -> float:
         """The sample's loss (eval mode) after `steps` SGD steps on a copy of `net` (on `net`
@@ -229,13 +226,7 @@ class PathLevelTransform(OptionsTransform):
     def init(self, chosen: list[Candidate]) -> Init:
         """Replication noise on the copies, the identity on replaced edges (`inits.py`)."""
         payload: Payload = chosen[0].payload
-        noise = self.options["noise"]
-
-        def init(net: Net, done) -> None:
-            perturb_copies(net, done.edit, noise, payload.seed)
-            make_identity(net, done.edit, list(payload.stats))
-
-        return init
+        return path_level_init(self.options["noise"], payload.seed, payload.stats)
 
     def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
         cand = chosen[0]

@@ -1,0 +1,126 @@
+"""`search pathlevel(...)` end to end: the run directory through the CLI, resume in the middle,
+the random controller, mistakes at check. (That worker processes train the same members as this
+process is the backends' law, tested in test_search_run.py.)"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from growdsl import api
+from growdsl.cli import main
+from growdsl.lang import parse_text
+from growdsl.search.driver import resume_search, run_search
+
+SPEC = """\
+data digits(test: 0.2, val: 0.15)
+block cell(c) {{
+    linear(c) bn relu
+    branch add {{ linear(c) | identity }}
+}}
+model m {{ flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }}
+train {{ epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 }}
+search pathlevel({options})
+"""
+OPTIONS = "episodes: 2, batch: 2, epochs: 1, workers: 1"
+
+
+def _write(folder: Path, options: str = OPTIONS) -> Path:
+    path = folder / "cell.grow"
+    path.write_text(SPEC.format(options=options))
+    return path
+
+
+def _log(run_dir: Path) -> list[dict]:
+    lines = [json.loads(x) for x in (run_dir / "search.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in line.items() if k != "time"} for line in lines]
+
+
+def _same_weights(a: Path, b: Path) -> bool:
+    wa, wb = (torch.load(d / "model.pt", weights_only=True) for d in (a, b))
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory) -> Path:
+    """The search run through the CLI, every child trained in this process."""
+    folder = tmp_path_factory.mktemp("ref")
+    result = CliRunner().invoke(main, ["run", str(_write(folder)), "--out", str(folder / "run"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return folder / "run"
+
+
+def test_a_pathlevel_search_logs_every_child_and_ends_with_the_best_one(reference):
+    log = _log(reference)
+    assert [line["event"] for line in log] == ["base"] + ["evaluate"] * 2 + ["episode"] + ["evaluate"] * 2 + [
+        "episode",
+        "best",
+    ]
+    children = [line for line in log if line["event"] == "evaluate"]
+    assert [c["member"] for c in children] == [1, 2, 3, 4]
+    for child in children:
+        assert child["decisions"] and {d["actor"] for d in child["decisions"]} <= {
+            "merge",
+            "insert",
+            "replace",
+        }
+        assert child["reward"] == pytest.approx(math.tan(child["fitness"] * math.pi / 2), rel=1e-3)
+        assert child["params"] > 0 and child["flops"] > 0
+    best = max(children, key=lambda c: (c["fitness"], -c["member"]))
+    assert log[-1]["member"] == best["member"] and 0 <= log[-1]["test_acc"] <= 1
+    assert json.loads((reference / "metrics.json").read_text())["params"] == best["params"]
+    assert {"final.grow", "model.pt", "graph.json", "report.html"} <= {p.name for p in reference.iterdir()}
+    assert (reference / "members" / "4" / "history.jsonl").is_file()
+    assert api.replay_difference(reference) is None  # the best child's history replays to its net
+    assert log[3]["baseline"] is not None and log[3]["baseline"] == pytest.approx(
+        (children[0]["reward"] + children[1]["reward"]) / 2
+    )
+
+
+def test_resume_in_the_middle_samples_and_trains_the_same_children(reference, tmp_path):
+    out = tmp_path / "run"
+    spec = parse_text(SPEC.format(options=OPTIONS), str(_write(tmp_path)))
+    stopped = run_search(spec, out, quiet=True, legs_limit=1, in_process=True)
+    assert [line["event"] for line in stopped.history].count("evaluate") == 2
+    resume_search(out, quiet=True, in_process=True)
+    assert _log(out) == _log(reference)
+    assert _same_weights(out, reference)
+
+
+def test_the_random_controller_samples_through_the_same_path_and_learns_nothing(tmp_path):
+    options = "controller: random, episodes: 1, batch: 2, epochs: 1, workers: 1"
+    spec = parse_text(SPEC.format(options=options), str(_write(tmp_path, options)))
+    run = run_search(spec, tmp_path / "run", quiet=True, in_process=True)
+    log = _log(run.dir)
+    assert sum(line["event"] == "evaluate" for line in log) == 2 and log[-2]["baseline"] is None
+    state = torch.load(run.dir / "search_state.pt", weights_only=True)
+    assert state["adam"]["state"] == {}  # no step was taken
+
+
+@pytest.mark.parametrize(
+    ("model", "options", "message", "where"),
+    [
+        ("model m { flatten linear(8) relu linear(classes) }", "episodes: 2", "uses no block", "3:8"),
+        ("model m { flatten cell(8) linear(classes) }", "episodes: 0", "a whole number >= 1", "3:28"),
+        ("model m { flatten cell(8) linear(classes) }", "controller: lstm", "treelstm", "3:30"),
+    ],
+)
+def test_pathlevel_mistakes_are_reported_at_their_place(tmp_path, model, options, message, where):
+    path = tmp_path / "bad.grow"  # the search line third, so its columns are the options'
+    path.write_text(
+        f"data digits(val: 0.1)\nblock cell(c) {{ linear(c) relu }}\nsearch pathlevel({options})\n{model}\n"
+    )
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2 and message in result.output and f"bad.grow:{where}" in result.output
+
+
+def test_a_pathlevel_search_needs_a_validation_split(tmp_path):
+    path = _write(tmp_path)
+    path.write_text(path.read_text().replace(", val: 0.15", ""))
+    result = CliRunner().invoke(main, ["check", str(path)])
+    assert result.exit_code == 2 and "validation split" in result.output and "cell.grow:1:6" in result.output
