@@ -35,13 +35,13 @@ from growdsl.errors import RunError
 from growdsl.grow.net import Net
 from growdsl.ir.edits import edit_to_json
 from growdsl.lang.ast import Spec
-from growdsl.run import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Splits, describe
 from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.run.progress import progress_enabled
-from growdsl.run.rundir import SPEC, make_run_dir, write_history, write_text
+from growdsl.run.rundir import SPEC, make_run_dir, write_history, write_identity, write_text
+from growdsl.run.single import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
 from growdsl.search.backends import (
     InProcess,
     MemberJob,
@@ -53,7 +53,7 @@ from growdsl.search.backends import (
 )
 from growdsl.search.controller import CellTree, Controller, RandomPolicy
 from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
-from growdsl.search.driver import STATE_FORMAT, _config, _save, _summary, _write_log, _write_member
+from growdsl.search.driver import STATE_FORMAT, _config, _own, _save, _summary, _write_log, _write_member
 from growdsl.search.inherit import edited_payload
 from growdsl.search.methods import SearchConfig, search_config
 from growdsl.search.pbt import fitness_of
@@ -89,7 +89,9 @@ def run_pathlevel(
     data = load_splits(spec, info, config.seed)
     refuse_to_overwrite(spec.file, out)
     run_dir = make_run_dir(out, graph.root, force=force)
+    _own(run_dir)
     text = spec_text(spec)
+    run_id = write_identity(run_dir, text)
     write_text(run_dir / SPEC, text)
     payload = initial_payload(graph, config, config.seed, config.epochs, {"spec": text})
     base = run_job(
@@ -106,6 +108,7 @@ def run_pathlevel(
         "format": STATE_FORMAT,
         "method": "pathlevel",
         "spec": text,
+        "run_id": run_id,
         "episode": 0,
         "next_id": BASE + 1,
         "base": base.payload,

@@ -206,3 +206,48 @@ def test_resume_refuses_another_searchs_state_removes_stale_files_and_starts_fro
         path.write_bytes(b"half a write")
     resume_search(a, quiet=True, in_process=True)
     assert _stray(a) == [] and (a / "model.pt").is_file()
+
+
+PATHLEVEL = """\
+data digits(test: 0.2, val: 0.15)
+block cell(c) {
+    linear(c) bn relu
+    branch add { linear(c) | identity }
+}
+model m { flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }
+train { epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 device cpu }
+search pathlevel(episodes: 3, batch: 2, epochs: 1, workers: 1)
+"""
+
+
+def test_a_pathlevel_search_killed_mid_episode_resumes_to_the_uninterrupted_result(tmp_path):
+    path = tmp_path / "cell.grow"
+    path.write_text(PATHLEVEL)
+    reference = run_search(
+        parse_text(PATHLEVEL, str(path)), tmp_path / "ref", quiet=True, in_process=True
+    ).dir
+    out = tmp_path / "killed"
+    command = ["run", str(path), "--out", str(out)]
+    for _ in range(
+        6
+    ):  # kill while an episode after the saved one trains (the state on disk, no write under way)
+        before = _inode(out / STATE)
+        proc = _growdsl(*command)
+        if _kill_when(proc, lambda b=before: _inode(out / STATE) not in (b, None)) and not _writes(out):
+            break
+        command = ["resume", str(out)]
+    else:
+        pytest.fail("no kill landed mid-episode in 6 tries")
+    assert (out / "run.json").is_file()  # the controller's folder has a run identity too
+    done = _growdsl("resume", str(out))
+    _, err = done.communicate(timeout=300)
+    assert done.returncode == 0, err
+    assert _log(out) == _log(reference)
+    mine = torch.load(out / "model.pt", weights_only=True)
+    theirs = torch.load(reference / "model.pt", weights_only=True)
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    assert _stray(out) == []
+
+    shutil.copy(reference / STATE, out / STATE)  # another search's state: refused, nothing changed
+    with pytest.raises(CheckpointError, match="belongs to another run"):
+        resume_search(out, quiet=True, in_process=True)
