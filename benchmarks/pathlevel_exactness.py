@@ -25,6 +25,7 @@ import torch
 from growdsl import api
 from growdsl.grow.net import Net
 from growdsl.grow.pathlevel import PathLevelTransform
+from growdsl.grow.pathlevel.inits import replaced_stats
 from growdsl.grow.pathlevel.transform import Payload
 from growdsl.grow.surgery import carry
 from growdsl.grow.transform import Candidate
@@ -67,7 +68,7 @@ def changes(net: Net, x: torch.Tensor, t: PathLevelTransform) -> list[tuple[str,
     scale = float(before.abs().max())
     out = []
     for op, _node, edit in t.edits(net.graph):
-        cand = Candidate("pathlevel", edit, 1.0, {}, Payload(0, t._stats(net, edit, x)))
+        cand = Candidate("pathlevel", edit, 1.0, {}, Payload(0, replaced_stats(net, edit, x)))
         grown, _ = carry(net, edit, t.init([cand]), torch.Generator().manual_seed(0))
         with torch.no_grad():
             delta = float((grown.model(x) - before).abs().max())

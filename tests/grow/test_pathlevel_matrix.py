@@ -14,6 +14,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net
 from growdsl.grow.pathlevel import PathLevelTransform
+from growdsl.grow.pathlevel.inits import replaced_stats
 from growdsl.grow.pathlevel.sites import insert_identity, replace_identity, replicate_add, split_concat
 from growdsl.grow.pathlevel.transform import Payload
 from growdsl.grow.surgery import carry
@@ -56,7 +57,7 @@ def _net(text: str) -> tuple[Net, torch.Tensor]:
 def _grown(net: Net, edit, x: torch.Tensor) -> Net:
     call = Call("pathlevel", ())
     t = PathLevelTransform({**PathLevelTransform.from_call(call).options, "noise": 0.0}, None, call)
-    cand = Candidate("pathlevel", edit, 1.0, {}, Payload(0, t._stats(net, edit, x)))
+    cand = Candidate("pathlevel", edit, 1.0, {}, Payload(0, replaced_stats(net, edit, x)))
     return carry(net, edit, t.init([cand]), torch.Generator().manual_seed(0))[0]
 
 
