@@ -2,11 +2,11 @@
 gate, so one forward and backward pass scores them all (docs/methods/firefly.md).
 
 Built once per step from the current net with the shared carry: `deepen` appends each new-layer
-candidate (a repeat copy that is the identity), then a `Widen` gives every target layer its
-candidate channels after the old ones: `N` fresh neurons, then the `S` split sources twice (the
-`+` copies, then the `−` copies). The gates enter as a reparametrisation of the weights (the net
-is run with `torch.func.functional_call`), with ε the step size and `a` a neuron's outgoing
-column:
+candidate (a repeat copy that is the identity), then one carry of `Widen`s (one compile) gives
+every target layer its candidate channels after the old ones: `N` fresh neurons, then the `S` split
+sources twice (the `+` copies, then the `−` copies). The gates enter as a reparametrisation of
+the weights (the net is run with `torch.func.functional_call`), with ε the step size and `a` a
+neuron's outgoing column:
 
 - new neuron j: incoming row `θ_j` (learned), outgoing columns `g_j · A_j` (`A_j` learned);
   applied at `g_j = ε`;
@@ -30,7 +30,7 @@ from growdsl.grow.deepen import NotIdentity, deepen
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Axis, axes, carry, incoming_keys
 from growdsl.ir.dataflow import DataFlow
-from growdsl.ir.edits import Widen
+from growdsl.ir.edits import Several, Widen
 from growdsl.lazy import torch
 
 _ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
@@ -183,10 +183,9 @@ def augment(
             net = deeper.net
             blocks.append(BlockCandidate(seq, deeper.node, 0))
     original = {node: net.graph[node]["args"]["out"] for node, _, _ in plans}
-    layers = []
-    for node, new, sources in plans:
-        net, _ = carry(net, Widen(node, (None,) * new + tuple(sources) * 2))
-        layers.append(LayerCandidates(node, original[node], new, list(sources)))
+    layers = [LayerCandidates(node, original[node], new, list(sources)) for node, new, sources in plans]
+    if plans:  # one carry for all the widenings (one compile)
+        net, _ = carry(net, Several(tuple(Widen(n, (None,) * new + tuple(s) * 2) for n, new, s in plans)))
     state = {k: v.detach() for k, v in net.model.state_dict().items()}
     flow = DataFlow(net.graph)
     gate, learned, scales = 0, {}, []
