@@ -24,6 +24,8 @@ so the Taylor scores of all candidates come from one backward pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from growdsl.grow.deepen import NotIdentity, deepen
@@ -120,8 +122,27 @@ class Augmented:
         the right derivative (the side `g = ε` moves to) predicts the step; autograd's
         `relu'(0) = 0` would drop it. The function moves by ~1e-30, nothing at any precision."""
         gates = torch.full_like(self.scales, _ZERO_PLUS).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
+        with _flushed_denormals():
+            (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
         return -self.scales * grad
+
+
+@contextmanager
+def _flushed_denormals() -> Iterator[None]:
+    """CPU arithmetic with denormal numbers flushed to zero, then back to torch's default (off).
+
+    At gates of 1e-30 the candidates' channels carry values near 1e-30 times activations and
+    gradients, which underflow to denormals as the net trains; CPUs compute those many times
+    slower, so the scoring pass took 2-8 times as long as with them flushed (docs/benchmarks.md,
+    "Cost of a step against an epoch"). A flushed denormal is below 1e-38, far under the last bit
+    of any score it is summed into."""
+    if not torch.set_flush_denormal(True):  # a CPU without the mode: nothing to restore
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
