@@ -8,6 +8,7 @@ augmented net, stage 1, one scoring pass) plus `apply` of the best `frac` of the
 Each is timed `--repeats` times and the fastest kept (noise on a shared machine only adds time).
 
     python benchmarks/firefly_cost.py [--width 256] [--repeats 3] [--data "digits(test: 0.2)"] [--cpu-time]
+                                      [--phases]
 
 A step reads `batch · steps + samples` rows whatever the training set, an epoch reads all of it,
 so the ratio is reported on digits (1,438 training rows) and on a larger set with `--data`.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import sys
 import time
 
 import torch
@@ -25,6 +27,8 @@ from split_cost import sgd_epoch  # benchmarks/ is on sys.path when run as a scr
 
 from growdsl import api
 from growdsl.grow.firefly import FireflyTransform
+from growdsl.grow.firefly import transform as transform_module
+from growdsl.grow.firefly.augment import Augmented
 from growdsl.grow.net import Net
 from growdsl.grow.step import apply_chosen
 from growdsl.ir import lower
@@ -55,6 +59,43 @@ def _step(transform: FireflyTransform, net: Net, x, y) -> None:  # noqa: ANN001
     apply_chosen(net, [(transform, best)])
 
 
+PHASES = {  # (owner, attribute): what a default step spends its time on, for --phases
+    "build the augmented net": (transform_module, "augment"),
+    "stage 1": (FireflyTransform, "_stage_one"),
+    "scoring pass": (Augmented, "scores"),
+    "read out the candidates": (FireflyTransform, "_candidates"),
+    "apply the chosen (carries, init)": (sys.modules[__name__], "apply_chosen"),
+}
+
+
+def _phases(transform: FireflyTransform, net: Net, x, y, clock, repeats: int) -> dict[str, float]:  # noqa: ANN001
+    """Seconds per step in each of `PHASES` (the fastest of `repeats` steps, phase by phase), each
+    wrapped in `clock` for the measurement."""
+    spent = {name: [0.0] * repeats for name in PHASES}
+    done = 0
+    originals = {name: getattr(owner, attr) for name, (owner, attr) in PHASES.items()}
+
+    def timed(name, fn):  # noqa: ANN001, ANN202
+        def run(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            start = clock()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name][done] += clock() - start
+
+        return run
+
+    for name, (owner, attr) in PHASES.items():
+        setattr(owner, attr, timed(name, originals[name]))
+    try:
+        for done in range(repeats):  # noqa: B007 - `timed` reads it
+            _step(transform, net, x, y)
+    finally:
+        for name, (owner, attr) in PHASES.items():
+            setattr(owner, attr, originals[name])
+    return {name: min(times) for name, times in spent.items()}
+
+
 def _timed(fn, clock=time.perf_counter) -> float:  # noqa: ANN001 - any callable
     start = clock()
     fn()
@@ -70,6 +111,11 @@ def main() -> None:
         "--cpu-time",
         action="store_true",
         help="one thread, timed by CPU time: a ratio that other jobs on the machine barely move",
+    )
+    parser.add_argument(
+        "--phases",
+        action="store_true",
+        help="also the default step's time by phase (the fastest of the repeats)",
     )
     args = parser.parse_args()
     clock = time.process_time if args.cpu_time else time.perf_counter
@@ -91,6 +137,11 @@ def main() -> None:
     print("| step | step (s) | epoch (s) | step / epoch |\n| --- | --- | --- | --- |")
     for name, call in VARIANTS.items():
         print(f"| {name}: `{call}` | {steps[name]:.3f} | {epoch:.3f} | {steps[name] / epoch:.2f} |")
+    if args.phases:
+        default = transforms["wider + deeper (defaults)"]
+        print("| phase of a default step | seconds |\n| --- | --- |")
+        for name, seconds in _phases(default, net, x, y, clock, args.repeats).items():
+            print(f"| {name} | {seconds:.3f} |")
 
 
 if __name__ == "__main__":

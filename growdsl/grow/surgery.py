@@ -20,7 +20,8 @@ Where each tensor of the new net comes from, by edit (docs/architecture.md, "Edi
   path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the weight op's own
   tensors and of the per-channel state (`bn`) of the ops after it in the layer.
 - `Group(node, count)`: every tensor moves with its node (renames only).
-- `Several(edits)`: one carry per edit, in order; the `Carry` composes them (`compose_carries`).
+- `Several(edits)`: one carry per edit, in order; the `Carry` composes them (`compose_carries`);
+  consecutive widenings share one compile (`_carry_widenings`).
 - `Insert(parent, pos, op, args)`: the new op's tensors are fresh.
 - `Graft(node, donor)`: a tensor whose key and shape survive keeps its values, new keys are
   fresh; `init` sets the donor's weights.
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any
 
 from growdsl.compile import compile_graph
@@ -243,16 +245,38 @@ def carry(
 def _carry_several(
     net: Net, edit: Several, init: Init | None, generator: torch.Generator | None
 ) -> tuple[Net, Carry]:
-    """`carry` of each part in turn; `init` runs once, on the last net, with the composed carry."""
+    """`carry` of each part in turn; `init` runs once, on the last net, with the composed carry.
+    Consecutive widenings are carried together (`_carry_widenings`): one compile, not one each."""
     done: Carry | None = None
-    for part in edit.edits:
-        net, step = carry(net, part, None, generator)
-        done = step if done is None else compose_carries(done, step)
+    for widening, run in groupby(edit.edits, key=lambda part: isinstance(part, Widen)):
+        parts = list(run)
+        batches = [parts] if widening else [[part] for part in parts]
+        for batch in batches:
+            net, step = _carry_widenings(net, batch) if widening else carry(net, batch[0], None, generator)
+            done = step if done is None else compose_carries(done, step)
     done = Carry(edit, done.renames, done.sources, done.shapes)
     if init is not None:
         with torch.no_grad():
             init(net, done)
     return net, done
+
+
+def _carry_widenings(net: Net, edits: list[Widen]) -> tuple[Net, Carry]:
+    """`carry` of widenings in turn, composed, compiling only the last graph: a widening adds and
+    removes no tensor, it only re-indexes some (`_widen_sources`), so the tensors between two of
+    them need no module; the values are those of one carry per widening."""
+    graph, state, done = net.graph, net.model.state_dict(), None
+    for edit in edits:
+        width = graph[edit.node]["args"]["out"]
+        sources = {k: Source(k) for k in state} | _widen_sources(graph, edit, state)
+        graph, renames = apply_edit(graph, edit)
+        state = {k: _carried(k, s, state, state[k].shape, {}) for k, s in sources.items()}
+        added = tuple(range(width, width + len(edit.added)))
+        step = Carry(edit, renames, sources, {k: v.shape for k, v in state.items()}, added)
+        done = step if done is None else compose_carries(done, step)
+    with torch.device("meta"):
+        skeleton = compile_graph(graph)
+    return rebuild(graph, state, net.model.training, skeleton), done
 
 
 def compose_carries(first: Carry, then: Carry) -> Carry:

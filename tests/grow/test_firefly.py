@@ -152,3 +152,12 @@ def test_option_mistakes_are_spec_errors_at_their_place(options, message):
     with pytest.raises(SpecError, match=message) as err:
         FireflyTransform.from_call(spec.grow.statements[-1].call)
     assert err.value.span is not None and err.value.span.line == 3
+
+
+def test_the_scoring_pass_leaves_denormals_as_torch_has_them():
+    """The scoring pass flushes denormals (they made it several times slower) and must turn the
+    mode off again: a product that underflows to a denormal stays nonzero after a step."""
+    net, transform, data = _setup(MLP, "wider: 2, candidates: 1, deeper: 1, steps: 1, samples: 32")
+    assert transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(0))
+    tiny = torch.tensor([1e-20], dtype=torch.float32)
+    assert float(tiny * tiny) != 0.0  # 1e-40, a float32 denormal

@@ -8,8 +8,16 @@ import torch
 
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net
-from growdsl.grow.surgery import carry, carry_optimizer_state, scale_outgoing, widen_blocker
+from growdsl.grow.surgery import (
+    carry,
+    carry_optimizer_state,
+    compose_carries,
+    scale_outgoing,
+    widen_blocker,
+)
 from growdsl.ir import Widen, lower
+from growdsl.ir.dataflow import DataFlow
+from growdsl.ir.edits import Several
 from growdsl.lang import parse_text
 
 CASES = {
@@ -130,3 +138,31 @@ def test_layers_whose_channels_meet_an_add_or_reach_the_output_cannot_widen():
     assert "branch add" in widen_blocker(graph, "r.2.a")
     assert "output" in widen_blocker(graph, "r.fc")
     assert "not a weight op" in widen_blocker(graph, "r.1")
+
+
+@pytest.mark.parametrize("case", ["mlp", "conv_into_conv", "into_sepconv"])
+def test_several_widenings_in_one_compile_equal_one_carry_each(case):
+    """`Several` of widenings (a layer and the layer that reads it) is carried on the tensors and
+    compiled once: values, sources and shapes must be those of one carry per widening."""
+    text, shape, node = CASES[case]
+    net = _net(text, shape)
+    second = next(c.node for c in DataFlow(net.graph).reach(node).consumers)
+    edits = (Widen(node, (None, 1, 0)), Widen(second, (0, None)), Widen(node, (2,)))
+    together, done = carry(net, Several(edits))
+    one, steps = net, []
+    for edit in edits:
+        one, step = carry(one, edit)
+        steps.append(step)
+    composed = compose_carries(compose_carries(steps[0], steps[1]), steps[2])
+    assert together.graph.g.nodes(data=True) == one.graph.g.nodes(data=True)
+    for key, value in one.model.state_dict().items():
+        assert torch.equal(together.model.state_dict()[key], value), key
+    assert done.shapes == composed.shapes and done.sources.keys() == composed.sources.keys()
+    for key, source in composed.sources.items():
+        got = done.sources[key]
+        assert (got.key, got.dim, got.fresh) == (source.key, source.dim, source.fresh), key
+        assert (got.new_to_old is None) == (source.new_to_old is None), key
+        if source.new_to_old is not None:
+            assert torch.equal(got.new_to_old, source.new_to_old), key
+    x = torch.randn(5, *shape, dtype=torch.float64)
+    assert torch.equal(together.model(x), one.model(x))

@@ -2,11 +2,11 @@
 gate, so one forward and backward pass scores them all (docs/methods/firefly.md).
 
 Built once per step from the current net with the shared carry: `deepen` appends each new-layer
-candidate (a repeat copy that is the identity), then a `Widen` gives every target layer its
-candidate channels after the old ones: `N` fresh neurons, then the `S` split sources twice (the
-`+` copies, then the `−` copies). The gates enter as a reparametrisation of the weights (the net
-is run with `torch.func.functional_call`), with ε the step size and `a` a neuron's outgoing
-column:
+candidate (a repeat copy that is the identity), then one carry of `Widen`s (one compile) gives
+every target layer its candidate channels after the old ones: `N` fresh neurons, then the `S` split
+sources twice (the `+` copies, then the `−` copies). The gates enter as a reparametrisation of
+the weights (the net is run with `torch.func.functional_call`), with ε the step size and `a` a
+neuron's outgoing column:
 
 - new neuron j: incoming row `θ_j` (learned), outgoing columns `g_j · A_j` (`A_j` learned);
   applied at `g_j = ε`;
@@ -24,13 +24,15 @@ so the Taylor scores of all candidates come from one backward pass.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from growdsl.grow.deepen import NotIdentity, deepen
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Axis, axes, carry, incoming_keys
 from growdsl.ir.dataflow import DataFlow
-from growdsl.ir.edits import Widen
+from growdsl.ir.edits import Several, Widen
 from growdsl.lazy import torch
 
 _ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
@@ -120,8 +122,27 @@ class Augmented:
         the right derivative (the side `g = ε` moves to) predicts the step; autograd's
         `relu'(0) = 0` would drop it. The function moves by ~1e-30, nothing at any precision."""
         gates = torch.full_like(self.scales, _ZERO_PLUS).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
+        with _flushed_denormals():
+            (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
         return -self.scales * grad
+
+
+@contextmanager
+def _flushed_denormals() -> Iterator[None]:
+    """CPU arithmetic with denormal numbers flushed to zero, then back to torch's default (off).
+
+    At gates of 1e-30 the candidates' channels carry values near 1e-30 times activations and
+    gradients, which underflow to denormals as the net trains; CPUs compute those many times
+    slower, so the scoring pass took 2-8 times as long as with them flushed (docs/benchmarks.md,
+    "Cost of a step against an epoch"). A flushed denormal is below 1e-38, far under the last bit
+    of any score it is summed into."""
+    if not torch.set_flush_denormal(True):  # a CPU without the mode: nothing to restore
+        yield
+        return
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(False)
 
 
 def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
@@ -183,10 +204,9 @@ def augment(
             net = deeper.net
             blocks.append(BlockCandidate(seq, deeper.node, 0))
     original = {node: net.graph[node]["args"]["out"] for node, _, _ in plans}
-    layers = []
-    for node, new, sources in plans:
-        net, _ = carry(net, Widen(node, (None,) * new + tuple(sources) * 2))
-        layers.append(LayerCandidates(node, original[node], new, list(sources)))
+    layers = [LayerCandidates(node, original[node], new, list(sources)) for node, new, sources in plans]
+    if plans:  # one carry for all the widenings (one compile)
+        net, _ = carry(net, Several(tuple(Widen(n, (None,) * new + tuple(s) * 2) for n, new, s in plans)))
     state = {k: v.detach() for k, v in net.model.state_dict().items()}
     flow = DataFlow(net.graph)
     gate, learned, scales = 0, {}, []

@@ -306,21 +306,27 @@ class FireflyTransform(OptionsTransform):
         weight, bias = state[weight_key], state[bias_key] if bias_key else None
         consumers = [a for a in axes(net.graph, node, state) if a.role == "consumer"]
         copies = added[len(new) :]  # two per split, in the order chosen
-        with torch.no_grad():
-            for neuron, index in zip(new, added, strict=False):
-                weight[index] = neuron.theta.to(weight)
+        with torch.no_grad():  # one write per tensor: the added neurons are consecutive rows
+            if new:
+                rows = torch.tensor(added[: len(new)], device=weight.device)
+                weight.index_copy_(0, rows, torch.stack([n.theta.to(weight) for n in new]))
                 if bias is not None:
-                    bias[index] = neuron.bias.to(bias)
+                    bias.index_copy_(0, rows, torch.stack([n.bias.to(bias) for n in new]))
                 for axis in consumers:
-                    a = neuron.outgoing[axis.key].to(state[axis.key])
-                    cols = state[axis.key].narrow(axis.dim, axis.offset + index * axis.spread, axis.spread)
-                    cols.narrow(0, 0, a.shape[0]).copy_(self.eps * a)
-            for split, plus, minus in zip(splits, copies[0::2], copies[1::2], strict=True):
-                weight[plus] = weight[split.neuron] + split.u.to(weight)
-                weight[minus] = weight[split.neuron] - split.u.to(weight)
+                    outgoing = torch.cat([n.outgoing[axis.key].to(state[axis.key]) for n in new], axis.dim)
+                    start = axis.offset + added[0] * axis.spread
+                    cols = state[axis.key].narrow(axis.dim, start, len(new) * axis.spread)
+                    cols.narrow(0, 0, outgoing.shape[0]).copy_(self.eps * outgoing)
+            if splits:
+                sources = torch.tensor([s.neuron for s in splits], device=weight.device)
+                plus, minus = (torch.tensor(copies[k::2], device=weight.device) for k in (0, 1))
+                u = torch.stack([s.u.to(weight) for s in splits])
+                weight.index_copy_(0, plus, weight.index_select(0, sources) + u)
+                weight.index_copy_(0, minus, weight.index_select(0, sources) - u)
                 if bias is not None:
-                    bias[plus] = bias[split.neuron] + split.u_bias.to(bias)
-                    bias[minus] = bias[split.neuron] - split.u_bias.to(bias)
+                    ub = torch.stack([s.u_bias.to(bias) for s in splits])
+                    bias.index_copy_(0, plus, bias.index_select(0, sources) + ub)
+                    bias.index_copy_(0, minus, bias.index_select(0, sources) - ub)
         shares = {}
         for split, plus, minus in zip(splits, copies[0::2], copies[1::2], strict=True):
             shares.update({split.neuron: 1.0 - self.eps, plus: 0.5 * self.eps, minus: 0.5 * self.eps})
