@@ -211,3 +211,18 @@ def test_stages_end_before_each_growth_step_and_at_the_last_epoch():
     # FLOPs x samples summed up to the first epoch at the target: 10·100 + 10·100 + 20·100
     assert suite_report.compute_to_reach(run, 0.7) == 4000
     assert suite_report.compute_to_reach(run, 0.9) == float("inf")
+
+
+def test_stuck_table_counts_scratch_and_grown_nets_above_the_threshold():
+    import suite_report
+
+    def run(loss: float, units: int) -> dict:
+        return {"epochs": [_epoch(1, units * suite_report.RBF_PARAMS_PER_UNIT, loss, 0.0)], "grows": []}
+
+    results = {
+        ("T1", "rbf", "scratch", s, w): run(0.5 if s == 0 else 0.01, w) for s in range(2) for w in st.T1_SIZES
+    }
+    results |= {("T1", "rbf", "split fast", 0): run(0.2, 7), ("T1", "rbf", "split fast", 1): run(0.05, 9)}
+    table = suite_report.stuck_table(results, variance=1.0)  # threshold 0.1
+    assert "| split fast, from 3 units | 1/2 | 0.2000 (7) 0.0500 (9) |" in table
+    assert f"| scratch {st.T1_TEACHER_UNITS} (teacher's size) | 1/2 | 0.5000 0.0100 |" in table
