@@ -6,11 +6,11 @@ the synthetic teachers are generated here and read through `data csv(...)`. Seed
 of 2 processes with one torch thread each, so the tables reproduce exactly on a rerun.
 
 - T1, the splitting paper's 1-D toy: an RBF student (`linear(3..10) rbf linear(1, bias: false)`,
-  i.e. input [x, 1]) fits an RBF teacher of 5 units; one neuron per step at a plateau of the
-  training loss. Arms: exact, fast and random splitting, new random neurons, firefly, and
-  scratch nets of every size 3..10 trained for the whole run's epochs. Reports the share of
-  scratch students at the teacher's size left stuck (training MSE above 1 % of the targets'
-  variance) before anything else.
+  i.e. input [x, 1]) fits an RBF teacher of 3 narrow units, full batch to convergence; one
+  neuron per step at a plateau of the training loss. Arms: exact, fast and random splitting,
+  new random neurons, firefly, and scratch nets of every size 3..10 trained for the whole run's
+  epochs. Reports the share of scratch students at the teacher's size left stuck (training MSE
+  above 10 % of the targets' variance) before anything else.
 - T2: spirals (2 turns, noise 0.2) and a teacher–student task (Gaussian inputs labelled by a
   random tanh MLP) with tanh MLPs growing from 4-4 towards 24-24 (`frac: 0.5` a step), plus the
   fast-split run's final net from scratch and uniform-width nets at 4..24 from scratch.
@@ -38,7 +38,7 @@ from typing import Any
 
 import suite_report as report
 import suite_tasks as st
-from suite_tasks import CNN_ARMS, T1_SIZES, T1_TEACHER_UNITS, T2_ARMS, T2_WIDTHS
+from suite_tasks import CNN_ARMS, CNN_WHEN, T1_SIZES, T1_TEACHER_UNITS, T1_WHEN, T2_ARMS, T2_WHEN, T2_WIDTHS
 
 from growdsl import strict_json
 
@@ -61,8 +61,8 @@ class Scale:
     finetune_epochs: int
 
 
-FULL = Scale(10, 5, 10, t1_epochs=100, t2_epochs=30, cnn_epochs=16, parent_epochs=16, finetune_epochs=8)
-QUICK = Scale(2, 2, 2, t1_epochs=40, t2_epochs=12, cnn_epochs=6, parent_epochs=6, finetune_epochs=3)
+FULL = Scale(10, 5, 10, t1_epochs=300, t2_epochs=30, cnn_epochs=16, parent_epochs=16, finetune_epochs=8)
+QUICK = Scale(2, 2, 2, t1_epochs=150, t2_epochs=12, cnn_epochs=6, parent_epochs=6, finetune_epochs=3)
 
 
 @dataclass(frozen=True)
@@ -85,10 +85,10 @@ def _worker_init() -> None:
     from firefly_quality import RandomGrowth  # the random-growth arm of the firefly benchmark
 
     from growdsl import api  # noqa: F401 - imports growdsl.run before growdsl.grow (an import cycle)
-    from growdsl.grow import policy
+    from growdsl.grow import registry
 
-    policy.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
-    policy.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
+    registry.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
+    registry.register_transform("randomgrow", RandomGrowth.from_call)
 
 
 def run_job(job: Job) -> dict[str, Any]:
@@ -150,7 +150,7 @@ class Data:
 
 def make_data(root: Path) -> Data:
     """The two synthetic teachers' tables, written once: every arm and seed reads the same rows."""
-    teacher = st.RBFTeacher.make(T1_TEACHER_UNITS, seed=0)
+    teacher = st.RBFTeacher.make(T1_TEACHER_UNITS, seed=0, width=st.T1_TEACHER_WIDTH)
     x, y = teacher.sample(500, seed=1)
     rbf = st.write_csv(root / "rbf_teacher.csv", x, y, "y")
     x, labels = st.mlp_teacher(3000, dim=8, hidden=(32, 32), classes=4, seed=2)
@@ -169,9 +169,10 @@ def _grow(when: str, arm: str, amount: str) -> str:
 def t1_jobs(scale: Scale, data: Data) -> list[Job]:
     jobs = []
     for s in range(scale.t1_seeds):
-        train = f"epochs {scale.t1_epochs} batch 50 loss mse optimizer adam(lr: 0.01) seed {s}"
+        # full batch (500 rows > the training split) at a high lr: the loss levels off within the run
+        train = f"epochs {scale.t1_epochs} batch 500 loss mse optimizer adam(lr: 0.1) seed {s}"
         for arm in st.GROWN_ARMS:
-            grow = _grow("when plateau(patience: 5, min_delta: 1e-4)", arm, "count: 1")
+            grow = _grow(T1_WHEN, arm, "count: 1")
             model = RBF_MODEL.format(w=f"{T1_SIZES[0]}..{T1_SIZES[-1]}")
             jobs.append(Job(("T1", "rbf", arm, s), s, st.spec_text(data.rbf, model, train, grow)))
         for w in T1_SIZES:
@@ -186,7 +187,7 @@ def t2_jobs(scale: Scale, data: Data) -> list[Job]:
         for s in range(scale.t2_seeds):
             train = MLP_TRAIN.format(e=scale.t2_epochs, s=s)
             for arm in T2_ARMS:
-                grow = _grow("when plateau(patience: 3, min_delta: 2e-3)", arm, "frac: 0.5")
+                grow = _grow(T2_WHEN, arm, "frac: 0.5")
                 text = st.spec_text(call, MLP.format(w=f"{T2_WIDTHS[0]}..{T2_WIDTHS[-1]}"), train, grow)
                 jobs.append(Job(("T2", task, arm, s), s, text))
             for w in T2_WIDTHS:
@@ -199,7 +200,7 @@ def cnn_jobs(scale: Scale, data: Data) -> list[Job]:
     for s in range(scale.t2_seeds):
         train = f"epochs {scale.cnn_epochs} batch 64 optimizer adam(lr: 3e-3) seed {s}"
         for arm in CNN_ARMS:
-            grow = _grow("when plateau(patience: 2, min_delta: 1e-3)", arm, "frac: 0.5")
+            grow = _grow(CNN_WHEN, arm, "frac: 0.5")
             jobs.append(
                 Job(
                     ("T3", "cnn", arm, s),

@@ -12,7 +12,8 @@ from pathlib import Path
 import suite_tasks as st
 from suite_tasks import T1_SIZES, T1_TEACHER_UNITS, T2_ARMS, T2_WIDTHS
 
-STUCK_SHARE_OF_VARIANCE = 0.01
+RBF_PARAMS_PER_UNIT = 3  # x and the bias in, one weight out (no output bias)
+STUCK_SHARE_OF_VARIANCE = 0.10  # stuck: final training MSE above 10 % of the targets' variance
 
 # ---------------------------------------------------------------------------------------------
 # Reading the runs.
@@ -79,21 +80,27 @@ def final_table(results: dict[tuple, dict], part: str, tasks: list[str], regress
 
 
 def stuck_table(results: dict[tuple, dict], variance: float) -> str:
-    """How many scratch students of each size end with a training MSE above 1 % of the targets'
-    variance (the teacher is realisable at its own size, so the rest is a bad local fit)."""
+    """How many T1 nets end with a training MSE above 10 % of the targets' variance: the scratch
+    students of each size (the teacher is realisable at its own size, so the rest is a bad local
+    fit), then the grown arms, which all start at the teacher's size (their final size in units)."""
     threshold = STUCK_SHARE_OF_VARIANCE * variance
-    lines = ["| size | stuck seeds | training MSE per seed |", "| --- | --- | --- |"]
-    for w in T1_SIZES:
-        losses = [r["epochs"][-1]["loss"] for r in _arms(results, "T1", "rbf")[f"scratch {w}"]]
-        mark = " (teacher's size)" if w == T1_TEACHER_UNITS else ""
-        lines.append(
-            f"| {w}{mark} | {sum(v > threshold for v in losses)}/{len(losses)} | "
-            + " ".join(f"{v:.4f}" for v in losses)
-            + " |"
-        )
+    lines = ["| net | stuck seeds | training MSE per seed |", "| --- | --- | --- |"]
+    for arm, runs in _arms(results, "T1", "rbf").items():
+        losses = [r["epochs"][-1]["loss"] for r in runs]
+        mse = [f"{v:.4f}" for v in losses]
+        if arm.startswith("scratch"):
+            name = arm + (" (teacher's size)" if arm == f"scratch {T1_TEACHER_UNITS}" else "")
+        else:
+            name = f"{arm}, from {T1_SIZES[0]} units"
+            mse = [
+                f"{v} ({r['epochs'][-1]['params'] // RBF_PARAMS_PER_UNIT})"
+                for v, r in zip(mse, runs, strict=True)
+            ]
+        lines.append(f"| {name} | {sum(v > threshold for v in losses)}/{len(losses)} | {' '.join(mse)} |")
     return (
-        f"threshold: training MSE > {threshold:.4f} (1 % of the targets' variance {variance:.4f})\n\n"
-        + "\n".join(lines)
+        f"threshold: training MSE > {threshold:.4f} "
+        f"({STUCK_SHARE_OF_VARIANCE:.0%} of the targets' variance {variance:.4f}); a grown net's final "
+        "size in units in brackets\n\n" + "\n".join(lines)
     )
 
 
