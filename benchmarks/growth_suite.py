@@ -212,7 +212,6 @@ def cnn_jobs(scale: Scale, data: Data) -> list[Job]:
 
 
 ONE_STEP_COUNT = 4
-ONE_STEP_WHEN = "when plateau(patience: 3, min_delta: 1e-3) until steps > 1"  # once, at convergence
 
 
 def one_step_jobs(scale: Scale, data: Data) -> list[Job]:
