@@ -27,7 +27,7 @@ import math
 import random
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 import torch
@@ -103,17 +103,7 @@ def run_search(
 
         return run_pathlevel(spec, out, device=device, quiet=quiet, force=force, episodes_limit=legs_limit,
                              in_process=in_process)  # fmt: skip
-    info = describe(spec.data)
-    config = _config(spec, info, device)
-    search = search_config(spec.search)
-    space = ir.lower(spec, info.input_shape, info.classes)
-    data = load_splits(spec, info, config.seed)
-    refuse_to_overwrite(spec.file, out)
-    run_dir = make_run_dir(out, space.root, force=force)
-    _own(run_dir)
-    text = spec_text(spec)
-    run_id = write_identity(run_dir, text)
-    write_text(run_dir / SPEC, text)
+    config, search, space, data, run_dir, text, run_id = open_search(spec, out, device=device, force=force)
     rng = random.Random(config.seed)
     size = search.options["trials"] if search.method == "random" else search.options["population"]
     state: dict[str, Any] = {"format": STATE_FORMAT, "spec": text, "run_id": run_id, "leg": 0, "next_id": 0,
@@ -186,6 +176,36 @@ def _search(
     if state["leg"] < legs:  # stopped early: the state is there to resume from
         return _partial(run_dir, state)
     return _finish(spec, config, data, run_dir, state)
+
+
+class Opening(NamedTuple):
+    """What a new search starts from: its settings, the lowered space, the data splits, and the
+    run folder it now owns, with the spec as run and the run id its state must carry."""
+
+    config: TrainConfig
+    search: SearchConfig
+    graph: ArchGraph
+    data: Splits
+    run_dir: Path
+    text: str
+    run_id: str
+
+
+def open_search(spec: Spec, out: str | Path | None, *, device: str | None, force: bool) -> Opening:
+    """Every search's first steps: check the spec's settings and load the data before a folder
+    is made, then make the run folder, own it (`_own`), and give it its identity and spec."""
+    info = describe(spec.data)
+    config = _config(spec, info, device)
+    search = search_config(spec.search)
+    graph = ir.lower(spec, info.input_shape, info.classes)
+    data = load_splits(spec, info, config.seed)
+    refuse_to_overwrite(spec.file, out)
+    run_dir = make_run_dir(out, graph.root, force=force)
+    _own(run_dir)
+    text = spec_text(spec)
+    run_id = write_identity(run_dir, text)
+    write_text(run_dir / SPEC, text)
+    return Opening(config, search, graph, data, run_dir, text, run_id)
 
 
 def _config(spec: Spec, info: DataInfo, device: str | None) -> TrainConfig:

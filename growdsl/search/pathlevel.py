@@ -40,8 +40,8 @@ from growdsl.run.datasets import Splits, describe
 from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.run.progress import progress_enabled
-from growdsl.run.rundir import SPEC, make_run_dir, write_history, write_identity, write_text
-from growdsl.run.single import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
+from growdsl.run.rundir import write_history
+from growdsl.run.single import Run, finish_run, load_splits
 from growdsl.search.backends import (
     InProcess,
     MemberJob,
@@ -53,7 +53,15 @@ from growdsl.search.backends import (
 )
 from growdsl.search.controller import CellTree, Controller, RandomPolicy
 from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
-from growdsl.search.driver import STATE_FORMAT, _config, _own, _save, _summary, _write_log, _write_member
+from growdsl.search.driver import (
+    STATE_FORMAT,
+    _config,
+    _save,
+    _summary,
+    _write_log,
+    _write_member,
+    open_search,
+)
 from growdsl.search.inherit import edited_payload
 from growdsl.search.methods import SearchConfig, search_config
 from growdsl.search.pbt import fitness_of
@@ -82,17 +90,7 @@ def run_pathlevel(
     in_process: bool,
 ) -> Run:
     """Train the base net, then run the controller's episodes (see the module docstring)."""
-    info = describe(spec.data)
-    config = _config(spec, info, device)
-    search = search_config(spec.search)
-    graph = ir.lower(spec, info.input_shape, info.classes)
-    data = load_splits(spec, info, config.seed)
-    refuse_to_overwrite(spec.file, out)
-    run_dir = make_run_dir(out, graph.root, force=force)
-    _own(run_dir)
-    text = spec_text(spec)
-    run_id = write_identity(run_dir, text)
-    write_text(run_dir / SPEC, text)
+    config, search, graph, data, run_dir, text, run_id = open_search(spec, out, device=device, force=force)
     payload = initial_payload(graph, config, config.seed, config.epochs, {"spec": text})
     base = run_job(
         TrainingContext(data, config, spec.grow, threads_per_member(1)),
