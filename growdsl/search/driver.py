@@ -126,14 +126,13 @@ def resume_search(
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
     spec = lang.parse_text(state["spec"], str(run_dir / SPEC))
-    if state.get("method") == "pathlevel":
-        from growdsl.search.pathlevel import resume_pathlevel
-
-        return resume_pathlevel(run_dir, state, spec, device=device, quiet=quiet, in_process=in_process)
     info = describe(spec.data)
     config = _config(spec, info, device)
     data = load_splits(spec, info, config.seed)
-    return _search(spec, search_config(spec.search), config, data, run_dir, state, quiet, None, in_process)
+    go_on = _search
+    if state.get("method") == "pathlevel":
+        from growdsl.search.pathlevel import search_episodes as go_on
+    return go_on(spec, search_config(spec.search), config, data, run_dir, state, quiet, None, in_process)
 
 
 def _search(

@@ -36,12 +36,12 @@ from growdsl.grow.net import Net
 from growdsl.ir.edits import edit_to_json
 from growdsl.lang.ast import Spec
 from growdsl.run.config import TrainConfig
-from growdsl.run.datasets import Splits, describe
+from growdsl.run.datasets import Splits
 from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.run.progress import progress_enabled
 from growdsl.run.rundir import write_history
-from growdsl.run.single import Run, finish_run, load_splits
+from growdsl.run.single import Run, finish_run
 from growdsl.search.backends import (
     InProcess,
     MemberJob,
@@ -55,7 +55,6 @@ from growdsl.search.controller import CellTree, Controller, RandomPolicy
 from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
 from growdsl.search.driver import (
     STATE_FORMAT,
-    _config,
     _save,
     _summary,
     _write_log,
@@ -63,7 +62,7 @@ from growdsl.search.driver import (
     open_search,
 )
 from growdsl.search.inherit import edited_payload
-from growdsl.search.methods import SearchConfig, search_config
+from growdsl.search.methods import SearchConfig
 from growdsl.search.pbt import fitness_of
 from growdsl.search.progress import SearchProgress
 
@@ -118,19 +117,10 @@ def run_pathlevel(
         "log": [{"event": "base", "member": BASE, **_scores(base)}],
     }
     _save(run_dir, state)
-    return _search(spec, search, config, data, run_dir, state, quiet, episodes_limit, in_process)
+    return search_episodes(spec, search, config, data, run_dir, state, quiet, episodes_limit, in_process)
 
 
-def resume_pathlevel(
-    run_dir: Path, state: dict[str, Any], spec: Spec, *, device: str | None, quiet: bool, in_process: bool
-) -> Run:
-    """Continue the path-level search in `run_dir` from its saved `state` (the last episode)."""
-    config = _config(spec, describe(spec.data), device)
-    data = load_splits(spec, describe(spec.data), config.seed)
-    return _search(spec, search_config(spec.search), config, data, run_dir, state, quiet, None, in_process)
-
-
-def _search(
+def search_episodes(
     spec: Spec,
     search: SearchConfig,
     config: TrainConfig,
@@ -141,6 +131,8 @@ def _search(
     limit: int | None,
     in_process: bool,
 ) -> Run:
+    """The controller's episodes from `state` on (a new search's or a resumed one's), then the
+    best child as the run's result."""
     opts = search.options
     # a child goes on from the base net's epoch, optimizer and schedule for `epochs` more
     child_config = dataclasses.replace(config, epochs=config.epochs + opts["epochs"])
