@@ -40,10 +40,11 @@ class EpsSearch:
     agrees: bool
 
     def record(self) -> dict[str, Any]:
-        """The growth line's `eps_search` (strict JSON: a non-finite measurement becomes None)."""
+        """The growth line's `eps_search`, to 6 digits (a non-finite measurement is written as
+        `null` and flagged by the history's writer, growdsl/strict_json.py)."""
 
-        def num(x: float) -> float | None:
-            return float(f"{x:.6g}") if x == x and abs(x) != float("inf") else None
+        def num(x: float) -> float:
+            return float(f"{x:.6g}")
 
         return {
             "eps": self.eps,
