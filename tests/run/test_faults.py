@@ -13,10 +13,8 @@ write is tried again, on the next epochs, until one is caught mid-write.
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +25,9 @@ from growdsl.run import resume as resume_run
 from growdsl.run import run
 from growdsl.run.rundir import read_history
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from sigkill import growdsl, inode, kill_at  # noqa: E402
+
 GROWING = {
     "split": "split(frac: 0.25, eps: 0.01, method: fast)",
     "firefly": "firefly(wider: 4, eps: 0.01, frac: 0.25)",
@@ -39,26 +39,6 @@ train {{ epochs 12 batch 16 optimizer sgd(lr: 0.05, momentum: 0.9) seed 3 device
 grow {{ every 3 epochs
  {grow} }}
 """
-
-
-def growdsl(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "growdsl.cli", *args, "--quiet"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def kill_when(proc: subprocess.Popen, condition, timeout: float = 120.0) -> bool:
-    """SIGKILL `proc` as soon as `condition()` holds; False if it ended first."""
-    end = time.monotonic() + timeout
-    while proc.poll() is None:
-        if condition():
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            return True
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.0005)
-    return False
 
 
 def checkpoint_epoch(out: Path) -> int:
@@ -74,13 +54,6 @@ def events(out: Path, event: str) -> list[int]:
 
 def checkpoint_writes(out: Path) -> set[str]:
     return {n for n in os.listdir(out) if n.startswith(".checkpoint.pt.") and n.endswith(".tmp")}
-
-
-def inode(path: Path) -> int | None:
-    try:
-        return path.stat().st_ino
-    except FileNotFoundError:
-        return None
 
 
 def untimed(history):
@@ -117,18 +90,6 @@ def after_growth(out: Path):
 def checkpoint_write(out: Path):
     stale = checkpoint_writes(out)  # left by an earlier kill; the new process removes them
     return (lambda: bool(checkpoint_writes(out) - stale)), (lambda: bool(checkpoint_writes(out) - stale))
-
-
-def kill_at(out: Path, command: list[str], point, tries: int = 6) -> None:
-    """Run `command`, then `growdsl resume` while needed, SIGKILLing each at `point`, until a
-    kill lands there."""
-    for _ in range(tries):
-        condition, landed = point(out)
-        proc = growdsl(*command)
-        if kill_when(proc, condition) and landed():
-            return
-        command = ["resume", str(out)]
-    pytest.fail(f"no kill landed at {point.__name__} in {tries} tries")
 
 
 @pytest.mark.parametrize("transform", sorted(GROWING))

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +20,9 @@ from growdsl.lang import parse_text
 from growdsl.search.driver import LOG, STATE, resume_search, run_search
 from growdsl.strict_json import loads
 
-ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(Path(__file__).parents[1]))
+from sigkill import growdsl, inode, kill_at, kill_when  # noqa: E402
+
 SPEC = """\
 data spirals(n: 300, val: 0.2)
 model m {{
@@ -40,39 +40,6 @@ def _spec(tmp_path: Path, workers: int = 1, epochs: int = 4):
     path = tmp_path / f"s{workers}-{epochs}.grow"
     path.write_text(SPEC.format(workers=workers, epochs=epochs))
     return parse_text(path.read_text(), str(path)), path
-
-
-def _growdsl(*args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "growdsl.cli", *args, "--quiet"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
-
-
-def _kill_when(proc: subprocess.Popen, condition, timeout: float = 180.0) -> bool:
-    """SIGKILL `proc` as soon as `condition()` holds (False if it ended first); then its worker
-    processes, which would otherwise outlive the test, by its process group."""
-    end = time.monotonic() + timeout
-    killed = False
-    while proc.poll() is None and not killed:
-        killed = condition()
-        if killed:
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-        assert time.monotonic() < end, "timed out"
-        time.sleep(0.0005)
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    return killed
-
-
-def _inode(path: Path) -> int | None:
-    try:
-        return path.stat().st_ino
-    except FileNotFoundError:
-        return None
 
 
 def _log(out: Path) -> list[dict]:
@@ -106,10 +73,10 @@ def _stray(out: Path) -> list[str]:
 
 
 def mid_leg(out: Path):
-    before = _inode(out / STATE)
+    before = inode(out / STATE)
 
     def state_replaced() -> bool:  # the process trains the next leg
-        return _inode(out / STATE) not in (before, None)
+        return inode(out / STATE) not in (before, None)
 
     return state_replaced, lambda: not _writes(out) and _logged_leg(out) == _saved_leg(out)
 
@@ -134,16 +101,6 @@ def state_write(out: Path):
     return writing, writing
 
 
-def _kill_at(out: Path, command: list[str], point, tries: int = 6) -> None:
-    for _ in range(tries):
-        condition, landed = point(out)
-        proc = _growdsl(*command)
-        if _kill_when(proc, condition) and landed():
-            return
-        command = ["resume", str(out)]
-    pytest.fail(f"no kill landed at {point.__name__} in {tries} tries")
-
-
 @pytest.mark.parametrize(
     ("workers", "points"), [(1, (mid_leg, state_write)), (2, (after_leg,))], ids=["in-process", "pool"]
 )
@@ -153,9 +110,9 @@ def test_a_search_killed_anywhere_resumes_to_the_uninterrupted_result(tmp_path, 
     out = tmp_path / "killed"
     command = ["run", str(path), "--out", str(out)]
     for point in points:
-        _kill_at(out, command, point)
+        kill_at(out, command, point)
         command = ["resume", str(out)]
-    done = _growdsl(*command)
+    done = growdsl(*command)
     _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
     assert _log(out) == _log(reference)
@@ -170,20 +127,20 @@ def test_a_search_killed_anywhere_resumes_to_the_uninterrupted_result(tmp_path, 
 def test_a_second_process_is_refused_while_a_search_owns_the_folder(tmp_path):
     _, path = _spec(tmp_path, epochs=200)
     out = tmp_path / "run"
-    first = _growdsl("run", str(path), "--out", str(out))
+    first = growdsl("run", str(path), "--out", str(out))
     try:
         training_next_leg = mid_leg(out)[0]
         while not training_next_leg():
             assert first.poll() is None, first.communicate()[1]
             time.sleep(0.01)
-        second = _growdsl("resume", str(out))  # a process: without the lock it would train for minutes
+        second = growdsl("resume", str(out))  # a process: without the lock it would train for minutes
         try:
             _, err = second.communicate(timeout=60)
         finally:
-            _kill_when(second, lambda: True)
+            kill_when(second, lambda: True)
         assert second.returncode == 2 and f"pid {first.pid}" in err, err
     finally:
-        _kill_when(first, lambda: True)
+        kill_when(first, lambda: True)
 
 
 def test_resume_refuses_another_searchs_state_removes_stale_files_and_starts_from_leg_0(tmp_path):
@@ -231,15 +188,15 @@ def test_a_pathlevel_search_killed_mid_episode_resumes_to_the_uninterrupted_resu
     for _ in range(
         6
     ):  # kill while an episode after the saved one trains (the state on disk, no write under way)
-        before = _inode(out / STATE)
-        proc = _growdsl(*command)
-        if _kill_when(proc, lambda b=before: _inode(out / STATE) not in (b, None)) and not _writes(out):
+        before = inode(out / STATE)
+        proc = growdsl(*command)
+        if kill_when(proc, lambda b=before: inode(out / STATE) not in (b, None)) and not _writes(out):
             break
         command = ["resume", str(out)]
     else:
         pytest.fail("no kill landed mid-episode in 6 tries")
     assert (out / "run.json").is_file()  # the controller's folder has a run identity too
-    done = _growdsl("resume", str(out))
+    done = growdsl("resume", str(out))
     _, err = done.communicate(timeout=300)
     assert done.returncode == 0, err
     assert _log(out) == _log(reference)
