@@ -11,20 +11,24 @@ from growdsl.ir import infer_shapes
 from growdsl.ir.edits import AppendCopy, apply_in_place
 from growdsl.lang import parse_text
 
-LANGUAGE = Path("/work/shared/LANGUAGE.md")
+LANGUAGE = Path(__file__).resolve().parents[2] / "docs" / "language.md"
 
 
 def _language_model_examples() -> list[str]:
-    """Every fenced example in LANGUAGE.md that declares a model (with the blocks it uses)."""
-    blocks = re.findall(r"```\n(.*?)```", LANGUAGE.read_text(), re.S) if LANGUAGE.exists() else []
+    """Every fenced example of the language reference that declares a model (with its blocks)."""
+    blocks = re.findall(r"```(?:grow)?\n(.*?)```", LANGUAGE.read_text(), re.S)
     return [b for b in blocks if re.search(r"^model ", b, re.M)]
+
+
+def test_the_language_reference_has_model_examples():
+    assert len(_language_model_examples()) >= 3
 
 
 @pytest.mark.parametrize("text", _language_model_examples())
 def test_every_language_example_lowers_to_a_tree(text, lower_text):
     graph = lower_text(text)
     assert graph.is_tree()
-    assert graph.root in ("mlp", "net")
+    assert graph.root == re.search(r"^model (\w+)", text, re.M).group(1)
     assert all(graph[n]["span"] is not None for n in graph.g)
 
 
