@@ -43,12 +43,16 @@ def lr_scale(config: TrainConfig, history: list[dict[str, Any]]) -> float:
 
 
 def scaled_config(config: TrainConfig, scale: float) -> TrainConfig:
-    """`config` with the optimizer's learning rate times `scale` (what a growth step's fresh
-    optimizer is built with)."""
+    """`config` with the optimizer's learning rate times `scale`, and a cosine schedule's floor
+    `min_lr` with it (what a growth step's fresh optimizer and restarted schedule are built with:
+    an unscaled floor would anneal the smaller rate back up towards it)."""
     if scale == 1.0:
         return config
     kwargs = {**config.optimizer.kwargs, "lr": config.optimizer.kwargs["lr"] * scale}
-    return dataclasses.replace(config, optimizer=Method(config.optimizer.name, kwargs))
+    schedule = config.schedule
+    if "min_lr" in schedule.kwargs:
+        schedule = Method(schedule.name, {**schedule.kwargs, "min_lr": schedule.kwargs["min_lr"] * scale})
+    return dataclasses.replace(config, optimizer=Method(config.optimizer.name, kwargs), schedule=schedule)
 
 
 def snapshot(payload: dict[str, Any]) -> dict[str, Any]:
@@ -73,13 +77,17 @@ def scale_learning_rate(
     optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler | None, factor: float
 ) -> None:
     """Multiply the learning rate by `factor` where it lives: each param group's rate (and its
-    `initial_lr`, a schedule's starting point) and the schedule's base rates."""
+    `initial_lr`, a schedule's starting point), the schedule's base rates and a cosine schedule's
+    floor `eta_min` (it anneals from the current rate towards the floor, so an unscaled floor
+    pulls the rate back up to the spec's `min_lr`)."""
     for group in optimizer.param_groups:
         group["lr"] *= factor
         if "initial_lr" in group:
             group["initial_lr"] *= factor
     if scheduler is not None:
         scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+        if hasattr(scheduler, "eta_min"):
+            scheduler.eta_min *= factor
         scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
 
 

@@ -78,6 +78,32 @@ def test_when_the_retries_are_spent_the_run_stops_with_its_last_good_state(tmp_p
     assert (out / "model.pt").is_file() and (out / "final.grow").is_file()
 
 
+# A cosine schedule anneals from the current rate towards its floor: after a rollback (x1e-10,
+# lr 1) a floor left at the spec's 1e8 would pull the rate back up and diverge again; growth's
+# restarted schedule is built with the scaled floor too.
+COSINE = """
+data spirals(n: 200)
+model m { linear(8..32) as h relu linear(classes) }
+train { epochs 4 batch 32 optimizer sgd(lr: 1e10) schedule cosine(min_lr: 1e8) seed 0
+        on_divergence rollback(retries: 1, factor: 1e-10) }
+grow { every 2 epochs
+ after_growth(optimizer: fresh, schedule: restart)
+ split(frac: 0.5, eps: 0.01, method: fast) }
+"""
+
+
+def test_a_rollback_scales_a_cosine_schedules_floor_with_the_rate(tmp_path):
+    (tmp_path / "s.grow").write_text(COSINE)
+    api.run_spec(api.load(tmp_path / "s.grow"), tmp_path / "run", quiet=True)
+    lines = _lines(tmp_path / "run")
+    assert [r["event"] for r in lines].count("rollback") == 1
+    assert [r["epoch"] for r in lines if r["event"] == "epoch"] == [1, 2, 3, 4]
+    assert any(r["event"] == "grow" for r in lines)  # the restarted schedule after growth
+    scheduler = load_checkpoint(tmp_path / "run")["scheduler"]
+    assert scheduler["eta_min"] == pytest.approx(1e-2)
+    assert scheduler["base_lrs"] == [pytest.approx(1.0)]
+
+
 def test_a_run_killed_right_after_a_rollback_resumes_to_the_uninterrupted_result(recovered, tmp_path):
     (tmp_path / "s.grow").write_text(RECOVERS)
     out = tmp_path / "run"
