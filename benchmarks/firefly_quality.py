@@ -1,12 +1,14 @@
 """Does firefly grow better networks than the alternatives at equal size? (issue #4)
 
 Each arm is a whole `growdsl.run` of one spec: the net starts at its ranges' low ends and grows
-every `--every` epochs for `--epochs` epochs (Adam). Arms: firefly (defaults), firefly wider only
+every `--every` epochs for `--epochs` epochs (Adam). Arms: firefly (defaults), firefly with the
+longer stage 1 of its defaults before issue #11 (`steps: 10, samples: 512`), firefly wider only
 (`deeper: 0`), deeper only (`wider: 0, candidates: 0`), splitting (`split()`), random growth (the
 same candidate kinds and per-step count, untrained random tensors applied at full scale
 (`eps: 1`) and chosen by random scores), and the firefly run's final architecture (its
-`final.grow`) trained from scratch for the same epochs. Reports test accuracy and params, mean ±
-std over seeds.
+`final.grow`) trained from scratch for the same epochs. Reports the test accuracy and the
+training loss (the epoch's mean mini-batch loss) of the last epoch, and params, mean ± std over
+seeds.
 
     python benchmarks/firefly_quality.py [--tasks digits spirals cnn] [--seeds 0 1 2] [--epochs 16]
         [--every 4] [--arms ...]
@@ -47,6 +49,7 @@ TASKS = {
 }
 ARMS = {
     "firefly": "firefly()",
+    "firefly, stage 1 as before #11": "firefly(steps: 10, samples: 512)",
     "firefly wider only": "firefly(deeper: 0)",
     "firefly deeper only": "firefly(wider: 0, candidates: 0)",
     "split": "split()",
@@ -76,7 +79,7 @@ def _spec(task: str, grow: str | None, seed: int, epochs: int, every: int) -> st
 def _one(text: str, out: Path):  # noqa: ANN202
     result = run(parse_text(text, "bench.grow"), out, quiet=True)
     last = [r for r in result.history if r["event"] == "epoch"][-1]
-    return last.get("test_acc", last.get("val_acc", last.get("acc"))), param_count(result.graph)
+    return last["acc"], last["loss"], param_count(result.graph)
 
 
 def main() -> None:
@@ -90,10 +93,10 @@ def main() -> None:
     registry.IMPLEMENTED_TRANSFORMS["randomgrow"] = RandomGrowth.from_call
     registry.KNOWN_TRANSFORMS["randomgrow"] = "random growth (benchmark)"
     print(f"epochs {args.epochs}, grow every {args.every}, seeds {args.seeds}")
-    print("| task | arm | test accuracy | params |\n| --- | --- | --- | --- |")
+    print("| task | arm | test accuracy | training loss | params |\n| --- | --- | --- | --- | --- |")
     with tempfile.TemporaryDirectory() as tmp:
         for task in args.tasks:
-            results: dict[str, list[tuple[float, int]]] = {}
+            results: dict[str, list[tuple[float, float, int]]] = {}
             for seed in args.seeds:
                 for arm in args.arms:
                     grow = ARMS[arm]
@@ -107,9 +110,10 @@ def main() -> None:
                             _one(text, Path(tmp) / f"{task}-scratch-{seed}")
                         )
             for arm, rows in results.items():
-                accs, params = [a for a, _ in rows], [p for _, p in rows]
+                accs, losses, params = zip(*rows, strict=True)
                 print(
                     f"| {task} | {arm} | {statistics.mean(accs):.4f} ± {statistics.stdev(accs):.4f} | "
+                    f"{statistics.mean(losses):.4f} ± {statistics.stdev(losses):.4f} | "
                     f"{statistics.mean(params):.0f} ± {statistics.stdev(params):.0f} |",
                     flush=True,
                 )
