@@ -11,7 +11,8 @@ statistics from the same batch (what a growth step does with its sample).
 
     python benchmarks/pathlevel_exactness.py [--specs specs/*.grow] [--rows 256] [--quick]
 
-Prints one row per transform: the specs with a site for it, the sites, the largest change and
+Prints one row per transform (split-concat of an identity or a pool, whose paths read halves of
+the input, in rows of their own): the specs with a site for it, the sites, the largest change and
 the largest change relative to the output's max |value|.
 """
 
@@ -29,6 +30,7 @@ from growdsl.grow.pathlevel.inits import replaced_stats
 from growdsl.grow.pathlevel.transform import Payload
 from growdsl.grow.surgery import carry
 from growdsl.grow.transform import Candidate
+from growdsl.ir.edits import concat_split
 from growdsl.lang import parse_value
 from growdsl.run.datasets import load_data
 
@@ -67,13 +69,21 @@ def changes(net: Net, x: torch.Tensor, t: PathLevelTransform) -> list[tuple[str,
         before = net.model(x)
     scale = float(before.abs().max())
     out = []
-    for op, _node, edit in t.edits(net.graph):
+    for op, node, edit in t.edits(net.graph):
         cand = Candidate("pathlevel", edit, 1.0, {}, Payload(0, replaced_stats(net, edit, x)))
         grown, _ = carry(net, edit, t.init([cand]), torch.Generator().manual_seed(0))
         with torch.no_grad():
             delta = float((grown.model(x) - before).abs().max())
-        out.append((op, delta, delta / scale))
+        out.append((_kind(net, op, node), delta, delta / scale))
     return out
+
+
+def _kind(net: Net, op: str, node: str) -> str:
+    """The row a site counts in: split-concat of an identity, a pool or a grouped conv (the paths
+    read halves of the input through a `slice`) apart from the split of a layer's outputs."""
+    if op == "split_concat" and concat_split(net.graph, node, 2).inputs:
+        return f"{op} (input: {net.graph[node]['op']})"
+    return op
 
 
 def main() -> None:

@@ -7,8 +7,8 @@ import pytest
 
 from growdsl import api
 from growdsl.export import final_grow_text
-from growdsl.ir import param_count
-from growdsl.ir.edits import AppendCopy, apply_in_place
+from growdsl.ir import flops, param_count
+from growdsl.ir.edits import AppendCopy, Group, Several, Wrap, apply_in_place
 from growdsl.lang import parse_text
 
 CASES = {
@@ -31,3 +31,21 @@ def test_final_grow_reparses_and_lowers_to_the_same_size(case):
     text = final_grow_text(spec, graph)
     again = api.lower(parse_text(text, "final.grow"))
     assert param_count(again) == param_count(graph), text
+
+
+def test_an_input_split_writes_its_slices_and_lowers_to_the_same_net():
+    model = "model m { conv(4) conv(8, groups: 4) as g bn relu identity as i gap flatten linear(classes) }"
+    spec = parse_text("data digits\n" + model, "case.grow")
+    graph = api.lower(spec)
+    for edit in (Several((Group("m.g", 2), Wrap("m.g", "concat"))), Wrap("m.i", "concat")):
+        apply_in_place(graph, edit)
+    text = final_grow_text(spec, graph)
+    for path in (
+        "slice(0, 2)",
+        "slice(2, 4) conv(4, groups: 2) bn",
+        "slice(0, 4) identity",
+        "slice(4, 8) identity",
+    ):
+        assert path in text, text
+    again = api.lower(parse_text(text, "final.grow"))
+    assert (param_count(again), flops(again)) == (param_count(graph), flops(graph)), text

@@ -42,6 +42,21 @@ class RBF(nn.Module):
         return torch.exp(-0.5 * u * u)
 
 
+class ChannelSlice(nn.Module):
+    """`slice(start, end)`: channels `[start, end)` of dimension 1 (after the batch), for flat
+    `(N, C)` and image `(N, C, H, W)` inputs alike; a view, no parameters."""
+
+    def __init__(self, start: int, end: int) -> None:
+        super().__init__()
+        self.start, self.end = start, end
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[:, self.start : self.end]
+
+    def extra_repr(self) -> str:
+        return f"start={self.start}, end={self.end}"
+
+
 def _linear(a: dict[str, Any], inp: Shape) -> nn.Module:
     return nn.Linear(inp[-1], a["out"], bias=a["bias"])
 
@@ -89,6 +104,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Shape], nn.Module]] = {
     "flatten": _fixed(nn.Flatten),
     "dropout": lambda a, inp: nn.Dropout(a["p"]),
     "identity": _fixed(nn.Identity),
+    "slice": lambda a, inp: ChannelSlice(a["start"], a["end"]),
 }
 
 

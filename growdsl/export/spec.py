@@ -45,9 +45,10 @@ def _op_call(graph: ArchGraph, node: str) -> Call:
     sig = OPS[attrs["op"]]
     args = explicit_args(attrs["op"], attrs.get("args", {}))
     out: list[Arg] = []
-    for i, name in enumerate(sig.names):
+    positional = True  # leading required arguments read best bare: `linear(64)`, `slice(0, 4)`
+    for name in sig.names:
+        positional = positional and name not in sig.defaults()
         if name in args:
-            positional = i == 0 and name not in sig.defaults()  # a required first argument reads best bare
             out.append(Arg(None if positional else name, _value(args[name])))
     return Call(attrs["op"], tuple(out))
 

@@ -17,8 +17,9 @@ Where each tensor of the new net comes from, by edit (docs/architecture.md, "Edi
 - `AppendCopy(seq)`: the new copy's tensors are fresh (torch's default initialisation, drawn from
   the carry's generator); `init` usually makes it the identity.
 - `Wrap(node, merge, paths)`: path 0 is the old subtree, renamed; with `add` or `mean` every other
-  path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the weight op's own
-  tensors and of the per-channel state (`bn`) of the ops after it in the layer.
+  path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the split layer's
+  own tensors (a weight op's, a grouped conv's) and of the per-channel state (`bn`) of the ops
+  after it in the layer; a path's `slice` has no tensors.
 - `Group(node, count)`: every tensor moves with its node (renames only).
 - `Several(edits)`: one carry per edit, in order; the `Carry` composes them (`compose_carries`);
   consecutive widenings share one compile (`_carry_widenings`).
@@ -54,8 +55,7 @@ from growdsl.ir.edits import (
     Wrap,
     apply_edit,
     compose_renames,
-    concat_layer,
-    concat_sizes,
+    concat_split,
 )
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
@@ -87,6 +87,8 @@ def widen_blocker(graph, node: str, flow: DataFlow | None = None) -> str | None:
     if reach.merges:
         merge = reach.merges[0]
         return f"{node}'s channels meet other paths in branch {graph[merge]['merge']} at {merge}"
+    if reach.slices:
+        return f"{node}'s channels are sliced at {reach.slices[0]} (fixed bounds)"
     for c in reach.consumers:
         if graph[c.node]["op"] == "conv" and graph[c.node]["args"].get("groups", 1) != 1:
             return f"{node} feeds the grouped conv {c.node}"
@@ -335,20 +337,25 @@ def _widen_sources(graph: ArchGraph, edit: Widen, old: dict[str, torch.Tensor]) 
 
 
 def _concat_sources(before: ArchGraph, graph: ArchGraph, edit: Wrap, skeleton) -> dict[str, Source]:
-    """`wrap concat`: path k's own rows are rows `[start_k, end_k)` of the wrapped layer's weight
-    op, and so are the per-channel entries of the ops after it (a `bn`'s scale, shift and running
-    statistics); a sepconv's depthwise filters (per input channel) and a bn's step count go to
-    every path whole."""
-    weight_rel = concat_layer(before, edit.node)[len(edit.node) :]
+    """`wrap concat`: path k's own rows are rows `[start_k, end_k)` of the split layer's output
+    channels (`concat_split`), in the layer's own tensors and in the per-channel entries of the
+    ops after it (a `bn`'s scale, shift and running statistics); a sepconv's depthwise filters
+    (per input channel) and a bn's step count go to every path whole. When the paths split the
+    input (an identity, a pool, a grouped conv: each behind its `slice`), a grouped conv's groups
+    stay aligned, so path k's filters are exactly the rows of its output channels, each reading
+    the same input channels of its group as before."""
+    split = concat_split(before, edit.node, edit.paths)
+    layer_rel = split.layer[len(edit.node) :]
+    inner = ".1" if split.inputs else ""
     found, start = {}, 0
-    for k, size in enumerate(concat_sizes(before[edit.node + weight_rel]["args"]["out"], edit.paths)):
+    for k, size in enumerate(split.sizes):
         rows = torch.arange(start, start + size)
-        path = f"{edit.node}.{k}"
-        for node in graph.ops(path):
-            was = edit.node + node[len(path) :]
+        copy_root = f"{edit.node}.{k}{inner}"
+        for node in graph.ops(copy_root):
+            was = edit.node + node[len(copy_root) :]
             own_rows = ("pointwise.",) if graph[node]["op"] == "sepconv" else ("",)
             for name, value in skeleton.module_at(node).state_dict().items():
-                per_channel = value.dim() > 0 and (name.startswith(own_rows) or node != path + weight_rel)
+                per_channel = value.dim() > 0 and (name.startswith(own_rows) or node != copy_root + layer_rel)
                 sliced = per_channel and not name.startswith("depthwise.")
                 found[f"{node}.{name}"] = (
                     Source(f"{was}.{name}", 0, rows) if sliced else Source(f"{was}.{name}")

@@ -7,7 +7,7 @@ mean what a user measures:
   batch norm has a weight and a bias per channel, its running statistics are buffers.
 - FLOPs: what `torch.utils.flop_counter.FlopCounterMode` counts for a forward pass of one
   sample: 2 per multiply-accumulate of a matmul or convolution (`addmm`, `convolution`), and
-  nothing for biases, normalisation, activations, pooling or merges.
+  nothing for biases, normalisation, activations, pooling, channel slices or merges.
 
 A `sepconv` is a bias-free depthwise k x k convolution followed by a pointwise 1 x 1 convolution
 with bias (see `growdsl/compile/ops.py`).

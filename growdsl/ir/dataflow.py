@@ -12,7 +12,8 @@ Semantics, exactly:
 - Every other op passes channels through: the transparent ones unchanged, `flatten` by turning
   each channel of a `[C, H, W]` input into `H * W` consecutive features. Merges pass channels
   through too: `add`/`mean` keep each channel's index, `concat` shifts a path's channels by the
-  widths of the paths before it.
+  widths of the paths before it. A `slice` keeps only some channels, and which channel arrives
+  where past it depends on its bounds: a forward walk stops there and records it (`Reach.slices`).
 - `producers(node)`: the weight ops whose output channels arrive, through such pass-through ops
   and merges, at `node`'s input; in data-flow order, each once. Empty where the input is the
   network's input.
@@ -53,11 +54,13 @@ class Reach:
     them: what widening that node must resize (`consumers`, and `passes`: the pass-through ops
     with per-channel state, such as `bn`, at the offset and spread the channels have there), and
     what forbids widening it (`merges`: the `add`/`mean` branches whose other paths would no longer
-    match; `reaches_output`: the channels become the network's output)."""
+    match; `slices`: the `slice` ops whose fixed bounds would drop or shift channels;
+    `reaches_output`: the channels become the network's output)."""
 
     consumers: list[Consumer] = field(default_factory=list)
     passes: list[Consumer] = field(default_factory=list)
     merges: list[str] = field(default_factory=list)
+    slices: list[str] = field(default_factory=list)
     reaches_output: bool = False
 
 
@@ -146,6 +149,8 @@ class DataFlow:
                 kids = self._kids[n]
                 if kind == "op" and stop(n):
                     reach.consumers.append(Consumer(n, offset, spread))
+                elif kind == "op" and self.graph[n]["op"] == "slice":
+                    reach.slices.append(n)
                 elif kind == "op":
                     reach.passes.append(Consumer(n, offset, spread))
                     if self.graph[n]["op"] == "flatten":
@@ -176,6 +181,7 @@ class DataFlow:
         reach.consumers = list(dict.fromkeys(reach.consumers))
         reach.passes = list(dict.fromkeys(reach.passes))
         reach.merges = list(dict.fromkeys(reach.merges))
+        reach.slices = list(dict.fromkeys(reach.slices))
         return reach
 
     def _width(self, path: str) -> int:

@@ -17,8 +17,12 @@ Semantics, exactly:
   paths: the branch takes `node`'s id, label and place; the old subtree moves to `<node>.0`
   (renamed: `n -> <node>.0<rest>` for `node` and everything under it), copies without labels to
   `<node>.1`, ... The paths lose `node`'s width range (a path's output meets the others' in
-  the merge, so no path can widen alone). With `concat`, `node` must be a weight op: its output
-  neurons are shared out among the paths in contiguous groups (`concat_sizes`).
+  the merge, so no path can widen alone). With `concat`, the layer's channels are shared out
+  among the paths in contiguous groups (`concat_sizes`; `concat_split` says how): a weight op's
+  output neurons (each path reads the whole input), or, for an `identity`, a pool or a grouped
+  conv, the input channels: path k is then `seq { slice(start_k, end_k) <copy> }` (ids
+  `<node>.k.0` and `<node>.k.1`; renamed: `n -> <node>.0.1<rest>`), a grouped conv's `groups`
+  and `out` divided by `paths`.
 - `Insert(parent, pos, op, args)`: a new op at child position `pos` of seq or branch `parent` (a
   branch gains a path), id `<parent>.<n>` with `n` one past the largest numeric segment in use.
   Renames nothing.
@@ -48,10 +52,12 @@ from typing import Any
 from growdsl import strict_json
 from growdsl.ir.graph import ArchGraph, from_json, to_json
 from growdsl.ir.ops import OPS, WEIGHT_OPS
+from growdsl.ir.shapes import infer_shapes
 
 Renames = dict[str, str]
 SUBTREE_ROOT = "*"  # the root of a donor's relative ids, as in a repeat's template
 MERGES = ("add", "mean", "concat")
+INPUT_SPLIT = ("identity", "maxpool", "avgpool")  # per-channel ops a concat splits by input channels
 
 
 class EditError(ValueError):
@@ -252,15 +258,8 @@ def _wrap(graph: ArchGraph, edit: Wrap) -> Renames:
     if edit.paths < 2:
         raise EditError("wrap: a branch needs at least 2 paths")
     attrs = graph[node]
-    sizes: list[int] = []
-    weight_rel = ""
-    if edit.merge == "concat":
-        weight = concat_layer(graph, node)
-        weight_rel = weight[len(node) :]
-        out = graph[weight]["args"]["out"]
-        if out < edit.paths:
-            raise EditError(f"wrap concat: {node} has {out} neurons, fewer than {edit.paths} paths")
-        sizes = concat_sizes(out, edit.paths)
+    split = concat_split(graph, node, edit.paths) if edit.merge == "concat" else None
+    inner = ".1" if split and split.inputs else ""  # where a path's copy sits under its slice
     subtree = _subtree(graph, node)
     parent = graph.parent(node)
     pos = graph.g.edges[parent, node]["pos"]
@@ -270,37 +269,83 @@ def _wrap(graph: ArchGraph, edit: Wrap) -> Renames:
     graph.add(parent, node, "branch", pos=pos, merge=edit.merge, label=label, span=span)
     for k in range(edit.paths):
         path = f"{node}.{k}"
-        _add_subtree(graph, node, path, subtree, SUBTREE_ROOT, pos=k, keep_labels=k == 0)
-        if k == 0:
-            graph[path]["label"] = None
+        if inner:
+            start, end = split.inputs[k]
+            graph.add(node, path, "seq", pos=k)
+            graph.add(path, f"{path}.0", "op", pos=0, op="slice", args={"start": start, "end": end})
+            _add_subtree(graph, path, path + inner, subtree, SUBTREE_ROOT, pos=1, keep_labels=k == 0)
         else:
-            graph[path]["span"] = None
-        graph[path].pop("width", None)  # a path alone cannot grow: its output meets the others'
-        if sizes:
-            weight = path + weight_rel
-            graph[weight].pop("width", None)
-            graph[weight]["args"] = {**graph[weight]["args"], "out": sizes[k]}
-    return {old: f"{node}.0{old[len(node) :]}" for old in old_ids}
+            _add_subtree(graph, node, path, subtree, SUBTREE_ROOT, pos=k, keep_labels=k == 0)
+        copy_root = path + inner
+        if k == 0:
+            graph[copy_root]["label"] = None
+        else:
+            graph[copy_root]["span"] = None
+        graph[copy_root].pop("width", None)  # a path alone cannot grow: its output meets the others'
+        if split:
+            _share_layer(graph[copy_root + split.layer[len(node) :]], split, k)
+    return {old: f"{node}.0{inner}{old[len(node) :]}" for old in old_ids}
 
 
-def concat_layer(graph: ArchGraph, node: str) -> str:
-    """The weight op whose output neurons `wrap concat` shares out: `node` itself, or the first
-    child of a seq whose other children are per-channel ops (so each path's slice of channels
-    goes through them unchanged). EditError for anything else, a grouped conv included."""
+@dataclass(frozen=True)
+class ConcatSplit:
+    """How `wrap concat` shares out a layer's channels among its paths: path k's copy of `layer`
+    gives `sizes[k]` channels; with `inputs`, path k reads only the input channels
+    `[inputs[k][0], inputs[k][1])` (a `slice` before its copy), else the whole input."""
+
+    layer: str
+    sizes: tuple[int, ...]
+    inputs: tuple[tuple[int, int], ...] = ()
+
+
+def concat_split(graph: ArchGraph, node: str, paths: int) -> ConcatSplit:
+    """How `wrap concat` splits `node`: a weight op, an `identity`, a pool, or a seq of one
+    followed by per-channel ops (each path's channels go through them unchanged). A weight op's
+    output neurons are shared out; an identity, a pool or a grouped conv acts on each input
+    channel group alone, so it is its input channels that are shared out (a grouped conv's groups
+    stay aligned only when `paths` divides them). EditError for anything else, with the reason."""
     kids = graph.live_children(node) if graph.kind(node) == "seq" else [node]
     first = kids[0] if kids else node
-    if not all(graph.kind(k) == "op" for k in kids) or graph[first].get("op") not in WEIGHT_OPS:
+    splittable = (*WEIGHT_OPS, *INPUT_SPLIT)
+    if not all(graph.kind(k) == "op" for k in kids) or graph[first].get("op") not in splittable:
         raise EditError(
-            f"wrap concat: {node} must be a weight op, or a seq of one followed by per-channel ops"
+            f"wrap concat: {node} must be a weight op, an identity or a pool, or a seq of one followed "
+            "by per-channel ops"
         )
     if any(not OPS[graph[k]["op"]].transparent for k in kids[1:]):
         raise EditError(f"wrap concat: {node} holds an op after {first} that is not per-channel")
-    if graph[first]["op"] == "conv" and graph[first]["args"].get("groups", 1) != 1:
+    op, args = graph[first]["op"], graph[first]["args"]
+    grouped = op == "conv" and args.get("groups", 1) != 1
+    if op in WEIGHT_OPS and not grouped:
+        if args["out"] < paths:
+            raise EditError(f"wrap concat: {node} has {args['out']} neurons, fewer than {paths} paths")
+        return ConcatSplit(first, tuple(concat_sizes(args["out"], paths)))
+    if grouped and args["groups"] % paths:
         raise EditError(
-            f"wrap concat: {first} is a grouped conv; each path would need only its share of the "
-            "input channels, and every path of a branch reads the whole input"
+            f"wrap concat: {first} is a conv of {args['groups']} groups, which {paths} paths cannot share: "
+            "each path must hold whole groups"
         )
-    return first
+    shape = infer_shapes(graph).get(first)
+    if shape is None:
+        raise EditError(f"wrap concat: {first} is not live (an unchosen choice path)")
+    channels = shape.inp[0]
+    if channels < paths:
+        raise EditError(f"wrap concat: {first} reads {channels} channels, fewer than {paths} paths")
+    shares = concat_sizes(channels, paths)  # equal for a grouped conv: `paths` divides its groups
+    bounds = [(sum(shares[:k]), sum(shares[: k + 1])) for k in range(paths)]
+    sizes = concat_sizes(args["out"], paths) if op == "conv" else shares
+    return ConcatSplit(first, tuple(sizes), tuple(bounds))
+
+
+def _share_layer(attrs: dict[str, Any], split: ConcatSplit, k: int) -> None:
+    """Path k's copy of the split layer: its share of the output channels (and of a grouped
+    conv's groups); it cannot widen alone."""
+    attrs.pop("width", None)
+    if "out" in attrs["args"]:
+        args = {**attrs["args"], "out": split.sizes[k]}
+        if split.inputs:
+            args["groups"] = args["groups"] // len(split.sizes)
+        attrs["args"] = args
 
 
 def concat_sizes(out: int, paths: int) -> list[int]:

@@ -32,6 +32,8 @@ _ARG_KINDS = {
     "padding": "non-negative integer",
     "bias": "boolean",
     "p": "probability",
+    "start": "non-negative integer",
+    "end": "positive integer",
 }
 _BUILTIN_NAMES = ("classes", "input", "true", "false")
 

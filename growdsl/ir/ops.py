@@ -83,6 +83,12 @@ OPS: dict[str, OpSig] = {
         OpSig("flatten", doc="flattens everything but the batch dimension"),
         OpSig("dropout", (("p", 0.5),), transparent=True),
         OpSig("identity", transparent=True),
+        OpSig(
+            "slice",
+            (("start", REQUIRED), ("end", REQUIRED)),
+            doc="channels [start, end) of its input ([C] or [C, H, W]): what each path of a split-concat "
+            "of an identity, a pool or a grouped conv reads (docs/methods/pathlevel.md)",
+        ),
     )
 }
 

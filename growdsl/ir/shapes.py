@@ -4,7 +4,8 @@ Shapes exclude the batch dimension (`[C, H, W]` for images, `[F]` for flat featu
 follows the tree (see `graph.py`): a `seq` chains its children (an empty one is the identity), a
 `branch` feeds its input to every path and merges their outputs, a `choice` behaves as its live
 child. The compiler builds modules from these shapes, so the rules here are the ones torch
-applies: `conv` and the pools use `floor((H + 2p - k) / stride) + 1`, `sepconv` pads by `k // 2`.
+applies: `conv` and the pools use `floor((H + 2p - k) / stride) + 1`, `sepconv` pads by `k // 2`,
+`slice(start, end)` keeps channels `[start, end)` of dimension 0 (1 with the batch).
 """
 
 from __future__ import annotations
@@ -113,6 +114,16 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
         return inp
     if op == "flatten":
         return (math.prod(inp),)
+    if op == "slice":
+        start, end = args["start"], args["end"]
+        if not start < end <= inp[0]:
+            raise _error(
+                graph,
+                node,
+                f"takes channels [{start}, {end}) of a {fmt_shape(inp)} input: it needs "
+                f"start < end <= {inp[0]}",
+            )
+        return (end - start, *inp[1:])
     return inp  # activations, dropout, identity keep the shape
 
 

@@ -251,6 +251,22 @@ def test_check_refuses_what_run_could_not_build(tmp_path: Path, model: str, mess
     assert result.exit_code == 2 and message in result.output
 
 
+@pytest.mark.parametrize(
+    ("op", "col", "message"),
+    [
+        ("slice(2, 9)", 19, "slice at m.1 takes channels [2, 9) of a [4, 8, 8] input: it needs start < end"),
+        ("slice(3, 3)", 19, "slice at m.1 takes channels [3, 3) of a [4, 8, 8] input"),
+        ("slice(-1, 2)", 25, "slice's `start` must be a non-negative integer, not -1"),
+    ],
+)
+def test_a_slice_out_of_its_input_fails_check_at_its_place(tmp_path: Path, op: str, col: int, message: str):
+    spec = tmp_path / "s.grow"
+    spec.write_text(f"data digits\nmodel m {{ conv(4) {op} gap flatten linear(classes) }}\n")
+    result = invoke("check", str(spec))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"s.grow:2:{col}: {message}" in result.output
+
+
 def test_a_dot_file_in_a_missing_folder_is_an_error(tiny: Path, tmp_path: Path):
     result = invoke("show", str(tiny), "--dot", str(tmp_path / "missing" / "g.dot"))
     assert result.exit_code == 2 and "no such folder" in result.output

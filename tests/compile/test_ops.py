@@ -31,6 +31,8 @@ CASES = [
     (IMAGE, "flatten", {}),
     (IMAGE, "dropout", {"p": 0.3}),
     (FLAT, "identity", {}),
+    (IMAGE, "slice", {"start": 1, "end": 3}),
+    (FLAT, "slice", {"start": 0, "end": 6}),
 ]
 
 
@@ -101,3 +103,11 @@ def test_gap_pools_every_channel_to_one_by_one(op_graph):
     net = compile_graph(op_graph(IMAGE, ("gap", {})))
     x = torch.randn(2, *IMAGE)
     torch.testing.assert_close(net(x), x.mean(dim=(2, 3), keepdim=True))
+
+
+@pytest.mark.parametrize("input_shape", [IMAGE, FLAT])
+def test_slice_keeps_channels_start_to_end_of_dimension_one(op_graph, input_shape):
+    model = compile_graph(op_graph(input_shape, ("slice", {"start": 1, "end": 4})))
+    x = torch.randn(3, *input_shape)
+    assert torch.equal(model(x), x[:, 1:4])
+    assert not list(model.parameters())

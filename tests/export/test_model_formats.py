@@ -29,7 +29,7 @@ data digits
 model all {
     conv(8, k: 3) bn gelu
     sepconv(8, k: 3) silu
-    branch concat { conv(4, k: 1) sigmoid | avgpool(1) identity }
+    branch concat { conv(6, k: 1) sigmoid | slice(2, 8) avgpool(1) identity }
     branch add { conv(12, k: 3) bn relu | identity }
     maxpool(2) dropout(0.3)
     choice { tanh | relu }

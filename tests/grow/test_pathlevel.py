@@ -82,11 +82,13 @@ def test_every_path_level_edit_at_zero_noise_preserves_outputs(text):
     seen = {(op, net.graph[node].get("op")) for op, node, _ in found}
     # every transform on linear, conv, conv+BN, grouped conv, sepconv and inside nested branches
     expected = {("replicate_add", "linear"), ("split_concat", "linear"), ("insert", "linear")}
+    expected.add(("split_concat", "identity"))  # its input channels split (a flat input in the mlp)
     if text == CELL:
         expected = {("replicate_add", "conv"), ("split_concat", "conv"), ("insert", "sepconv")}
+        expected.add(("split_concat", "identity"))
         assert any(n == "m.a.3.0.0" for op, n, _ in found if op == "replicate_add")  # grouped, nested
         assert any(n.startswith("m.5.0.") for op, n, _ in found if op == "split_concat")  # in branches
-        assert not any(n == "m.a.3.0.0" for op, n, _ in found if op == "split_concat")  # grouped: no
+        assert any(n == "m.a.3.0.0" for op, n, _ in found if op == "split_concat")  # grouped: its input
     assert expected <= seen
     for op, node, edit in found:
         if op in EXACT:

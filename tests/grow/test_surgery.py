@@ -140,6 +140,14 @@ def test_layers_whose_channels_meet_an_add_or_reach_the_output_cannot_widen():
     assert "not a weight op" in widen_blocker(graph, "r.1")
 
 
+def test_a_layer_whose_channels_reach_a_slice_cannot_widen():
+    """The slice's bounds are fixed: a copied neuron past them would be dropped, the others shift."""
+    graph = lower(
+        parse_text("model m { conv(4) as a maxpool slice(0, 2) gap flatten linear(3) }"), (2, 6, 6), 3
+    )
+    assert widen_blocker(graph, "m.a") == "m.a's channels are sliced at m.2 (fixed bounds)"
+
+
 @pytest.mark.parametrize("case", ["mlp", "conv_into_conv", "into_sepconv"])
 def test_several_widenings_in_one_compile_equal_one_carry_each(case):
     """`Several` of widenings (a layer and the layer that reads it) is carried on the tensors and

@@ -31,6 +31,8 @@ def _torch_counts(graph) -> tuple[int, int]:
         "conv(4) branch add { conv(4) bn relu | identity } branch concat { sepconv(2) | conv(3, k: 1) }",
         "conv(4) branch mean { conv(4) | avgpool(1) } choice { conv(2) | conv(9, k: 5) }",
         "flatten repeat 2..4 { linear(8..32) tanh } linear(classes)",
+        "conv(6) branch concat { slice(0, 2) conv(4, groups: 2) | slice(2, 6) avgpool(1) } "
+        "gap flatten slice(1, 5) linear(3)",
     ],
 )
 def test_counts_match_torch(lower_text, ops):

@@ -114,3 +114,10 @@ def test_reach_through_concat_and_flatten_gives_offsets_for_per_channel_ops(lowe
     assert b.merges == [] and not b.reaches_output
     assert Consumer("m.2", 2, 1) in b.passes  # the bn after the concat sees b's channels at 2..4
     assert b.consumers == [Consumer("m.fc", 2 * 64, 64)]
+
+
+def test_a_slice_stops_the_forward_walk_and_is_listed(lower_text):
+    g = lower_text("model m { conv(4) as a bn branch concat { slice(0, 2) | slice(2, 4) } conv(3) as b }")
+    a = reach(g, "m.a")
+    assert a.slices == ["m.2.0", "m.2.1"] and a.consumers == []  # past it, bounds decide
+    assert producers(g, "m.b") == ["m.a"]  # backwards, the sliced channels still come from a

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from growdsl.ir import infer_shapes, param_count
+from growdsl.ir import flops, infer_shapes, param_count
 from growdsl.ir.edits import (
     AppendCopy,
     EditError,
@@ -78,6 +78,46 @@ def test_wrap_concat_shares_out_the_neurons_and_keeps_the_width(lower_text):
         apply_edit(graph, Wrap("m.2", "concat"))
     with pytest.raises(EditError, match="root"):
         apply_edit(graph, Wrap("m", "mean"))
+
+
+def test_wrap_concat_of_a_grouped_conv_gives_each_path_a_slice_and_half_the_groups(lower_text):
+    graph = lower_text("model m { conv(8) conv(12, groups: 4) as g bn relu gap flatten linear(classes) }")
+    wrapped, renames = apply_edit(graph, Wrap("m.g", "concat", 2))
+    assert renames == {"m.g": "m.g.0.1"}
+    for k, (start, end) in enumerate([(0, 4), (4, 8)]):
+        assert wrapped.children(f"m.g.{k}") == [f"m.g.{k}.0", f"m.g.{k}.1"]
+        assert wrapped[f"m.g.{k}.0"]["op"] == "slice"
+        assert wrapped[f"m.g.{k}.0"]["args"] == {"start": start, "end": end}
+        assert wrapped[f"m.g.{k}.1"]["args"] == {**graph["m.g"]["args"], "out": 6, "groups": 2}
+    assert wrapped["m.g.0.1"]["label"] is None and wrapped["m.g"]["label"] == "g"
+    assert infer_shapes(wrapped)["m.g"].out == (12, 8, 8)
+    assert (param_count(wrapped), flops(wrapped)) == (param_count(graph), flops(graph))
+
+
+@pytest.mark.parametrize(("op", "channels"), [("identity", 5), ("maxpool", 5), ("avgpool(3, stride: 1)", 4)])
+def test_wrap_concat_of_an_identity_or_a_pool_slices_its_input_first_paths_larger(lower_text, op, channels):
+    graph = lower_text(f"model m {{ conv({channels}) {op} as x gap flatten linear(classes) }}")
+    wrapped, _ = apply_edit(graph, Wrap("m.x", "concat", 2))
+    half = (channels + 1) // 2
+    assert [wrapped[f"m.x.{k}.0"]["args"] for k in (0, 1)] == [
+        {"start": 0, "end": half},
+        {"start": half, "end": channels},
+    ]
+    assert infer_shapes(wrapped)["m.x"].out == infer_shapes(graph)["m.x"].out
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("conv(6) conv(6, groups: 3) as x", "m.x is a conv of 3 groups, which 2 paths cannot share"),
+        ("conv(1) identity as x", "m.x reads 1 channels, fewer than 2 paths"),
+        ("conv(4) relu as x", "must be a weight op, an identity or a pool"),
+    ],
+)
+def test_wrap_concat_refuses_what_it_cannot_split_and_says_why(lower_text, model, message):
+    graph = lower_text(f"model m {{ {model} gap flatten linear(classes) }}")
+    with pytest.raises(EditError, match=message):
+        apply_edit(graph, Wrap("m.x", "concat", 2))
 
 
 def test_insert_puts_a_fresh_op_at_a_position(lower_text):

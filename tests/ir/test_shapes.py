@@ -24,6 +24,8 @@ from growdsl.ir import infer_shapes
         ("flatten bn", (3, 2, 2), (12,)),
         ("relu gelu tanh sigmoid silu dropout(0.1) identity", (2, 3, 3), (2, 3, 3)),
         ("flatten", (2, 3, 4), (24,)),
+        ("slice(1, 3)", (4, 5, 5), (2, 5, 5)),
+        ("flatten slice(0, 7)", (2, 2, 2), (7,)),
         ("{ }", (2, 3, 4), (2, 3, 4)),
     ],
 )
@@ -84,6 +86,11 @@ def test_linear_after_conv_asks_for_flatten(lower_text):
         ("conv(3, groups: 3)", "conv at m.0 has groups 3, which must divide its 1 input and 3 output"),
         ("maxpool(4) maxpool(4)", r"maxpool at m.1 with k 4, stride 4, padding 0 shrinks \[1, 2, 2\]"),
         ("conv(2, k: 9, padding: 0)", "conv at m.0 with k 9, stride 1, padding 0 shrinks"),
+        (
+            "conv(4) slice(2, 5)",
+            r"slice at m.1 takes channels \[2, 5\) of a \[4, 8, 8\] input: it needs start < end <= 4",
+        ),
+        ("flatten slice(3, 3)", r"slice at m.1 takes channels \[3, 3\) of a \[64\] input"),
     ],
 )
 def test_shape_errors_name_the_op_and_its_input(lower_text, ops, message):

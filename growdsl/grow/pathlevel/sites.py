@@ -6,8 +6,10 @@ path-level transform at that node, or None where it does not apply:
 - `replicate_add(graph, weight_op, copies)`: the op's *layer* (the op and the `bn` right after
   it) becomes `branch mean` of `copies` copies: `Wrap`, after a `Group` when the layer is two
   siblings of a longer seq.
-- `split_concat(graph, weight_op)`: the layer becomes `branch concat` of two halves of its
-  output neurons (the bn sliced with them): the same, with merge `concat`.
+- `split_concat(graph, node)`: the layer becomes `branch concat` of two halves of its output
+  neurons (the bn sliced with them): the same, with merge `concat`. At an `identity`, a pool or a
+  grouped conv (`INPUT_SPLIT`) the halves are of its input channels, each path reading its
+  half through a `slice` (`growdsl.ir.edits.concat_split`).
 - `insert_identity(graph, weight_op)`: an `identity` op right after the layer (`Insert`; a layer
   that is a whole branch path is first grouped into a seq).
 - `replace_identity(graph, identity, op, k)`: an `identity` op replaced by `seq { conv bn }`,
@@ -34,7 +36,7 @@ from growdsl.ir.edits import (
     Several,
     Wrap,
     apply_in_place,
-    concat_layer,
+    concat_split,
 )
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import resolved_args
@@ -81,14 +83,15 @@ def replicate_add(graph: ArchGraph, weight_op: str, copies: int = 2) -> Edit | N
     return _wrap_layer(graph, weight_op, "mean", copies)
 
 
-def split_concat(graph: ArchGraph, weight_op: str) -> Edit | None:
-    """Split-concat: the layer's output neurons shared out between two paths merged by `concat`;
-    None for a grouped conv or a layer of fewer than two neurons (`concat_layer` says why)."""
-    edit = _wrap_layer(graph, weight_op, "concat", 2)
-    if edit is None or graph[weight_op]["args"]["out"] < 2:
+def split_concat(graph: ArchGraph, node: str) -> Edit | None:
+    """Split-concat: the layer's channels shared out between two paths merged by `concat` (the
+    output neurons of a weight op; the input channels of an identity, a pool or a grouped conv);
+    None where `concat_split` refuses (fewer than two channels, a conv of odd groups)."""
+    edit = _wrap_layer(graph, node, "concat", 2)
+    if edit is None:
         return None
     try:
-        concat_layer(graph, weight_op)
+        concat_split(graph, node, 2)
     except EditError:
         return None
     return edit

@@ -1,8 +1,9 @@
 """`pathlevel(...)`: path-level network transformation as a growth transform (Cai, Yang, Zhang,
 Han, Yu, ICML 2018; docs/methods/pathlevel.md).
 
-`propose` builds, at every target layer (and every `identity` edge, for `replace`), the edit of
-each asked-for transform (`sites.py`), made to every use of a shared cell unless `shared: false`;
+`propose` builds, at every target layer (and every `identity` edge, for `replace`; every identity
+and pool, for `split_concat`), the edit of each asked-for transform (`sites.py`), made to every
+use of a shared cell unless `shared: false`;
 then scores each candidate by a measured quantity: the candidate net and the unchanged net each
 take the same few SGD steps on a training sample, and the score is how much lower the
 candidate's loss is then (`choose: score`); or a uniform draw (`choose: random`, the baseline).
@@ -34,7 +35,7 @@ from growdsl.grow.transform import (
     targets,
 )
 from growdsl.ir.cost import added_cost
-from growdsl.ir.edits import Group
+from growdsl.ir.edits import INPUT_SPLIT, Group
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, ListValue, Name, Value
 from growdsl.lazy import torch
@@ -141,8 +142,11 @@ class PathLevelTransform(OptionsTransform):
         for node in layers:
             for op in (o for o in ops if o in builders):
                 self._add(found, seen, graph, op, node, builders[op], shared)
+        if "split_concat" in ops:  # identities and pools split their input channels
+            for node in self.labelled_ops(graph, INPUT_SPLIT):
+                self._add(found, seen, graph, "split_concat", node, sites.split_concat, shared)
         if "replace" in ops:
-            for node in self.identities(graph):
+            for node in self.labelled_ops(graph, ("identity",)):
                 for what in self.options["replace_with"]:
                     build = functools.partial(sites.replace_identity, op=what, k=self.options["k"])
                     self._add(found, seen, graph, f"replace:{what}", node, build, shared)
@@ -158,10 +162,11 @@ class PathLevelTransform(OptionsTransform):
         if edit is not None:
             found.append((op, node, edit))
 
-    def identities(self, graph: ArchGraph) -> list[str]:
-        """The live `identity` ops `replace` may act on: every one, or those under (or being) a
-        node `on:` labels."""
-        live = [n for n in graph.ops() if graph[n]["op"] == "identity"]
+    def labelled_ops(self, graph: ArchGraph, names: tuple[str, ...]) -> list[str]:
+        """The live ops of kinds `names` a transform may act on (the `identity` edges `replace`
+        grows, the identities and pools `split_concat` splits): every one, or those under (or
+        being) a node `on:` labels."""
+        live = [n for n in graph.ops() if graph[n]["op"] in names]
         labels = self.options["on"]
         if labels is None:
             return live
