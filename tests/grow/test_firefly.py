@@ -85,6 +85,24 @@ def test_the_augmented_net_with_gates_off_is_the_current_net(body):
 
 
 @pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
+def test_stage_one_parameters_are_the_gated_ones_at_the_applied_gates_bit_for_bit(body):
+    # stage 1 folds the constant gates into per-column factors computed once; the scoring pass
+    # gates piece by piece: both must give the same tensors and the same gradients
+    net, transform, data = _setup(body, "wider: 4, candidates: 4, deeper: 2, eps: 0.3")
+    plans, repeats = transform.plan(net, torch.Generator().manual_seed(0))
+    aug = augment(net, plans, repeats, data[0], 0.3, torch.Generator().manual_seed(0))
+    folded, gated = aug.parameters(), aug.parameters(aug.scales.clone())
+    assert folded.keys() == gated.keys() and aug.consumed
+    assert all(torch.equal(folded[k], gated[k]) for k in folded)
+    grads = []
+    for params in (folded, gated):
+        out = torch.func.functional_call(aug.net.model, params, (data[0],))
+        (grad,) = torch.autograd.grad(F.cross_entropy(out, data[1]), aug.flat)
+        grads.append(grad)
+    assert torch.equal(*grads)
+
+
+@pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
 def test_one_pass_scores_equal_each_candidate_applied_alone(body):
     """The augmented pass's score of every candidate (new neuron, full-scale split, new layer) is
     −ε ∂L/∂g (from the right: a new layer's ReLU may sit at its kink): the forward difference of

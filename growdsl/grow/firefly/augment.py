@@ -53,6 +53,7 @@ class LayerCandidates:
     bias_key: str | None = None
     consumers: list[Axis] = field(default_factory=list)
     original_columns: torch.Tensor | None = None  # the row's input columns that exist now
+    source_index: torch.Tensor | None = None  # `sources` as a tensor on the net's device
 
     @property
     def added(self) -> int:
@@ -78,8 +79,29 @@ class Augmented:
     eps: float
     layers: list[LayerCandidates]
     blocks: list[BlockCandidate]
-    learned: dict[str, torch.Tensor]
+    flat: torch.Tensor  # every learned candidate tensor, flattened one after another (a leaf)
+    layout: list[tuple[str, torch.Size]]  # their names and shapes, in that order
     scales: torch.Tensor  # each gate's value when its candidate is applied
+    # per consumer tensor: the dimension of its input columns and, in column order, the widened
+    # layers (index into `layers`) whose channels it reads, with the axis they index
+    consumed: dict[str, tuple[int, list[tuple[int, Axis]]]] = field(init=False)
+    applied_columns: dict[str, torch.Tensor] = field(init=False)  # `_column_factors()`
+
+    def __post_init__(self) -> None:
+        self.consumed = {}
+        for i, layer in enumerate(self.layers):
+            for axis in layer.consumers:
+                self.consumed.setdefault(axis.key, (axis.dim, []))[1].append((i, axis))
+        for _, segments in self.consumed.values():
+            segments.sort(key=lambda segment: segment[1].offset)
+        self.applied_columns = self._column_factors()
+
+    @property
+    def learned(self) -> dict[str, torch.Tensor]:
+        """The learned tensors by name: views of `flat` (one split: one node for autograd, whose
+        backward writes every gradient into one flat tensor for one optimizer update)."""
+        parts = self.flat.split([shape.numel() for _, shape in self.layout])
+        return {name: part.view(shape) for (name, shape), part in zip(self.layout, parts, strict=True)}
 
     @property
     def gates(self) -> int:
@@ -87,31 +109,68 @@ class Augmented:
 
     # ------------------------------------------------------------ the reparametrisation
 
-    def parameters(self, gates: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The augmented net's parameters as functions of the gates and the learned tensors."""
-        eff = dict(self.base)
+    def parameters(
+        self, gates: torch.Tensor | None = None, learned: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The augmented net's parameters as functions of the gates and the learned tensors
+        (`learned`, views of `flat`; taken anew when not given).
+
+        `gates` None (stage 1): every gate at its applied value, a constant, so each consumer's
+        columns are one product with factors computed once per step (`applied_columns`) instead
+        of one product per piece per mini-batch; the values are the same, bit for bit. The
+        scoring pass differentiates by the gates, which then enter piece by piece."""
+        eff, learned = dict(self.base), learned or self.learned
         for i, layer in enumerate(self.layers):
-            _rows(eff, layer, self.learned, i)
-        for i, layer in enumerate(self.layers):
-            g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
-            for axis in layer.consumers:
-                eff[axis.key] = _columns(eff[axis.key], axis, layer, g, self.learned[f"{i}.out.{axis.key}"])
+            _rows(eff, layer, learned, i)
+        if gates is None:
+            for key, (dim, segments) in self.consumed.items():
+                eff[key] = _columns(eff[key], dim, segments, self.layers, learned) * self.applied_columns[key]
+        else:
+            for i, layer in enumerate(self.layers):
+                g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
+                for axis in layer.consumers:
+                    outgoing = learned[f"{i}.out.{axis.key}"]
+                    eff[axis.key] = _gated_columns(eff[axis.key], axis, layer, g, outgoing)
+        gates = self.scales if gates is None else gates
         for block in self.blocks:
             for key in block.keys:
-                eff[key] = self.base[key] + gates[block.gate] * self.learned[f"b{block.gate}.{key}"]
+                eff[key] = self.base[key] + gates[block.gate] * learned[f"b{block.gate}.{key}"]
         return eff
 
-    def loss(self, gates: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
-        return loss_fn(torch.func.functional_call(self.net.model, self.parameters(gates), (x,)), y)
+    def _column_factors(self) -> dict[str, torch.Tensor]:
+        """Per consumer tensor, the factor of each input column with every gate at its applied
+        value, shaped to broadcast: the gated columns (`_gated_columns`) of a tensor of ones."""
+        out, learned = {}, self.learned
+        for key, (_, segments) in self.consumed.items():
+            ones = torch.ones_like(self.base[key])
+            for i, axis in segments:
+                layer = self.layers[i]
+                g = self.scales[layer.gate : layer.gate + layer.new + len(layer.sources)]
+                outgoing = torch.ones_like(learned[f"{i}.out.{axis.key}"])
+                ones = _gated_columns(ones, axis, layer, g, outgoing)
+            out[key] = ones.narrow(0, 0, 1)  # a consumer's columns: every row the same
+        return out
 
-    def penalty(self) -> torch.Tensor:
+    def loss(
+        self, gates: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor, loss_fn, learned=None
+    ) -> torch.Tensor:
+        params = self.parameters(gates, learned)
+        return loss_fn(torch.func.functional_call(self.net.model, params, (x,)), y)
+
+    def objective(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
+        """Stage 1's objective: the loss with every gate at its applied value, plus the penalty.
+        Both read the same views of `flat`, so a split direction's gradient (three terms: `θ + u`,
+        `θ − u`, the penalty) adds up in one place, in the order it did when each learned tensor
+        was its own leaf: the same values, bit for bit."""
+        learned = self.learned
+        return self.loss(None, x, y, loss_fn, learned) + self.penalty(learned)
+
+    def penalty(self, learned: dict[str, torch.Tensor]) -> torch.Tensor:
         """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `u`, new layers' `D`) and θ_new
         (new neurons' rows and outgoing columns)."""
         total = torch.zeros((), dtype=self.scales.dtype, device=self.scales.device)
-        for name, value in self.learned.items():
-            kind = name.split(".")[1] if not name.startswith("b") else "delta"
-            weight = 1.0 if kind in ("u", "ub", "delta") else 1e-2
-            total = total + weight * value.pow(2).sum()
+        for name, value in learned.items():
+            total = total + _penalty_weight(name) * value.pow(2).sum()
         return 1e-2 * total
 
     def scores(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
@@ -145,6 +204,13 @@ def _flushed_denormals() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+def _penalty_weight(name: str) -> float:
+    """A learned tensor's weight in the penalty: 1 for a direction δ (`u`, `ub`, a new layer's
+    `D`), 1e-2 for a new neuron's θ (rows and outgoing columns)."""
+    kind = name.split(".")[1] if not name.startswith("b") else "delta"
+    return 1.0 if kind in ("u", "ub", "delta") else 1e-2
+
+
 def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
     w, n, s = layer.width, layer.new, len(layer.sources)
     for key, suffix in ((layer.weight_key, ""), (layer.bias_key, "b")):
@@ -162,7 +228,19 @@ def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
         )
 
 
-def _columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoing) -> torch.Tensor:
+def _columns(weight, dim: int, segments, layers: list[LayerCandidates], learned) -> torch.Tensor:
+    """A consumer's tensor with each widened layer's new-neuron columns replaced by their learned
+    outgoing weights, before the column factors (see the module docstring): one concatenation."""
+    pieces, pos = [], 0
+    for i, axis in segments:
+        start = axis.offset + layers[i].width * axis.spread
+        pieces += [weight.narrow(dim, pos, start - pos), learned[f"{i}.out.{axis.key}"]]
+        pos = start + layers[i].new * axis.spread
+    pieces.append(weight.narrow(dim, pos, weight.shape[dim] - pos))
+    return torch.cat([p for p in pieces if p.shape[dim]], dim)
+
+
+def _gated_columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoing) -> torch.Tensor:
     """A consumer's input columns for `layer`'s channels, gated (see the module docstring)."""
     w, n, s, spread = layer.width, layer.new, len(layer.sources), axis.spread
     dim, start = axis.dim, axis.offset
@@ -170,7 +248,7 @@ def _columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoi
     shape = [-1 if d == dim else 1 for d in range(weight.dim())]
     keep = torch.ones(w, dtype=g.dtype, device=g.device)
     if s:
-        keep = keep.index_add(0, torch.tensor(layer.sources, device=g.device), -g_split)
+        keep = keep.index_add(0, layer.source_index, -g_split)
     old = weight.narrow(dim, start, w * spread) * keep.repeat_interleave(spread).view(shape)
     new = outgoing * g_new.repeat_interleave(spread).view(shape)
     half = (0.5 * g_split).repeat_interleave(spread).view(shape)
@@ -216,6 +294,7 @@ def augment(
         gate += layer.new + len(layer.sources)
         scales += [eps] * (layer.new + len(layer.sources))
         layer.weight_key, layer.bias_key = incoming_keys(net.graph, layer.node)
+        layer.source_index = torch.tensor(layer.sources, dtype=torch.long, device=device)
         layer.consumers = [
             a for a in axes(net.graph, layer.node, state, flow.reach(layer.node)) if a.role == "consumer"
         ]
@@ -245,12 +324,12 @@ def augment(
             learned[f"b{block.gate}.{key}"] = _normal(
                 rng, tuple(t.shape), t[0].numel() if t.dim() > 1 else 1, t
             )
-    for t in learned.values():
-        t.requires_grad_(True)
+    flat = torch.cat([t.reshape(-1) for t in learned.values()]).requires_grad_(True)
+    layout = [(name, t.shape) for name, t in learned.items()]
     net.model.eval()
     base = {k: state[k] for k, _ in net.model.named_parameters()}
     scales = torch.tensor(scales, dtype=dtype, device=device)
-    return Augmented(net, base, eps, layers, blocks, learned, scales)
+    return Augmented(net, base, eps, layers, blocks, flat, layout, scales)
 
 
 def _original_columns(fan_in: int, node: str, layers: list[LayerCandidates], flow: DataFlow) -> torch.Tensor:
