@@ -80,14 +80,22 @@ class Augmented:
     layers: list[LayerCandidates]
     blocks: list[BlockCandidate]
     flat: torch.Tensor  # every learned candidate tensor, flattened one after another (a leaf)
-    layout: list[tuple[str, torch.Size]]  # their names and shapes, in that order
+    layout: list[tuple[str, torch.Size]]  # their names and shapes in that order, split directions last
     scales: torch.Tensor  # each gate's value when its candidate is applied
     # per consumer tensor: the dimension of its input columns and, in column order, the widened
     # layers (index into `layers`) whose channels it reads, with the axis they index
     consumed: dict[str, tuple[int, list[tuple[int, Axis]]]] = field(init=False)
     applied_columns: dict[str, torch.Tensor] = field(init=False)  # `_column_factors()`
+    head_weights: torch.Tensor = field(init=False)  # penalty weights of `flat`'s head (`_views`)
 
     def __post_init__(self) -> None:
+        head = [(name, shape) for name, shape in self.layout if not _split_direction(name)]
+        self.head_weights = torch.cat(
+            [
+                torch.full((shape.numel(),), _penalty_weight(name), dtype=self.flat.dtype)
+                for name, shape in head
+            ]
+        ).to(self.flat.device)
         self.consumed = {}
         for i, layer in enumerate(self.layers):
             for axis in layer.consumers:
@@ -98,10 +106,19 @@ class Augmented:
 
     @property
     def learned(self) -> dict[str, torch.Tensor]:
-        """The learned tensors by name: views of `flat` (one split: one node for autograd, whose
-        backward writes every gradient into one flat tensor for one optimizer update)."""
-        parts = self.flat.split([shape.numel() for _, shape in self.layout])
-        return {name: part.view(shape) for (name, shape), part in zip(self.layout, parts, strict=True)}
+        """The learned tensors by name: views of `flat` (see `_views`)."""
+        return self._views()[1]
+
+    def _views(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`flat`'s head (every learned tensor but the split directions, which come last) and the
+        learned tensors by name, as views: two splits, each one node for autograd whose backward
+        writes its gradients into one tensor, so one optimizer update covers them all."""
+        sizes = [shape.numel() for _, shape in self.layout]
+        cut = len(self.head_weights)
+        tail = [n for n, (name, _) in zip(sizes, self.layout, strict=True) if _split_direction(name)]
+        head, *directions = self.flat.split([cut, *tail])
+        parts = [*head.split(sizes[: len(sizes) - len(tail)]), *directions]
+        return head, {name: part.view(shape) for (name, shape), part in zip(self.layout, parts, strict=True)}
 
     @property
     def gates(self) -> int:
@@ -158,19 +175,24 @@ class Augmented:
         return loss_fn(torch.func.functional_call(self.net.model, params, (x,)), y)
 
     def objective(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
-        """Stage 1's objective: the loss with every gate at its applied value, plus the penalty.
-        Both read the same views of `flat`, so a split direction's gradient (three terms: `θ + u`,
-        `θ − u`, the penalty) adds up in one place, in the order it did when each learned tensor
-        was its own leaf: the same values, bit for bit."""
-        learned = self.learned
-        return self.loss(None, x, y, loss_fn, learned) + self.penalty(learned)
+        """Stage 1's objective: the loss with every gate at its applied value, plus the penalty,
+        from one set of views of `flat` (`_views`)."""
+        head, learned = self._views()
+        return self.loss(None, x, y, loss_fn, learned) + self.penalty(head, learned)
 
-    def penalty(self, learned: dict[str, torch.Tensor]) -> torch.Tensor:
+    def penalty(self, head: torch.Tensor, learned: dict[str, torch.Tensor]) -> torch.Tensor:
         """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `u`, new layers' `D`) and θ_new
-        (new neurons' rows and outgoing columns)."""
-        total = torch.zeros((), dtype=self.scales.dtype, device=self.scales.device)
+        (new neurons' rows and outgoing columns); `head` and `learned` from one `_views()`.
+
+        Over the head at once, each split direction alone. Every gradient is the same, bit for
+        bit, as with one term per learned tensor, each its own leaf: a head entry's gradient has
+        two terms (its one use and the penalty), which add up the same in either order; a split
+        direction's has three (`θ + u`, `θ − u`, the penalty), and adding them in another order
+        (the penalty over all of `flat` would add it last) rounds differently."""
+        total = (head.pow(2) * self.head_weights).sum()
         for name, value in learned.items():
-            total = total + _penalty_weight(name) * value.pow(2).sum()
+            if _split_direction(name):
+                total = total + _penalty_weight(name) * value.pow(2).sum()
         return 1e-2 * total
 
     def scores(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
@@ -211,6 +233,11 @@ def _penalty_weight(name: str) -> float:
     return 1.0 if kind in ("u", "ub", "delta") else 1e-2
 
 
+def _split_direction(name: str) -> bool:
+    """Whether learned tensor `name` is a split's direction (`u`, `ub`), which `_rows` uses twice."""
+    return name.split(".")[1] in ("u", "ub")
+
+
 def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
     w, n, s = layer.width, layer.new, len(layer.sources)
     for key, suffix in ((layer.weight_key, ""), (layer.bias_key, "b")):
@@ -230,13 +257,18 @@ def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
 
 def _columns(weight, dim: int, segments, layers: list[LayerCandidates], learned) -> torch.Tensor:
     """A consumer's tensor with each widened layer's new-neuron columns replaced by their learned
-    outgoing weights, before the column factors (see the module docstring): one concatenation."""
-    pieces, pos = [], 0
+    outgoing weights, before the column factors (see the module docstring): one concatenation.
+    The kept columns come from one `split` (one backward that writes each gradient once, where a
+    narrow per piece would fill a zero tensor of the whole weight per piece)."""
+    sizes, outgoing, pos = [], [], 0
     for i, axis in segments:
         start = axis.offset + layers[i].width * axis.spread
-        pieces += [weight.narrow(dim, pos, start - pos), learned[f"{i}.out.{axis.key}"]]
-        pos = start + layers[i].new * axis.spread
-    pieces.append(weight.narrow(dim, pos, weight.shape[dim] - pos))
+        sizes += [start - pos, layers[i].new * axis.spread]
+        outgoing.append(learned[f"{i}.out.{axis.key}"])
+        pos = start + sizes[-1]
+    sizes.append(weight.shape[dim] - pos)
+    kept = weight.split(sizes, dim)[0::2]
+    pieces = [kept[0]] + [p for pair in zip(outgoing, kept[1:], strict=True) for p in pair]
     return torch.cat([p for p in pieces if p.shape[dim]], dim)
 
 
@@ -324,8 +356,9 @@ def augment(
             learned[f"b{block.gate}.{key}"] = _normal(
                 rng, tuple(t.shape), t[0].numel() if t.dim() > 1 else 1, t
             )
-    flat = torch.cat([t.reshape(-1) for t in learned.values()]).requires_grad_(True)
-    layout = [(name, t.shape) for name, t in learned.items()]
+    order = sorted(learned, key=_split_direction)  # stable: the split directions last
+    flat = torch.cat([learned[name].reshape(-1) for name in order]).requires_grad_(True)
+    layout = [(name, learned[name].shape) for name in order]
     net.model.eval()
     base = {k: state[k] for k, _ in net.model.named_parameters()}
     scales = torch.tensor(scales, dtype=dtype, device=device)
