@@ -126,7 +126,9 @@ def _new_to_old(axis: Axis, size: int, width: int, sources: tuple[int | None, ..
     for src in sources:
         start = None if src is None else axis.offset + src * axis.spread
         added.extend([-1] * axis.spread if start is None else range(start, start + axis.spread))
-    return torch.tensor([*range(end), *added, *range(end, size)], dtype=torch.long)
+    # the kept runs as aranges: one list of every index made a tensor costs more than the carry's rest
+    kept = torch.arange(size, dtype=torch.long)
+    return torch.cat([kept[:end], torch.tensor(added, dtype=torch.long), kept[end:]])
 
 
 def _fresh_value(key: str, graph) -> float:

@@ -314,22 +314,22 @@ class FireflyTransform(OptionsTransform):
         with torch.no_grad():  # one write per tensor: the added neurons are consecutive rows
             if new:
                 rows = torch.tensor(added[: len(new)], device=weight.device)
-                weight.index_copy_(0, rows, torch.stack([n.theta.to(weight) for n in new]))
+                weight.index_copy_(0, rows, torch.stack([n.theta for n in new]).to(weight))
                 if bias is not None:
-                    bias.index_copy_(0, rows, torch.stack([n.bias.to(bias) for n in new]))
-                for axis in consumers:
-                    outgoing = torch.cat([n.outgoing[axis.key].to(state[axis.key]) for n in new], axis.dim)
+                    bias.index_copy_(0, rows, torch.stack([n.bias for n in new]).to(bias))
+                for axis in consumers:  # stacked, then moved: one conversion per tensor
+                    outgoing = torch.cat([n.outgoing[axis.key] for n in new], axis.dim).to(state[axis.key])
                     start = axis.offset + added[0] * axis.spread
                     cols = state[axis.key].narrow(axis.dim, start, len(new) * axis.spread)
                     cols.narrow(0, 0, outgoing.shape[0]).copy_(self.eps * outgoing)
             if splits:
                 sources = torch.tensor([s.neuron for s in splits], device=weight.device)
                 plus, minus = (torch.tensor(copies[k::2], device=weight.device) for k in (0, 1))
-                u = torch.stack([s.u.to(weight) for s in splits])
+                u = torch.stack([s.u for s in splits]).to(weight)
                 weight.index_copy_(0, plus, weight.index_select(0, sources) + u)
                 weight.index_copy_(0, minus, weight.index_select(0, sources) - u)
                 if bias is not None:
-                    ub = torch.stack([s.u_bias.to(bias) for s in splits])
+                    ub = torch.stack([s.u_bias for s in splits]).to(bias)
                     bias.index_copy_(0, plus, bias.index_select(0, sources) + ub)
                     bias.index_copy_(0, minus, bias.index_select(0, sources) - ub)
         shares = {}
