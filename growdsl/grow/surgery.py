@@ -15,7 +15,8 @@ Where each tensor of the new net comes from, by edit (docs/architecture.md, "Edi
   re-indexed: old entries stay, a copy takes its source neuron's entries, a fresh neuron gets
   zero weights in and out and identity batch norm.
 - `AppendCopy(seq)`: the new copy's tensors are fresh (torch's default initialisation, drawn from
-  the carry's generator); `init` usually makes it the identity.
+  the carry's generator); `init` usually makes it the identity. An `init` that sets all of them
+  says so by being an `Overwrite`, and the carry then skips drawing them (the same result).
 - `Wrap(node, merge, paths)`: path 0 is the old subtree, renamed; with `add` or `mean` every other
   path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the weight op's own
   tensors and of the per-channel state (`bn`) of the ops after it in the layer.

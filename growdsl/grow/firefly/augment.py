@@ -159,13 +159,13 @@ class Augmented:
         value, shaped to broadcast: the gated columns (`_gated_columns`) of a tensor of ones."""
         out, learned = {}, self.learned
         for key, (_, segments) in self.consumed.items():
-            ones = torch.ones_like(self.base[key])
+            ones = torch.ones_like(self.base[key].narrow(0, 0, 1))  # one row: every row is the same
             for i, axis in segments:
                 layer = self.layers[i]
                 g = self.scales[layer.gate : layer.gate + layer.new + len(layer.sources)]
-                outgoing = torch.ones_like(learned[f"{i}.out.{axis.key}"])
+                outgoing = torch.ones_like(learned[f"{i}.out.{axis.key}"].narrow(0, 0, 1))
                 ones = _gated_columns(ones, axis, layer, g, outgoing)
-            out[key] = ones.narrow(0, 0, 1)  # a consumer's columns: every row the same
+            out[key] = ones
         return out
 
     def loss(
