@@ -28,11 +28,12 @@ import dataclasses
 from dataclasses import dataclass
 
 from growdsl.grow.net import Net
-from growdsl.grow.surgery import Carry, carry
+from growdsl.grow.surgery import Carry, Overwrite, carry
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import AppendCopy
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.ir.shapes import infer_shapes
 from growdsl.lazy import torch
 
 _NONNEG_KEEPERS = ("maxpool", "avgpool", "dropout", "identity", "flatten", "gap")
@@ -45,11 +46,18 @@ class NotIdentity(Exception):
 @dataclass(frozen=True)
 class InputStats:
     """Per-channel statistics of a block's input (dimension 1 of a batch), and whether the input
-    is non-negative by construction (the op before it is a relu or a sigmoid)."""
+    is non-negative by construction (the op before it is a relu or a sigmoid). `mean` and `var`
+    are None when not measured (only a `bn` reads them; measuring takes a forward pass), and then
+    `channels` gives the input's width."""
 
-    mean: torch.Tensor
-    var: torch.Tensor
+    mean: torch.Tensor | None
+    var: torch.Tensor | None
     nonneg: bool
+    channels: int = 0  # set from `mean` when measured
+
+    def __post_init__(self) -> None:
+        if self.mean is not None:
+            object.__setattr__(self, "channels", self.mean.numel())
 
 
 @dataclass
@@ -119,7 +127,7 @@ def _identity(graph, node, state, stats: InputStats, values) -> None:
 def _identity_op(graph, node, state, stats: InputStats, values) -> None:
     attrs = graph[node]
     op, args = attrs["op"], attrs.get("args", {})
-    channels = stats.mean.numel()
+    channels = stats.channels
     if op in ("identity", "dropout"):
         return
     if op == "relu" and stats.nonneg:
@@ -128,6 +136,8 @@ def _identity_op(graph, node, state, stats: InputStats, values) -> None:
         if op == "avgpool" or stats.nonneg:
             return
     if op == "bn":
+        if stats.mean is None:
+            raise ValueError(f"{node}: a bn needs the measured statistics of its input")
         std = torch.sqrt(stats.var + _bn_eps())
         for key, value in (("running_mean", stats.mean), ("running_var", stats.var)):
             values[f"{node}.{key}"] = value.to(state[f"{node}.{key}"]).clone()
@@ -218,8 +228,13 @@ def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> D
     the sample `x`'s: the network's function is unchanged (exactly, in eval mode). Weights the
     rules leave free take a fresh initialisation drawn from `generator`, never from the global
     generator. The old net is untouched; NotIdentity says why a body cannot be the identity."""
-    # the copy is appended to the repeat, so its input is the repeat's output
-    stats = measure_output(net, seq, x, nonneg=False)
+    # the copy is appended to the repeat, so its input is the repeat's output; only a bn reads
+    # the input's statistics, so a body without one needs no forward pass (and draws nothing)
+    graph = net.graph
+    if any(graph[op]["op"] == "bn" for op in graph.ops(seq)):
+        stats = measure_output(net, seq, x, nonneg=False)
+    else:
+        stats = InputStats(None, None, nonneg=False, channels=infer_shapes(graph)[seq].out[0])
 
     def identity(grown: Net, _done: Carry) -> None:
         copy = grown.graph.children(seq)[-1]
@@ -228,5 +243,7 @@ def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> D
         for key, value in identity_values(grown.graph, copy, state, sign).items():
             state[key].copy_(value)
 
-    grown, _ = carry(net, AppendCopy(seq), identity, generator)
+    # the identity sets every tensor of the copy unless a `branch add` keeps fresh paths
+    keeps_fresh = any(graph.kind(n) == "branch" and graph[n]["merge"] == "add" for n in graph.walk(seq))
+    grown, _ = carry(net, AppendCopy(seq), identity if keeps_fresh else Overwrite(identity), generator)
     return Deepening(grown, grown.graph.children(seq)[-1])

@@ -62,18 +62,20 @@ def apply_chosen(
     renames: Renames = {}
     carries, records = [], []
     before = _probe_outputs(net, probe)
+    params_after = ir.param_count(net.graph)
     for transform, edit, picks in groups:
         edit = rename_edit(edit, renames)
-        params_before = ir.param_count(net.graph)
+        params_before = params_after  # counted once per graph
         net, done = carry(net, edit, transform.init(picks), generator)
         renames = compose_renames(renames, done.renames)
         after = _probe_outputs(net, probe)
+        params_after = ir.param_count(net.graph)
         records.append(
             {
                 "transform": transform.name,
                 "node": edit.target,
                 "params_before": params_before,
-                "params_after": ir.param_count(net.graph),
+                "params_after": params_after,
                 "score": sum(c.score for c in picks),
                 "edit": edit_to_json(edit),
                 "delta_out": _max_change(before, after),

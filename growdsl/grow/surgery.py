@@ -15,7 +15,8 @@ Where each tensor of the new net comes from, by edit (docs/architecture.md, "Edi
   re-indexed: old entries stay, a copy takes its source neuron's entries, a fresh neuron gets
   zero weights in and out and identity batch norm.
 - `AppendCopy(seq)`: the new copy's tensors are fresh (torch's default initialisation, drawn from
-  the carry's generator); `init` usually makes it the identity.
+  the carry's generator); `init` usually makes it the identity. An `init` that sets all of them
+  says so by being an `Overwrite`, and the carry then skips drawing them (the same result).
 - `Wrap(node, merge, paths)`: path 0 is the old subtree, renamed; with `add` or `mean` every other
   path copies it whole; with `concat` path k takes rows `[start_k, end_k)` of the split layer's
   own tensors (a weight op's, a grouped conv's) and of the per-channel state (`bn`) of the ops
@@ -128,7 +129,9 @@ def _new_to_old(axis: Axis, size: int, width: int, sources: tuple[int | None, ..
     for src in sources:
         start = None if src is None else axis.offset + src * axis.spread
         added.extend([-1] * axis.spread if start is None else range(start, start + axis.spread))
-    return torch.tensor([*range(end), *added, *range(end, size)], dtype=torch.long)
+    # the kept runs as aranges: one list of every index made a tensor costs more than the carry's rest
+    kept = torch.arange(size, dtype=torch.long)
+    return torch.cat([kept[:end], torch.tensor(added, dtype=torch.long), kept[end:]])
 
 
 def _fresh_value(key: str, graph) -> float:
@@ -210,6 +213,20 @@ class Carry:
 Init = Callable[[Net, Carry], None]
 
 
+@dataclass(frozen=True)
+class Overwrite:
+    """An `Init` that sets every tensor the edit adds, in full (an identity layer, a learned new
+    layer): the carry then draws no fresh values for them (compiling the whole net under a seed,
+    most of a small net's carry) but still takes the seed from its generator, so every later draw
+    is the same as with `init` itself. The carry fills those tensors with NaN (integer buffers
+    with 0, torch's fresh value for a step count) and raises if `init` leaves a NaN."""
+
+    init: Init
+
+    def __call__(self, net: Net, done: Carry) -> None:
+        self.init(net, done)
+
+
 def carry(
     net: Net, edit: Edit, init: Init | None = None, generator: torch.Generator | None = None
 ) -> tuple[Net, Carry]:
@@ -223,14 +240,22 @@ def carry(
     old = net.model.state_dict()
     with torch.device("meta"):
         skeleton = compile_graph(graph)
-    shapes = {k: v.shape for k, v in skeleton.state_dict().items()}
+    meta = skeleton.state_dict()
+    shapes = {k: v.shape for k, v in meta.items()}
     sources = _sources(net.graph, graph, edit, renames, old, skeleton)
     fresh_keys = [
         k
         for k in shapes
         if k not in sources or (sources[k].dim is None and old[sources[k].key].shape != shapes[k])
     ]
-    fresh = fresh_tensors(graph, fresh_keys, generator, net) if fresh_keys else {}
+    if not fresh_keys:
+        fresh = {}
+    elif isinstance(init, Overwrite):
+        _fresh_seed(generator)  # drawn all the same, so the generator's later draws do not move
+        like = next(iter(old.values()))
+        fresh = {k: _unset(meta[k], like) for k in fresh_keys}
+    else:
+        fresh = fresh_tensors(graph, fresh_keys, generator, net)
     state = {k: _carried(k, sources.get(k), old, shapes[k], fresh) for k in shapes}
     grown = rebuild(graph, state, net.model.training, skeleton)
     added: tuple[int, ...] = ()
@@ -241,6 +266,11 @@ def carry(
     if init is not None:
         with torch.no_grad():
             init(grown, done)
+    if isinstance(init, Overwrite):
+        state = grown.model.state_dict()
+        unset = [k for k in fresh_keys if state[k].is_floating_point() and bool(state[k].isnan().any())]
+        if unset:
+            raise RuntimeError(f"an Overwrite init left {', '.join(unset)} unset")
     return grown, done
 
 
@@ -391,8 +421,7 @@ def fresh_tensors(
 ) -> dict[str, torch.Tensor]:
     """torch's default initialisation of `keys` in `graph`'s net, drawn from `generator` alone:
     one seed from it, the module built under a forked global generator."""
-    generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    seed = _fresh_seed(generator)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         state = compile_graph(graph).state_dict()
@@ -403,6 +432,20 @@ def fresh_tensors(
         else state[k].to(param.device)
         for k in keys
     }
+
+
+def _fresh_seed(generator: torch.Generator | None) -> int:
+    """The one draw a carry's fresh values take from `generator` (a fixed seed when None)."""
+    generator = generator if generator is not None else torch.Generator().manual_seed(0)
+    return int(torch.randint(0, 2**62, (1,), generator=generator))
+
+
+def _unset(meta: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A placeholder for a tensor an `Overwrite` init sets, on `like`'s device (and in its dtype
+    when floating, as `fresh_tensors` gives): NaN, or 0 for an integer buffer."""
+    if meta.is_floating_point():
+        return torch.full(meta.shape, float("nan"), dtype=like.dtype, device=like.device)
+    return torch.zeros(meta.shape, dtype=meta.dtype, device=like.device)
 
 
 def carry_optimizer_state(named: dict[str, dict[str, Any]], done: Carry) -> dict[str, dict[str, Any]]:

@@ -49,6 +49,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+import networkx as nx
+
 from growdsl import strict_json
 from growdsl.ir.graph import ArchGraph, from_json, to_json
 from growdsl.ir.ops import OPS, WEIGHT_OPS
@@ -142,9 +144,22 @@ _KIND_OF = {cls: kind for kind, cls in EDIT_KINDS.items()}
 def apply_edit(graph: ArchGraph, edit: Edit) -> tuple[ArchGraph, Renames]:
     """The graph after `edit`, and the ids of the nodes that moved (old -> new). `graph` is left
     untouched."""
-    out = graph.copy()
+    out = _copy_for_edit(graph)
     renames = apply_in_place(out, edit)
     return out, renames
+
+
+def _copy_for_edit(graph: ArchGraph) -> ArchGraph:
+    """A copy of `graph` that any edit may change: new node and edge attribute dicts, whose values
+    (`args` dicts, templates, spans) are shared with `graph`. No edit writes into such a value (an
+    edit replaces a node's `args`, never changes it in place; tests/ir/test_edits.py checks that
+    each kind leaves its input as it was), and a deep copy of the whole tree was most of a small
+    net's edit: a growth step makes several (docs/benchmarks.md, "Cost of a step against an
+    epoch")."""
+    g = nx.DiGraph()
+    g.add_nodes_from((n, dict(a)) for n, a in graph.g.nodes(data=True))
+    g.add_edges_from((u, v, dict(a)) for u, v, a in graph.g.edges(data=True))
+    return ArchGraph(graph.root, graph.input_shape, graph.classes, g)
 
 
 def apply_in_place(graph: ArchGraph, edit: Edit) -> Renames:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
 from growdsl import api
 from growdsl.compile import compile_graph
-from growdsl.grow.deepen import NotIdentity, deepen
+from growdsl.grow.deepen import NotIdentity, deepen, identity_values, measure_output, nonneg_input
 from growdsl.grow.net import Net
+from growdsl.grow.surgery import Overwrite, carry
+from growdsl.ir.edits import AppendCopy
 from growdsl.lang import parse_text
 
 MODELS = {
@@ -57,6 +61,41 @@ def test_a_new_copy_is_the_identity_at_insertion(name):
         before, after = net.model(x), deeper.net.model(x)
     torch.testing.assert_close(after, before, rtol=1e-9, atol=1e-9)
     assert not deeper.net.model.training
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_a_new_copy_is_the_same_as_with_every_fresh_value_drawn_and_measured(name):
+    # deepen skips the forward pass without a bn and the fresh draw the identity overwrites;
+    # the copy, and the generator after it, must be what drawing and measuring everything gives
+    net = _net(MODELS[name])
+    x = torch.randn(32, *net.graph.input_shape, dtype=torch.double).abs()
+    seq = _repeat(net)
+    stats = measure_output(net, seq, x, nonneg=False)
+
+    def identity(grown, _done):
+        copy = grown.graph.children(seq)[-1]
+        state = grown.model.state_dict()
+        sign = dataclasses.replace(stats, nonneg=nonneg_input(grown.graph, copy))
+        for key, value in identity_values(grown.graph, copy, state, sign).items():
+            state[key].copy_(value)
+
+    gen_a, gen_b = torch.Generator().manual_seed(1), torch.Generator().manual_seed(1)
+    a = deepen(net, seq, x, gen_a).net.model.state_dict()
+    b = carry(net, AppendCopy(seq), identity, gen_b)[0].model.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(gen_a.get_state(), gen_b.get_state())
+
+
+def test_an_overwrite_init_that_leaves_a_tensor_unset_is_an_error():
+    net = _net(MODELS["linear_relu"])
+    seq = _repeat(net)
+
+    def weight_only(grown, _done):
+        copy = grown.graph.children(seq)[-1]
+        grown.model.state_dict()[f"{copy}.0.weight"].fill_(0.0)
+
+    with pytest.raises(RuntimeError, match=r"left .*\.0\.bias unset"):
+        carry(net, AppendCopy(seq), Overwrite(weight_only), torch.Generator().manual_seed(1))
 
 
 def test_bn_in_a_new_copy_is_set_from_its_input_statistics():

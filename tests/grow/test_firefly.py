@@ -85,6 +85,44 @@ def test_the_augmented_net_with_gates_off_is_the_current_net(body):
 
 
 @pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
+def test_stage_one_parameters_are_the_gated_ones_at_the_applied_gates_bit_for_bit(body):
+    # stage 1 folds the constant gates into per-column factors computed once; the scoring pass
+    # gates piece by piece: both must give the same tensors and the same gradients
+    net, transform, data = _setup(body, "wider: 4, candidates: 4, deeper: 2, eps: 0.3")
+    plans, repeats = transform.plan(net, torch.Generator().manual_seed(0))
+    aug = augment(net, plans, repeats, data[0], 0.3, torch.Generator().manual_seed(0))
+    folded, gated = aug.parameters(), aug.parameters(aug.scales.clone())
+    assert folded.keys() == gated.keys() and aug.consumed
+    assert all(torch.equal(folded[k], gated[k]) for k in folded)
+    grads = []
+    for params in (folded, gated):
+        out = torch.func.functional_call(aug.net.model, params, (data[0],))
+        (grad,) = torch.autograd.grad(F.cross_entropy(out, data[1]), aug.flat)
+        grads.append(grad)
+    assert torch.equal(*grads)
+
+
+@pytest.mark.parametrize("body", [MLP, CNN], ids=["mlp", "cnn"])
+def test_stage_one_gradients_are_those_of_one_leaf_per_learned_tensor_bit_for_bit(body):
+    # the learned tensors live in one flat leaf (one optimizer update) and the penalty is summed
+    # over most of it at once: each gradient must still be what one leaf per tensor gives
+    net, transform, data = _setup(body, "wider: 4, candidates: 4, deeper: 1")
+    plans, repeats = transform.plan(net, torch.Generator().manual_seed(0))
+    aug = augment(net, plans, repeats, data[0], 0.01, torch.Generator().manual_seed(0))
+    (flat,) = torch.autograd.grad(aug.objective(data[0], data[1], F.cross_entropy), aug.flat)
+    leaves = {name: t.detach().clone().requires_grad_(True) for name, t in aug.learned.items()}
+    loss = aug.loss(None, data[0], data[1], F.cross_entropy, leaves)  # then the penalty, as before
+    penalty = sum(
+        (1.0 if name.split(".")[1] in ("u", "ub") or name.startswith("b") else 1e-2) * t.pow(2).sum()
+        for name, t in leaves.items()
+    )
+    loss = loss + 1e-2 * penalty
+    apart = torch.autograd.grad(loss, list(leaves.values()))
+    assert any(name.endswith(".u") for name in leaves)
+    assert torch.equal(flat, torch.cat([g.reshape(-1) for g in apart]))
+
+
+@pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
 def test_one_pass_scores_equal_each_candidate_applied_alone(body):
     """The augmented pass's score of every candidate (new neuron, full-scale split, new layer) is
     −ε ∂L/∂g (from the right: a new layer's ReLU may sit at its kink): the forward difference of

@@ -11,7 +11,9 @@ from growdsl.ir.edits import (
     AppendCopy,
     EditError,
     Graft,
+    Group,
     Insert,
+    Several,
     Widen,
     Wrap,
     apply_edit,
@@ -22,6 +24,7 @@ from growdsl.ir.edits import (
     room,
     subtree_json,
 )
+from growdsl.ir.graph import to_json
 
 MLP = "model m { flatten linear(4..8) as h tanh repeat 1..3 { linear(6) relu } linear(classes) }"
 
@@ -142,6 +145,35 @@ def test_graft_replaces_a_subtree_by_a_donors(lower_text):
     assert renames == {}
     assert grafted["m.1.0.0"]["args"]["out"] == 16 and grafted["m.1.1.1"]["op"] == "relu"
     assert param_count(grafted) == param_count(theirs)
+
+
+def test_every_edit_leaves_its_input_and_the_graphs_before_it_as_they_were(lower_text):
+    # apply_edit copies the attribute dicts but shares their values (args, templates, spans):
+    # an edit that wrote into one of them in place would change these snapshots
+    graph = lower_text(
+        "model m { flatten linear(4..8) as h bn tanh repeat 1..4 { linear(6) relu } "
+        "branch add { linear(6) | identity } linear(classes) }"
+    )
+    donor = subtree_json(lower_text("model m { flatten repeat 2 { linear(16) relu } }"), "m.1")
+    edits = [
+        Widen("m.h", (0, None)),
+        AppendCopy("m.4"),
+        Insert("m.5", 2, "identity"),
+        Wrap("m.h", "concat", 2),
+        Wrap("m.4", "add"),
+        Group("m.2", 2),
+        Several((AppendCopy("m.4.0"), Widen("m.h.1", (None,)))),
+        Graft("m.6", donor),
+    ]
+    graphs = [graph]
+    for edit in edits:
+        graphs.append(apply_edit(graphs[-1], edit)[0])
+        after = graphs[-1]
+        assert all(after[n] is not before[n] for before in graphs[:-1] for n in before.g if n in after)
+    snapshots = [to_json(g) for g in graphs]
+    for i, edit in enumerate(edits):  # each again, on a graph an earlier edit made
+        apply_edit(graphs[i], edit)
+        assert [to_json(g) for g in graphs] == snapshots
 
 
 def test_missing_targets_are_edit_errors(lower_text):

@@ -53,6 +53,7 @@ class LayerCandidates:
     bias_key: str | None = None
     consumers: list[Axis] = field(default_factory=list)
     original_columns: torch.Tensor | None = None  # the row's input columns that exist now
+    source_index: torch.Tensor | None = None  # `sources` as a tensor on the net's device
 
     @property
     def added(self) -> int:
@@ -78,8 +79,46 @@ class Augmented:
     eps: float
     layers: list[LayerCandidates]
     blocks: list[BlockCandidate]
-    learned: dict[str, torch.Tensor]
+    flat: torch.Tensor  # every learned candidate tensor, flattened one after another (a leaf)
+    layout: list[tuple[str, torch.Size]]  # their names and shapes in that order, split directions last
     scales: torch.Tensor  # each gate's value when its candidate is applied
+    # per consumer tensor: the dimension of its input columns and, in column order, the widened
+    # layers (index into `layers`) whose channels it reads, with the axis they index
+    consumed: dict[str, tuple[int, list[tuple[int, Axis]]]] = field(init=False)
+    applied_columns: dict[str, torch.Tensor] = field(init=False)  # `_column_factors()`
+    head_weights: torch.Tensor = field(init=False)  # penalty weights of `flat`'s head (`_views`)
+
+    def __post_init__(self) -> None:
+        head = [(name, shape) for name, shape in self.layout if not _split_direction(name)]
+        self.head_weights = torch.cat(
+            [
+                torch.full((shape.numel(),), _penalty_weight(name), dtype=self.flat.dtype)
+                for name, shape in head
+            ]
+        ).to(self.flat.device)
+        self.consumed = {}
+        for i, layer in enumerate(self.layers):
+            for axis in layer.consumers:
+                self.consumed.setdefault(axis.key, (axis.dim, []))[1].append((i, axis))
+        for _, segments in self.consumed.values():
+            segments.sort(key=lambda segment: segment[1].offset)
+        self.applied_columns = self._column_factors()
+
+    @property
+    def learned(self) -> dict[str, torch.Tensor]:
+        """The learned tensors by name: views of `flat` (see `_views`)."""
+        return self._views()[1]
+
+    def _views(self) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """`flat`'s head (every learned tensor but the split directions, which come last) and the
+        learned tensors by name, as views: two splits, each one node for autograd whose backward
+        writes its gradients into one tensor, so one optimizer update covers them all."""
+        sizes = [shape.numel() for _, shape in self.layout]
+        cut = len(self.head_weights)
+        tail = [n for n, (name, _) in zip(sizes, self.layout, strict=True) if _split_direction(name)]
+        head, *directions = self.flat.split([cut, *tail])
+        parts = [*head.split(sizes[: len(sizes) - len(tail)]), *directions]
+        return head, {name: part.view(shape) for (name, shape), part in zip(self.layout, parts, strict=True)}
 
     @property
     def gates(self) -> int:
@@ -87,31 +126,73 @@ class Augmented:
 
     # ------------------------------------------------------------ the reparametrisation
 
-    def parameters(self, gates: torch.Tensor) -> dict[str, torch.Tensor]:
-        """The augmented net's parameters as functions of the gates and the learned tensors."""
-        eff = dict(self.base)
+    def parameters(
+        self, gates: torch.Tensor | None = None, learned: dict[str, torch.Tensor] | None = None
+    ) -> dict[str, torch.Tensor]:
+        """The augmented net's parameters as functions of the gates and the learned tensors
+        (`learned`, views of `flat`; taken anew when not given).
+
+        `gates` None (stage 1): every gate at its applied value, a constant, so each consumer's
+        columns are one product with factors computed once per step (`applied_columns`) instead
+        of one product per piece per mini-batch; the values are the same, bit for bit. The
+        scoring pass differentiates by the gates, which then enter piece by piece."""
+        eff, learned = dict(self.base), learned or self.learned
         for i, layer in enumerate(self.layers):
-            _rows(eff, layer, self.learned, i)
-        for i, layer in enumerate(self.layers):
-            g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
-            for axis in layer.consumers:
-                eff[axis.key] = _columns(eff[axis.key], axis, layer, g, self.learned[f"{i}.out.{axis.key}"])
+            _rows(eff, layer, learned, i)
+        if gates is None:
+            for key, (dim, segments) in self.consumed.items():
+                eff[key] = _columns(eff[key], dim, segments, self.layers, learned) * self.applied_columns[key]
+        else:
+            for i, layer in enumerate(self.layers):
+                g = gates[layer.gate : layer.gate + layer.new + len(layer.sources)]
+                for axis in layer.consumers:
+                    outgoing = learned[f"{i}.out.{axis.key}"]
+                    eff[axis.key] = _gated_columns(eff[axis.key], axis, layer, g, outgoing)
+        gates = self.scales if gates is None else gates
         for block in self.blocks:
             for key in block.keys:
-                eff[key] = self.base[key] + gates[block.gate] * self.learned[f"b{block.gate}.{key}"]
+                eff[key] = self.base[key] + gates[block.gate] * learned[f"b{block.gate}.{key}"]
         return eff
 
-    def loss(self, gates: torch.Tensor, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
-        return loss_fn(torch.func.functional_call(self.net.model, self.parameters(gates), (x,)), y)
+    def _column_factors(self) -> dict[str, torch.Tensor]:
+        """Per consumer tensor, the factor of each input column with every gate at its applied
+        value, shaped to broadcast: the gated columns (`_gated_columns`) of a tensor of ones."""
+        out, learned = {}, self.learned
+        for key, (_, segments) in self.consumed.items():
+            ones = torch.ones_like(self.base[key].narrow(0, 0, 1))  # one row: every row is the same
+            for i, axis in segments:
+                layer = self.layers[i]
+                g = self.scales[layer.gate : layer.gate + layer.new + len(layer.sources)]
+                outgoing = torch.ones_like(learned[f"{i}.out.{axis.key}"].narrow(0, 0, 1))
+                ones = _gated_columns(ones, axis, layer, g, outgoing)
+            out[key] = ones
+        return out
 
-    def penalty(self) -> torch.Tensor:
+    def loss(
+        self, gates: torch.Tensor | None, x: torch.Tensor, y: torch.Tensor, loss_fn, learned=None
+    ) -> torch.Tensor:
+        params = self.parameters(gates, learned)
+        return loss_fn(torch.func.functional_call(self.net.model, params, (x,)), y)
+
+    def objective(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
+        """Stage 1's objective: the loss with every gate at its applied value, plus the penalty,
+        from one set of views of `flat` (`_views`)."""
+        head, learned = self._views()
+        return self.loss(None, x, y, loss_fn, learned) + self.penalty(head, learned)
+
+    def penalty(self, head: torch.Tensor, learned: dict[str, torch.Tensor]) -> torch.Tensor:
         """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `u`, new layers' `D`) and θ_new
-        (new neurons' rows and outgoing columns)."""
-        total = torch.zeros((), dtype=self.scales.dtype, device=self.scales.device)
-        for name, value in self.learned.items():
-            kind = name.split(".")[1] if not name.startswith("b") else "delta"
-            weight = 1.0 if kind in ("u", "ub", "delta") else 1e-2
-            total = total + weight * value.pow(2).sum()
+        (new neurons' rows and outgoing columns); `head` and `learned` from one `_views()`.
+
+        Over the head at once, each split direction alone. Every gradient is the same, bit for
+        bit, as with one term per learned tensor, each its own leaf: a head entry's gradient has
+        two terms (its one use and the penalty), which add up the same in either order; a split
+        direction's has three (`θ + u`, `θ − u`, the penalty), and adding them in another order
+        (the penalty over all of `flat` would add it last) rounds differently."""
+        total = (head.pow(2) * self.head_weights).sum()
+        for name, value in learned.items():
+            if _split_direction(name):
+                total = total + _penalty_weight(name) * value.pow(2).sum()
         return 1e-2 * total
 
     def scores(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
@@ -145,6 +226,18 @@ def _flushed_denormals() -> Iterator[None]:
         torch.set_flush_denormal(False)
 
 
+def _penalty_weight(name: str) -> float:
+    """A learned tensor's weight in the penalty: 1 for a direction δ (`u`, `ub`, a new layer's
+    `D`), 1e-2 for a new neuron's θ (rows and outgoing columns)."""
+    kind = name.split(".")[1] if not name.startswith("b") else "delta"
+    return 1.0 if kind in ("u", "ub", "delta") else 1e-2
+
+
+def _split_direction(name: str) -> bool:
+    """Whether learned tensor `name` is a split's direction (`u`, `ub`), which `_rows` uses twice."""
+    return name.split(".")[1] in ("u", "ub")
+
+
 def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
     w, n, s = layer.width, layer.new, len(layer.sources)
     for key, suffix in ((layer.weight_key, ""), (layer.bias_key, "b")):
@@ -162,7 +255,24 @@ def _rows(eff, layer: LayerCandidates, learned, i: int) -> None:
         )
 
 
-def _columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoing) -> torch.Tensor:
+def _columns(weight, dim: int, segments, layers: list[LayerCandidates], learned) -> torch.Tensor:
+    """A consumer's tensor with each widened layer's new-neuron columns replaced by their learned
+    outgoing weights, before the column factors (see the module docstring): one concatenation.
+    The kept columns come from one `split` (one backward that writes each gradient once, where a
+    narrow per piece would fill a zero tensor of the whole weight per piece)."""
+    sizes, outgoing, pos = [], [], 0
+    for i, axis in segments:
+        start = axis.offset + layers[i].width * axis.spread
+        sizes += [start - pos, layers[i].new * axis.spread]
+        outgoing.append(learned[f"{i}.out.{axis.key}"])
+        pos = start + sizes[-1]
+    sizes.append(weight.shape[dim] - pos)
+    kept = weight.split(sizes, dim)[0::2]
+    pieces = [kept[0]] + [p for pair in zip(outgoing, kept[1:], strict=True) for p in pair]
+    return torch.cat([p for p in pieces if p.shape[dim]], dim)
+
+
+def _gated_columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoing) -> torch.Tensor:
     """A consumer's input columns for `layer`'s channels, gated (see the module docstring)."""
     w, n, s, spread = layer.width, layer.new, len(layer.sources), axis.spread
     dim, start = axis.dim, axis.offset
@@ -170,7 +280,7 @@ def _columns(weight, axis: Axis, layer: LayerCandidates, g: torch.Tensor, outgoi
     shape = [-1 if d == dim else 1 for d in range(weight.dim())]
     keep = torch.ones(w, dtype=g.dtype, device=g.device)
     if s:
-        keep = keep.index_add(0, torch.tensor(layer.sources, device=g.device), -g_split)
+        keep = keep.index_add(0, layer.source_index, -g_split)
     old = weight.narrow(dim, start, w * spread) * keep.repeat_interleave(spread).view(shape)
     new = outgoing * g_new.repeat_interleave(spread).view(shape)
     half = (0.5 * g_split).repeat_interleave(spread).view(shape)
@@ -216,6 +326,7 @@ def augment(
         gate += layer.new + len(layer.sources)
         scales += [eps] * (layer.new + len(layer.sources))
         layer.weight_key, layer.bias_key = incoming_keys(net.graph, layer.node)
+        layer.source_index = torch.tensor(layer.sources, dtype=torch.long, device=device)
         layer.consumers = [
             a for a in axes(net.graph, layer.node, state, flow.reach(layer.node)) if a.role == "consumer"
         ]
@@ -245,12 +356,13 @@ def augment(
             learned[f"b{block.gate}.{key}"] = _normal(
                 rng, tuple(t.shape), t[0].numel() if t.dim() > 1 else 1, t
             )
-    for t in learned.values():
-        t.requires_grad_(True)
+    order = sorted(learned, key=_split_direction)  # stable: the split directions last
+    flat = torch.cat([learned[name].reshape(-1) for name in order]).requires_grad_(True)
+    layout = [(name, learned[name].shape) for name in order]
     net.model.eval()
     base = {k: state[k] for k, _ in net.model.named_parameters()}
     scales = torch.tensor(scales, dtype=dtype, device=device)
-    return Augmented(net, base, eps, layers, blocks, learned, scales)
+    return Augmented(net, base, eps, layers, blocks, flat, layout, scales)
 
 
 def _original_columns(fan_in: int, node: str, layers: list[LayerCandidates], flow: DataFlow) -> torch.Tensor:

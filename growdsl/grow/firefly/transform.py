@@ -20,7 +20,15 @@ from growdsl.errors import SpecError
 from growdsl.grow.firefly.augment import Augmented, augment
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
-from growdsl.grow.surgery import Carry, Init, axes, incoming_keys, scale_outgoing_columns, widen_blocker
+from growdsl.grow.surgery import (
+    Carry,
+    Init,
+    Overwrite,
+    axes,
+    incoming_keys,
+    scale_outgoing_columns,
+    widen_blocker,
+)
 from growdsl.grow.transform import (
     Candidate,
     LossFn,
@@ -208,34 +216,33 @@ class FireflyTransform(OptionsTransform):
         """All candidates on (each gate at its applied value); optimise their own tensors."""
         if not self.options["steps"]:
             return
-        # foreach: one fused update for all the candidates' tensors (the same arithmetic)
-        optimizer = torch.optim.RMSprop(list(aug.learned.values()), lr=self.options["lr"], foreach=True)
+        # one update of one flat tensor: the same arithmetic as one per learned tensor
+        optimizer = torch.optim.RMSprop([aug.flat], lr=self.options["lr"], foreach=True)
         device = aug.net.device
         for _ in range(self.options["steps"]):
             batch = torch.randperm(len(x), generator=rng)[: self.options["batch"]]
-            loss = aug.loss(aug.scales, x[batch].to(device), y[batch].to(device), loss_fn) + aug.penalty()
+            loss = aug.objective(x[batch].to(device), y[batch].to(device), loss_fn)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        for t in aug.learned.values():
-            t.grad = None
+        aug.flat.grad = None
 
     def _candidates(self, net: Net, aug: Augmented, scores: torch.Tensor) -> list[Candidate]:
-        out = []
+        out, learned = [], {name: t.detach() for name, t in aug.learned.items()}
         scores = scores.tolist()  # one transfer, not one per candidate
         for i, layer in enumerate(aug.layers):
             cols = layer.original_columns.to(net.device)  # the rows' columns that exist now
-            thetas = aug.learned[f"{i}.theta"].detach().index_select(1, cols)
-            us = aug.learned[f"{i}.u"].detach().index_select(1, cols)
+            thetas = learned[f"{i}.theta"].index_select(1, cols)
+            us = learned[f"{i}.u"].index_select(1, cols)
             rows = {  # a consumer's rows as it is now (the augmented net widened it too)
                 axis.key: net.graph[axis.key.rsplit(".", 1)[0].removesuffix(".pointwise")]["args"]["out"]
                 for axis in layer.consumers
             }
             for j in range(layer.new):
-                bias = aug.learned[f"{i}.thetab"][j].detach() if layer.bias_key else None
+                bias = learned[f"{i}.thetab"][j] if layer.bias_key else None
                 outgoing = {}
                 for axis in layer.consumers:
-                    a = aug.learned[f"{i}.out.{axis.key}"].detach()
+                    a = learned[f"{i}.out.{axis.key}"]
                     a = a.narrow(axis.dim, j * axis.spread, axis.spread)
                     outgoing[axis.key] = a[: rows[axis.key]].clone()
                 payload = NewNeuron(thetas[j].clone(), bias, outgoing)
@@ -243,7 +250,7 @@ class FireflyTransform(OptionsTransform):
                 out.append(Candidate(self.name, Widen(layer.node, (None,)), score, {"kind": "new"}, payload))
             for k, neuron in enumerate(layer.sources):
                 u = us[k].clone()
-                ub = aug.learned[f"{i}.ub"][k].detach().clone() if layer.bias_key else None
+                ub = learned[f"{i}.ub"][k].clone() if layer.bias_key else None
                 score = scores[layer.gate + layer.new + k]
                 detail = {"kind": "split", "neuron": neuron}
                 edit = Widen(layer.node, (neuron, neuron))
@@ -252,9 +259,7 @@ class FireflyTransform(OptionsTransform):
         for block in aug.blocks:
             prefix = block.node + "."
             identity = {k[len(prefix) :]: v.clone() for k, v in state.items() if k.startswith(prefix)}
-            direction = {
-                k[len(prefix) :]: aug.learned[f"b{block.gate}.{k}"].detach().clone() for k in block.keys
-            }
+            direction = {k[len(prefix) :]: learned[f"b{block.gate}.{k}"].clone() for k in block.keys}
             payload = NewLayer(block.seq, identity, direction)
             out.append(
                 Candidate(self.name, AppendCopy(block.seq), scores[block.gate], {"kind": "deeper"}, payload)
@@ -267,7 +272,7 @@ class FireflyTransform(OptionsTransform):
         """Write the chosen candidates' learned tensors into what their (merged) edit added."""
         if isinstance(chosen[0].edit, AppendCopy):
             layer: NewLayer = chosen[0].payload
-            return lambda net, done: self._insert(net, layer)
+            return Overwrite(lambda net, done: self._insert(net, layer))
         payloads = [c.payload for c in chosen]  # fresh neurons first, then copies, as merged
         return lambda net, done: self._place(net, done, payloads)
 
@@ -309,22 +314,22 @@ class FireflyTransform(OptionsTransform):
         with torch.no_grad():  # one write per tensor: the added neurons are consecutive rows
             if new:
                 rows = torch.tensor(added[: len(new)], device=weight.device)
-                weight.index_copy_(0, rows, torch.stack([n.theta.to(weight) for n in new]))
+                weight.index_copy_(0, rows, torch.stack([n.theta for n in new]).to(weight))
                 if bias is not None:
-                    bias.index_copy_(0, rows, torch.stack([n.bias.to(bias) for n in new]))
-                for axis in consumers:
-                    outgoing = torch.cat([n.outgoing[axis.key].to(state[axis.key]) for n in new], axis.dim)
+                    bias.index_copy_(0, rows, torch.stack([n.bias for n in new]).to(bias))
+                for axis in consumers:  # stacked, then moved: one conversion per tensor
+                    outgoing = torch.cat([n.outgoing[axis.key] for n in new], axis.dim).to(state[axis.key])
                     start = axis.offset + added[0] * axis.spread
                     cols = state[axis.key].narrow(axis.dim, start, len(new) * axis.spread)
                     cols.narrow(0, 0, outgoing.shape[0]).copy_(self.eps * outgoing)
             if splits:
                 sources = torch.tensor([s.neuron for s in splits], device=weight.device)
                 plus, minus = (torch.tensor(copies[k::2], device=weight.device) for k in (0, 1))
-                u = torch.stack([s.u.to(weight) for s in splits])
+                u = torch.stack([s.u for s in splits]).to(weight)
                 weight.index_copy_(0, plus, weight.index_select(0, sources) + u)
                 weight.index_copy_(0, minus, weight.index_select(0, sources) - u)
                 if bias is not None:
-                    ub = torch.stack([s.u_bias.to(bias) for s in splits])
+                    ub = torch.stack([s.u_bias for s in splits]).to(bias)
                     bias.index_copy_(0, plus, bias.index_select(0, sources) + ub)
                     bias.index_copy_(0, minus, bias.index_select(0, sources) - ub)
         shares = {}
