@@ -68,8 +68,12 @@ class Scale:
 
 # The teacher task and the CNN run long enough for 3 steps at convergence and a fine-tuning
 # (their steps came at epochs 19-29, 38-51 and 63-69 in the check of suite_tasks.PROTOCOLS).
-FULL = Scale(10, 5, 10, 300, 30, teacher_epochs=90, cnn_epochs=80, parent_epochs=16, finetune_epochs=8)
-QUICK = Scale(2, 2, 2, 150, 12, teacher_epochs=45, cnn_epochs=40, parent_epochs=6, finetune_epochs=3)
+FULL = Scale(
+    10, 5, 10, 300, spirals_epochs=30, teacher_epochs=90, cnn_epochs=80, parent_epochs=16, finetune_epochs=8
+)
+QUICK = Scale(
+    2, 2, 2, 150, spirals_epochs=12, teacher_epochs=45, cnn_epochs=40, parent_epochs=6, finetune_epochs=3
+)
 TASKS = ("rbf", "spirals", "teacher", "cnn", "one-step")
 
 
