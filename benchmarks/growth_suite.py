@@ -22,7 +22,8 @@ of 2 processes with one torch thread each, so the tables reproduce exactly on a 
   training compute (forward FLOPs × samples, growth steps' own cost not included) to first reach
   a target accuracy. PNGs go to `--plots` (default docs/ for the full suite).
 
-    python benchmarks/growth_suite.py [--quick] [--plots DIR] [--workers 2]
+    python benchmarks/growth_suite.py [--quick] [--tasks rbf spirals teacher cnn one-step]
+        [--plots DIR] [--workers 2] [--json FILE]
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ from typing import Any
 
 import suite_report as report
 import suite_tasks as st
-from suite_tasks import CNN_ARMS, CNN_WHEN, T1_SIZES, T1_TEACHER_UNITS, T1_WHEN, T2_ARMS, T2_WHEN, T2_WIDTHS
+from suite_tasks import CNN_ARMS, PROTOCOLS, T1_SIZES, T1_TEACHER_UNITS, T1_WHEN, T2_ARMS, T2_WIDTHS
 
 from growdsl import strict_json
 
 DOCS = Path(__file__).parents[1] / "docs"
 MLP = "linear({w}) as h1 tanh linear({w}) as h2 tanh linear(classes)"
-MLP_TRAIN = "epochs {e} batch 64 optimizer adam(lr: 3e-3) seed {s}"
+TRAIN = "epochs {e} batch 64 {o} seed {s}"
 
 
 @dataclass(frozen=True)
@@ -55,14 +56,25 @@ class Scale:
     t2_seeds: int
     one_step_seeds: int
     t1_epochs: int
-    t2_epochs: int
+    spirals_epochs: int
+    teacher_epochs: int
     cnn_epochs: int
     parent_epochs: int
     finetune_epochs: int
 
+    def epochs(self, task: str) -> int:
+        return getattr(self, f"{task}_epochs")
 
-FULL = Scale(10, 5, 10, t1_epochs=300, t2_epochs=30, cnn_epochs=16, parent_epochs=16, finetune_epochs=8)
-QUICK = Scale(2, 2, 2, t1_epochs=150, t2_epochs=12, cnn_epochs=6, parent_epochs=6, finetune_epochs=3)
+
+# The teacher task and the CNN run long enough for 3 steps at convergence and a fine-tuning
+# (their steps came at epochs 19-29, 38-51 and 63-69 in the check of suite_tasks.PROTOCOLS).
+FULL = Scale(
+    10, 5, 10, 300, spirals_epochs=30, teacher_epochs=90, cnn_epochs=80, parent_epochs=16, finetune_epochs=8
+)
+QUICK = Scale(
+    2, 2, 2, 150, spirals_epochs=12, teacher_epochs=45, cnn_epochs=40, parent_epochs=6, finetune_epochs=3
+)
+TASKS = ("rbf", "spirals", "teacher", "cnn", "one-step")
 
 
 @dataclass(frozen=True)
@@ -185,9 +197,9 @@ def t2_jobs(scale: Scale, data: Data) -> list[Job]:
     jobs = []
     for task, call in (("spirals", data.spirals), ("teacher", data.teacher)):
         for s in range(scale.t2_seeds):
-            train = MLP_TRAIN.format(e=scale.t2_epochs, s=s)
+            train = TRAIN.format(e=scale.epochs(task), o=PROTOCOLS[task].optimizer, s=s)
             for arm in T2_ARMS:
-                grow = _grow(T2_WHEN, arm, "frac: 0.5")
+                grow = _grow(PROTOCOLS[task].when, arm, "frac: 0.5")
                 text = st.spec_text(call, MLP.format(w=f"{T2_WIDTHS[0]}..{T2_WIDTHS[-1]}"), train, grow)
                 jobs.append(Job(("T2", task, arm, s), s, text))
             for w in T2_WIDTHS:
@@ -198,9 +210,9 @@ def t2_jobs(scale: Scale, data: Data) -> list[Job]:
 def cnn_jobs(scale: Scale, data: Data) -> list[Job]:
     jobs = []
     for s in range(scale.t2_seeds):
-        train = f"epochs {scale.cnn_epochs} batch 64 optimizer adam(lr: 3e-3) seed {s}"
+        train = TRAIN.format(e=scale.cnn_epochs, o=PROTOCOLS["cnn"].optimizer, s=s)
         for arm in CNN_ARMS:
-            grow = _grow(CNN_WHEN, arm, "frac: 0.5")
+            grow = _grow(PROTOCOLS["cnn"].when, arm, "frac: 0.5")
             jobs.append(
                 Job(
                     ("T3", "cnn", arm, s),
@@ -222,7 +234,7 @@ def one_step_jobs(scale: Scale, data: Data) -> list[Job]:
     epochs = scale.parent_epochs + scale.finetune_epochs
     for task, call in (("spirals", data.spirals), ("teacher", data.teacher)):
         for s in range(scale.one_step_seeds):
-            train = MLP_TRAIN.format(e=epochs, s=s)
+            train = TRAIN.format(e=epochs, o=st.ONE_STEP_OPTIMIZER, s=s)
             for arm, move in st.ONE_STEP_ARMS.items():
                 grow = (
                     move
@@ -257,9 +269,45 @@ def second_phase_jobs(results: dict[tuple, dict]) -> list[Job]:
 # ---------------------------------------------------------------------------------------------
 
 
+def _selected(job: Job, tasks: set[str]) -> bool:
+    return (job.key[0] if job.key[0] == "one-step" else job.key[1]) in tasks
+
+
+def print_tables(results: dict[tuple, dict], tasks: set[str], rbf_variance: float, plots: Path) -> None:
+    """Every table of the selected tasks (markdown, to stdout) and their Pareto plots."""
+    if "rbf" in tasks:
+        print(
+            "### T1: is the scratch student stuck at the teacher's size?\n\n"
+            + report.stuck_table(results, rbf_variance)
+        )
+        print("\n### T1: final nets\n\n" + report.final_table(results, "T1", ["rbf"], regression=True))
+        print("\n### T1: test MSE at every size\n\n" + report.by_size_table(results))
+    t2 = [task for task in ("spirals", "teacher") if task in tasks]
+    if t2:
+        print("\n### T2: final nets\n\n" + report.final_table(results, "T2", t2, regression=False))
+    for task in t2:
+        print(f"\n### T2, {task}: growth steps\n\n" + report.steps_table(results, "T2", task))
+        print(f"\n### T2, {task}: at equal params\n\n" + report.equal_params_table(results, task))
+        target, table = report.compute_table(results, task)
+        print(f"\n### T2, {task}: compute to reach test accuracy {target:.4f}\n\n" + table)
+    if "cnn" in tasks:
+        print("\n### T3: digits CNN\n\n" + report.final_table(results, "T3", ["cnn"], regression=False))
+        print("\n### T3, cnn: growth steps\n\n" + report.steps_table(results, "T3", "cnn"))
+    print("\n### T3: what firefly chose (summed over seeds)\n\n" + report.kinds_table(results))
+    if "one-step" in tasks:
+        print("\n### The paired one-step test\n\n" + report.one_step_table(results))
+    for part, task, regression in (("T1", "rbf", True), ("T2", "spirals", False), ("T2", "teacher", False)):
+        if task in tasks:
+            path = report.pareto_plot(results, part, task, regression, plots / f"growth_suite_{task}.png")
+            print(f"\nplot: {path}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="2 seeds and short runs: a couple of minutes")
+    parser.add_argument("--quick", action="store_true", help="2 seeds and short runs: a few minutes")
+    parser.add_argument(
+        "--tasks", nargs="+", choices=TASKS, default=TASKS, help="run only these parts (default: all)"
+    )
     parser.add_argument(
         "--plots", type=Path, help="folder for the PNGs (default: docs/, or the temp dir with --quick)"
     )
@@ -267,6 +315,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every run's records here (strict JSON)")
     args = parser.parse_args()
     scale = QUICK if args.quick else FULL
+    tasks = set(args.tasks)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data(Path(tmp))
@@ -274,7 +323,7 @@ def main() -> None:
         jobs = (
             t1_jobs(scale, data) + t2_jobs(scale, data) + cnn_jobs(scale, data) + one_step_jobs(scale, data)
         )
-        results = run_all(jobs, args.workers)
+        results = run_all([j for j in jobs if _selected(j, tasks)], args.workers)
         results |= run_all(second_phase_jobs(results), args.workers)
         if args.json:
             rows = [
@@ -282,31 +331,8 @@ def main() -> None:
                 for key, res in results.items()
             ]
             args.json.write_text(strict_json.dumps(rows))
-        print(f"## Growth suite ({'--quick' if args.quick else 'full'}): {scale}\n")
-        print(
-            "### T1: is the scratch student stuck at the teacher's size?\n\n"
-            + report.stuck_table(results, data.rbf_variance)
-        )
-        print("\n### T1: final nets\n\n" + report.final_table(results, "T1", ["rbf"], regression=True))
-        print("\n### T1: test MSE at every size\n\n" + report.by_size_table(results))
-        print(
-            "\n### T2: final nets\n\n"
-            + report.final_table(results, "T2", ["spirals", "teacher"], regression=False)
-        )
-        for task in ("spirals", "teacher"):
-            print(f"\n### T2, {task}: at equal params\n\n" + report.equal_params_table(results, task))
-            target, table = report.compute_table(results, task)
-            print(f"\n### T2, {task}: compute to reach test accuracy {target:.4f}\n\n" + table)
-        print("\n### T3: digits CNN\n\n" + report.final_table(results, "T3", ["cnn"], regression=False))
-        print("\n### T3: what firefly chose (summed over seeds)\n\n" + report.kinds_table(results))
-        print("\n### The paired one-step test\n\n" + report.one_step_table(results))
-        for part, task, regression in (
-            ("T1", "rbf", True),
-            ("T2", "spirals", False),
-            ("T2", "teacher", False),
-        ):
-            path = report.pareto_plot(results, part, task, regression, plots / f"growth_suite_{task}.png")
-            print(f"\nplot: {path}", file=sys.stderr)
+        print(f"## Growth suite ({'--quick' if args.quick else 'full'}, {' '.join(args.tasks)}): {scale}\n")
+        print_tables(results, tasks, data.rbf_variance, plots)
     print(
         f"\n{len(results)} runs, {args.workers} workers, {time.perf_counter() - start:.0f} s in all",
         flush=True,

@@ -130,12 +130,32 @@ def kinds_table(results: dict[tuple, dict]) -> str:
         "| --- | --- | --- | --- | --- |",
     ]
     for part, task in (("T1", "rbf"), ("T2", "spirals"), ("T2", "teacher"), ("T3", "cnn")):
-        grows = [g for run in _arms(results, part, task).get("firefly", []) for g in run["grows"]]
+        runs = _arms(results, part, task).get("firefly")
+        if runs is None:  # the task was not run (`--tasks`)
+            continue
+        grows = [g for run in runs for g in run["grows"]]
         details = [g.get("detail") or {} for g in grows]
         new = sum(d.get("new", 0) for d in details)
         split = sum(len(d.get("split", [])) for d in details)
         deeper = sum(d.get("kind") == "deeper" for d in details)
         lines.append(f"| {task} | {new} | {split} | {deeper} | {len(grows)} |")
+    return "\n".join(lines)
+
+
+def steps_table(results: dict[tuple, dict], part: str, task: str) -> str:
+    """Each grown arm's growth steps: how many per seed and the epochs they came at (a step is an
+    epoch with growth records: both layers grown at once are one step)."""
+    lines = [
+        "| task | arm | steps per seed | epochs of the steps, per seed |",
+        "| --- | --- | --- | --- |",
+    ]
+    for arm, runs in _arms(results, part, task).items():
+        if arm.startswith("scratch") or "from scratch" in arm:
+            continue
+        epochs = [sorted({g["epoch"] for g in run["grows"]}) for run in runs]
+        steps = " ".join(str(len(e)) for e in epochs)
+        at = "; ".join(" ".join(map(str, e)) or "none" for e in epochs)
+        lines.append(f"| {task} | {arm} | {steps} | {at} |")
     return "\n".join(lines)
 
 
