@@ -39,7 +39,7 @@ VARIANTS = {
     "wider + deeper (defaults)": "firefly()",
     "wider only": "firefly(deeper: 0)",
     "deeper only": "firefly(wider: 0, candidates: 0)",
-    "the stage 1 of the defaults before issue #11": "firefly(steps: 10, samples: 512)",
+    "the defaults before issue #11": "firefly(steps: 10, samples: 512, candidates: 64)",
 }
 
 

@@ -1,8 +1,8 @@
 """Does firefly grow better networks than the alternatives at equal size? (issue #4)
 
 Each arm is a whole `growdsl.run` of one spec: the net starts at its ranges' low ends and grows
-every `--every` epochs for `--epochs` epochs (Adam). Arms: firefly (defaults), firefly with the
-longer stage 1 of its defaults before issue #11 (`steps: 10, samples: 512`), firefly wider only
+every `--every` epochs for `--epochs` epochs (Adam). Arms: firefly (defaults), firefly with its
+defaults before issue #11 (`steps: 10, samples: 512, candidates: 64`), firefly wider only
 (`deeper: 0`), deeper only (`wider: 0, candidates: 0`), splitting (`split()`), random growth (the
 same candidate kinds and per-step count, untrained random tensors applied at full scale
 (`eps: 1`) and chosen by random scores), and the firefly run's final architecture (its
@@ -49,7 +49,7 @@ TASKS = {
 }
 ARMS = {
     "firefly": "firefly()",
-    "firefly, stage 1 as before #11": "firefly(steps: 10, samples: 512)",
+    "firefly, defaults before #11": "firefly(steps: 10, samples: 512, candidates: 64)",
     "firefly wider only": "firefly(deeper: 0)",
     "firefly deeper only": "firefly(wider: 0, candidates: 0)",
     "split": "split()",

@@ -1,12 +1,12 @@
 """Does firefly's shorter default stage 1 change what it grows? (issue #11)
 
-Issue #11 lowered firefly's stage-1 defaults from `steps: 10, samples: 512` to `steps: 3,
-samples: 256` so that a default step costs at most 1.5 epochs of the cost benchmark's digits MLP
-(`benchmarks/firefly_cost.py`). This runs both, paired by seed (same init, same data order), on
-the three tasks of `benchmarks/firefly_quality.py` (its specs and protocol: 16 epochs, Adam,
-growth every 4 epochs), with one torch thread so that a rerun gives the same digits, and reports
-each arm's final test accuracy and training loss (the epoch's mean mini-batch loss) and the
-paired differences, shorter minus longer, with their standard error.
+Issue #11 lowered firefly's defaults from `steps: 10, samples: 512, candidates: 64` to `steps: 2,
+samples: 256, candidates: 32` so that a default step costs at most 1.5 epochs of the cost
+benchmark's digits MLP (`benchmarks/firefly_cost.py`). This runs both, paired by seed (same
+init, same data order), on the three tasks of `benchmarks/firefly_quality.py` (its specs and
+protocol: 16 epochs, Adam, growth every 4 epochs), with one torch thread so that a rerun gives
+the same digits, and reports each arm's final test accuracy and training loss (the epoch's mean
+mini-batch loss) and the paired differences, new defaults minus old, with their standard error.
 
     python benchmarks/firefly_stage1.py [--tasks digits spirals cnn] [--seeds 0 1 2 3 4 5 6 7]
 """
@@ -22,8 +22,8 @@ import torch
 from firefly_quality import TASKS, _one, _spec  # benchmarks/ is on sys.path when run as a script
 
 ARMS = {
-    "defaults: steps 3, samples 256": "firefly()",
-    "before #11: steps 10, samples 512": "firefly(steps: 10, samples: 512)",
+    "defaults: steps 2, samples 256, candidates 32": "firefly()",
+    "before #11: steps 10, samples 512, candidates 64": "firefly(steps: 10, samples: 512, candidates: 64)",
 }
 
 
@@ -59,7 +59,7 @@ def main() -> None:
             d_acc = [s[0] - g[0] for s, g in zip(results[short], results[long_], strict=True)]
             d_loss = [s[1] - g[1] for s, g in zip(results[short], results[long_], strict=True)]
             paired.append((task, d_acc, d_loss))
-    print("\n| task | Δ test accuracy (shorter − longer, ± s.e.) | Δ training loss | lower loss |")
+    print("\n| task | Δ test accuracy (new − old, ± s.e.) | Δ training loss | lower loss |")
     print("| --- | --- | --- | --- |")
     for task, d_acc, d_loss in paired:
         lower = sum(d < 0 for d in d_loss)

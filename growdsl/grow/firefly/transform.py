@@ -48,11 +48,11 @@ from growdsl.options import Option, integer, number
 
 FIREFLY_OPTIONS: dict[str, Option] = {
     "wider": Option(70, integer(0), "candidate new neurons per layer (the authors' 70)"),
-    "candidates": Option(64, integer(0), "existing neurons per layer offered a split"),
+    "candidates": Option(32, integer(0), "existing neurons per layer offered a split"),
     "deeper": Option(1, integer(0), "candidate new layers (repeat copies) per growable repeat"),
     "eps": Option(0.01, number(0.0), "gate ε at which new neurons, splits and new layers are applied"),
     **step_options(0.3, "add"),
-    "steps": Option(3, integer(0), "stage-1 optimisation steps on mini-batches"),
+    "steps": Option(2, integer(0), "stage-1 optimisation steps on mini-batches"),
     "lr": Option(1e-3, number(0.0, lo_open=True), "stage-1 RMSprop learning rate"),
     "batch": Option(64, integer(1), "stage-1 mini-batch size"),
     "samples": Option(256, integer(1), "training samples the stage-2 scores average over"),
