@@ -24,8 +24,6 @@ so the Taylor scores of all candidates come from one backward pass.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from growdsl.grow.deepen import NotIdentity, deepen
@@ -35,7 +33,12 @@ from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import Several, Widen
 from growdsl.lazy import torch
 
-_ZERO_PLUS = 1e-30  # the gates' value when scoring (see `Augmented.scores`)
+# The gates' value when scoring (see `Augmented.scores`): small enough that the function moves by
+# 1e-20 of itself, 13 orders under float32's resolution, and large enough that its products with
+# activations, weights and gradients stay normal floats (float32's smallest is 1.2e-38). At 1e-30
+# they underflowed to denormals, which CPUs compute many times slower: the scoring pass took 3-4
+# times as long (docs/benchmarks.md, "Cost of a step against an epoch"); the scores are the same.
+_ZERO_PLUS = 1e-20
 _SPLIT_INIT = 0.1  # bound of the uniform start of split directions (the authors' U(±0.1))
 
 
@@ -201,29 +204,10 @@ class Augmented:
         The gates sit at a tiny positive value rather than 0: a new layer that is the identity on
         a ReLU output puts its own ReLU exactly at its kink for every zero input, and there only
         the right derivative (the side `g = ε` moves to) predicts the step; autograd's
-        `relu'(0) = 0` would drop it. The function moves by ~1e-30, nothing at any precision."""
+        `relu'(0) = 0` would drop it. The function moves by 1e-20 of itself (`_ZERO_PLUS`)."""
         gates = torch.full_like(self.scales, _ZERO_PLUS).requires_grad_(True)
-        with _flushed_denormals():
-            (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
+        (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
         return -self.scales * grad
-
-
-@contextmanager
-def _flushed_denormals() -> Iterator[None]:
-    """CPU arithmetic with denormal numbers flushed to zero, then back to torch's default (off).
-
-    At gates of 1e-30 the candidates' channels carry values near 1e-30 times activations and
-    gradients, which underflow to denormals as the net trains; CPUs compute those many times
-    slower, so the scoring pass took 2-8 times as long as with them flushed (docs/benchmarks.md,
-    "Cost of a step against an epoch"). A flushed denormal is below 1e-38, far under the last bit
-    of any score it is summed into."""
-    if not torch.set_flush_denormal(True):  # a CPU without the mode: nothing to restore
-        yield
-        return
-    try:
-        yield
-    finally:
-        torch.set_flush_denormal(False)
 
 
 def _penalty_weight(name: str) -> float:
