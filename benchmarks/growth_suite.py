@@ -320,6 +320,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = make_data(Path(tmp))
         plots = args.plots or (Path(tmp) if args.quick else DOCS)
+        # made before the runs: a folder missing at the end would lose minutes of results
+        plots.mkdir(parents=True, exist_ok=True)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
         jobs = (
             t1_jobs(scale, data) + t2_jobs(scale, data) + cnn_jobs(scale, data) + one_step_jobs(scale, data)
         )
