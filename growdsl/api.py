@@ -18,7 +18,7 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from growdsl import ir, lang
 from growdsl import run as run_stage
@@ -186,27 +186,37 @@ def replay_difference(run_dir: str | Path) -> str | None:
 
 
 def growth_lines(run_dir: str | Path) -> list[str]:
-    """One line of text per edit of a run's history: epoch, what made it (a transform; `sample`
-    and `mix` for a search member's draw and crossover), the edit, params, output change."""
+    """One line of text per edit of a run's history (every event `replay` applies): epoch, what
+    made it (a transform; `sample`, `mix` and `pathlevel` for a search member's draw, crossover
+    and path-level change), the edit, and for a growth step params and output change."""
+    from growdsl.run.replay import EDIT_EVENTS
     from growdsl.run.rundir import read_history
 
     if not (Path(run_dir) / "history.jsonl").is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no history.jsonl")
     lines = []
     for r in read_history(run_dir):
-        if r.get("event") in ("sample", "mix"):
-            edit = r["edit"]
-            lines.append(f"epoch {r['epoch']:>4}  {r['event']:<8} {edit['kind']}(node: {edit['node']})")
-        elif r.get("event") == "grow":
-            edit = r.get("edit") or {"kind": "?"}
-            what = ", ".join(f"{k}: {v}" for k, v in edit.items() if k != "kind" and k != "donor")
-            delta = r.get("delta_out")
-            lines.append(
-                f"epoch {r['epoch']:>4}  {r['transform']:<8} {edit['kind']}({what})  "
-                f"params {r['params_before']:,} -> {r['params_after']:,}"
-                + (f"  max |Δout| {delta:.3g}" if delta is not None else "")
-            )
+        if r.get("event") not in EDIT_EVENTS:
+            continue
+        edit = _edit_text(r.get("edit") or {"kind": "?"})
+        if r["event"] != "grow":
+            lines.append(f"epoch {r['epoch']:>4}  {r['event']:<8} {edit}")
+            continue
+        delta = r.get("delta_out")
+        lines.append(
+            f"epoch {r['epoch']:>4}  {r['transform']:<8} {edit}  "
+            f"params {r['params_before']:,} -> {r['params_after']:,}"
+            + (f"  max |Δout| {delta:.3g}" if delta is not None else "")
+        )
     return lines or [f"{run_dir}: no edits (the spec's architecture, trained as it is)"]
+
+
+def _edit_text(edit: dict[str, Any]) -> str:
+    """An edit's JSON form as one short call: its kind and fields (a graft's donor subtree left
+    out; the parts of a `several` edit each in turn)."""
+    if "edits" in edit:
+        return f"{edit['kind']}({', '.join(_edit_text(part) for part in edit['edits'])})"
+    return f"{edit['kind']}({', '.join(f'{k}: {v}' for k, v in edit.items() if k not in ('kind', 'donor'))})"
 
 
 def report_run(run_dir: str | Path) -> list[Path]:

@@ -23,6 +23,11 @@ from growdsl.ir.graph import ArchGraph
 from growdsl.run import datasets
 from growdsl.run.rundir import SPEC, read_history
 
+# The history events that carry an edit (in `edit`), replayed in order: growth steps, a search
+# member's draw from the space, its crossover with a second parent, the path-level controller's
+# changes to the base net. The one list: `growdsl history` shows exactly these.
+EDIT_EVENTS = ("grow", "sample", "mix", "pathlevel")
+
 
 def replay(run_dir: str | Path) -> ArchGraph:
     """The graph of the run in `run_dir` rebuilt from its spec and the edits in its history."""
@@ -35,7 +40,7 @@ def replay(run_dir: str | Path) -> ArchGraph:
     start = ir.lower(spec, info.input_shape, info.classes)
     edits = []
     for number, line in enumerate(read_history(run_dir), 1):
-        if line.get("event") not in ("grow", "sample", "mix", "pathlevel"):
+        if line.get("event") not in EDIT_EVENTS:
             continue
         if "edit" not in line:
             raise RunError(
