@@ -8,8 +8,8 @@ reference for N workers: the same work, one member at a time), and with N worker
 start-up included) and per leg from the search's own `leg` lines; speedups are ratios of times
 measured in one invocation: against the 1-worker run (what a user gains) and against the
 sequential reference (how well the workers scale). The exchange overhead of an exploit step is
-the part of a leg that is not member training: `(leg wall time - compute / workers + exploit) /
-(leg wall time + exploit)`, with `compute` the members' training seconds added up.
+the part of a leg that is not member training: `(leg wall time - compute / workers + after) /
+(leg wall time + after)`, with `compute` the members' training seconds added up.
 
     python benchmarks/pbt_parallel.py [--workers 2] [--backends local ray] [--repeats 1]
 """
@@ -40,8 +40,8 @@ def _search(out: Path, backend: str, workers: int, in_process: bool = False) -> 
 
 def _overhead(leg: dict, workers: int) -> float:
     t = leg["time"]
-    total = t["train"] + t["exploit"]
-    return (t["train"] - t["compute"] / workers + t["exploit"]) / total
+    total = t["train"] + t["after"]
+    return (t["train"] - t["compute"] / workers + t["after"]) / total
 
 
 def main() -> None:

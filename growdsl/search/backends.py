@@ -15,7 +15,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -85,7 +85,7 @@ class InProcess:
     def __init__(self, context: TrainingContext) -> None:
         self.context = context
 
-    def run(self, jobs: list[MemberJob]) -> Iterator[MemberResult]:
+    def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
         for job in jobs:
             yield run_job(self.context, job)
 
@@ -122,7 +122,7 @@ class LocalPool:
             initargs=(self.context,),
         )
 
-    def run(self, jobs: list[MemberJob]) -> Iterator[MemberResult]:
+    def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
         pending = {self.pool.submit(_worker_job, job): job for job in jobs}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -161,7 +161,7 @@ class RayPool:
         self.context = ray.put(context)
         self.task = ray.remote(num_cpus=1)(run_job)
 
-    def run(self, jobs: list[MemberJob]) -> Iterator[MemberResult]:
+    def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
         pending = {self.task.remote(self.context, job): job for job in jobs}
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)

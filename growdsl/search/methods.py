@@ -27,7 +27,12 @@ KNOWN_SEARCHES: dict[str, str] = {
     "pbt": "PBT-NAS (mixing good networks, shrink-perturb)",
     "pathlevel": "path-level search with a tree-LSTM controller",
 }
-IMPLEMENTED_SEARCHES = ("random", "pbt", "pathlevel")
+# the methods that run: the module that registers each (growdsl/search/registry.py)
+SEARCH_MODULES: dict[str, str] = {
+    "random": "growdsl.search.population",
+    "pbt": "growdsl.search.population",
+    "pathlevel": "growdsl.search.pathlevel",
+}
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
 
@@ -61,12 +66,12 @@ def _controller(value: Value) -> str:
     raise BadValue("treelstm (the learned controller) or random (uniform decisions, the baseline)")
 
 
-_COMMON = {
+COMMON_OPTIONS = {  # every search's: the loop reads them
     "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
     "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
 }
 SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
-    "random": {"trials": Option(20, integer(1), "architectures drawn and trained"), **_COMMON},
+    "random": {"trials": Option(20, integer(1), "architectures drawn and trained"), **COMMON_OPTIONS},
     "pbt": {
         "population": Option(8, integer(2), "members trained side by side"),
         "every": Option(2, integer(1), "epochs between exploit steps"),
@@ -75,7 +80,7 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "shrink": Option(0.4, number(0.0), "shrink factor of the weights taken from parent 2"),
         "perturb": Option(0.1, number(0.0), "weight of a fresh initialisation added to them"),
         "mode": Option("mix", _mode, "mix (PBT-NAS) or mutate (mutation-based PBT)"),
-        **_COMMON,
+        **COMMON_OPTIONS,
     },
     "pathlevel": {
         "controller": Option("treelstm", _controller, "treelstm or random"),
@@ -84,7 +89,7 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "epochs": Option(2, integer(1), "epochs each child trains from the base net's weights"),
         "lr": Option(6e-3, number(0.0, lo_open=True), "the controller's Adam learning rate"),
         "noise": Option(6e-3, number(0.0), "replication noise: std of a copy's W entries over std(W)"),
-        **_COMMON,
+        **COMMON_OPTIONS,
     },
 }
 
@@ -109,7 +114,7 @@ def search_config(decl: SearchDecl) -> SearchConfig:
     call = decl.method
     if call.name not in KNOWN_SEARCHES:
         raise SpecError(unknown_name_message("search method", call.name, KNOWN_SEARCHES), call.span)
-    if call.name not in IMPLEMENTED_SEARCHES:
+    if call.name not in SEARCH_MODULES:
         raise SpecError(
             not_implemented_message("search method", call.name, KNOWN_SEARCHES[call.name]),
             call.span,

@@ -1,5 +1,6 @@
-"""`search pathlevel(...)`: the path-level meta-controller's search loop (Cai et al. 2018;
-docs/methods/pathlevel.md, "The meta-controller"; docs/search.md).
+"""`search pathlevel(...)`: the path-level meta-controller as a search method (Cai et al. 2018;
+docs/methods/pathlevel.md, "The meta-controller"; docs/search.md), run by the one loop
+(`driver.py`); an episode is its round.
 
 The spec's model (the base net) is trained `train.epochs` once. Then each episode:
 
@@ -13,18 +14,18 @@ The spec's model (the base net) is trained `train.epochs` once. Then each episod
    moving-average baseline (decay 0.95) and an entropy bonus (weight 1e-2), by Adam at `lr`;
    `controller: random` samples uniformly through the same path and learns nothing.
 
-After every episode the search's state (the base payload, the controller's weights, Adam's
-state, the baseline, the sampling generator, the best child's payload, the log) is saved
-atomically in `search_state.pt`, so `growdsl resume DIR` continues from the last finished episode
-and, on the CPU, samples and trains the same children as an uninterrupted search. The best child
-(highest validation accuracy; the earlier one on a tie) is the run's final net.
+The method's part of the search's state (saved by the loop after every episode) is the base
+payload, the controller's weights, Adam's state, the baseline, the sampling generator and the
+best child's payload, so a resumed search, on the CPU, samples and trains the same children as
+an uninterrupted one. The best child (highest validation accuracy; the earlier one on a tie) is
+the run's final net.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,43 +35,21 @@ from growdsl import ir
 from growdsl.errors import RunError
 from growdsl.grow.net import Net
 from growdsl.ir.edits import edit_to_json
-from growdsl.lang.ast import Spec
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Splits
-from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, initial_payload, state_from_payload
-from growdsl.run.progress import progress_enabled
-from growdsl.run.rundir import write_history
-from growdsl.run.single import Run, finish_run
-from growdsl.search.backends import (
-    InProcess,
-    MemberJob,
-    MemberResult,
-    TrainingContext,
-    make_backend,
-    run_job,
-    threads_per_member,
-)
+from growdsl.search.backends import MemberJob, TrainingContext, run_job, threads_per_member
 from growdsl.search.controller import CellTree, Controller, RandomPolicy
 from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
-from growdsl.search.driver import (
-    STATE_FORMAT,
-    _save,
-    _summary,
-    _write_log,
-    _write_member,
-    open_search,
-)
 from growdsl.search.inherit import edited_payload
-from growdsl.search.methods import SearchConfig
 from growdsl.search.pbt import fitness_of
-from growdsl.search.progress import SearchProgress
+from growdsl.search.protocol import Best, Finished, Job, Setup, new_member, scores
+from growdsl.search.registry import register_search
 
 BASELINE_DECAY = 0.95  # the paper's moving-average baseline
 ENTROPY_WEIGHT = 1e-2  # the paper's entropy bonus
 MAX_ACC = 0.999  # tan(acc · π/2) is infinite at acc = 1: the reward is capped at tan(0.999 · π/2) ≈ 637
 SAMPLE = 256  # training samples the replaced identities' input statistics are measured on
-BASE = 0  # the base net's member id; children count from 1
 
 
 def reward(acc: float) -> float:
@@ -78,141 +57,114 @@ def reward(acc: float) -> float:
     return math.tan(min(max(acc, 0.0), MAX_ACC) * math.pi / 2)
 
 
-def run_pathlevel(
-    spec: Spec,
-    out: str | Path | None,
-    *,
-    device: str | None,
-    quiet: bool,
-    force: bool,
-    episodes_limit: int | None,
-    in_process: bool,
-) -> Run:
-    """Train the base net, then run the controller's episodes (see the module docstring)."""
-    config, search, graph, data, run_dir, text, run_id = open_search(spec, out, device=device, force=force)
-    payload = initial_payload(graph, config, config.seed, config.epochs, {"spec": text})
-    base = run_job(
-        TrainingContext(data, config, spec.grow, threads_per_member(1)),
-        MemberJob(BASE, payload, config.epochs),
-    )
-    if base.payload is None:
-        raise RunError(f"the base net did not train: {base.error}")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        controller = Controller()
-    adam = torch.optim.Adam(controller.parameters(), lr=search.options["lr"])
-    state: dict[str, Any] = {
-        "format": STATE_FORMAT,
-        "method": "pathlevel",
-        "spec": text,
-        "run_id": run_id,
-        "episode": 0,
-        "next_id": BASE + 1,
-        "base": base.payload,
-        "controller": controller.state_dict(),
-        "adam": adam.state_dict(),
-        "baseline": None,
-        "generator": torch.Generator().manual_seed(config.seed).get_state(),
-        "best": None,
-        "log": [{"event": "base", "member": BASE, **_scores(base)}],
-    }
-    _save(run_dir, state)
-    return search_episodes(spec, search, config, data, run_dir, state, quiet, episodes_limit, in_process)
+class PathLevel:
+    """The path-level method (see the module docstring). Between the calls of one process it keeps
+    the controller, its Adam and the sampling generator, made from the state by `restore` and
+    written back by `after`."""
 
+    round_name = "episode"
+    files = ()
 
-def search_episodes(
-    spec: Spec,
-    search: SearchConfig,
-    config: TrainConfig,
-    data: Splits,
-    run_dir: Path,
-    state: dict[str, Any],
-    quiet: bool,
-    limit: int | None,
-    in_process: bool,
-) -> Run:
-    """The controller's episodes from `state` on (a new search's or a resumed one's), then the
-    best child as the run's result."""
-    opts = search.options
-    # a child goes on from the base net's epoch, optimizer and schedule for `epochs` more
-    child_config = dataclasses.replace(config, epochs=config.epochs + opts["epochs"])
-    learns = opts["controller"] == "treelstm"
-    controller = Controller()
-    controller.load_state_dict(state["controller"])
-    adam = torch.optim.Adam(controller.parameters(), lr=opts["lr"])
-    adam.load_state_dict(state["adam"])
-    generator = torch.Generator()
-    generator.set_state(state["generator"])
-    base_graph = ir.from_json(state["base"]["graph"])
-    tree = CellTree.of(base_graph, cell_roots(base_graph))
-    workers = min(search.workers, opts["batch"])
-    context = TrainingContext(data, child_config, spec.grow, threads_per_member(workers))
-    backend = InProcess(context) if in_process else make_backend(search.backend, context, workers)
-    _write_log(run_dir, state)
-    try:
-        with SearchProgress(progress_enabled(quiet), opts["episodes"]) as progress:
-            while state["episode"] < opts["episodes"] and (limit is None or state["episode"] < limit):
-                started = time.perf_counter()
-                policy = controller if learns else RandomPolicy()
-                with torch.no_grad():
-                    states = policy.encoder(tree) if learns else policy(tree)
-                children = {}
-                for _ in range(opts["batch"]):
-                    edits, decisions = sample_edits(base_graph, tree, policy, states, generator)
-                    seed = int(torch.randint(0, 2**31, (1,), generator=generator))
-                    member = state["next_id"]
-                    state["next_id"] += 1
-                    payload = _child(state["base"], edits, member, data, child_config, opts["noise"], seed)
-                    children[member] = (payload, decisions)
-                sampled = time.perf_counter()
-                results = _train(backend, children, opts["epochs"], state["episode"] + 1, progress)
-                trained = time.perf_counter()
-                rewards = [_record(state, r, children[r.member][1]) for r in results]
-                if learns:
-                    decided = [children[r.member][1] for r in results]
-                    state["baseline"] = reinforce(controller, adam, tree, decided, rewards, state["baseline"])
-                seconds = {
-                    "sample": sampled - started,
-                    "train": trained - sampled,
-                    "update": time.perf_counter() - trained,
-                }
-                state["episode"] += 1
-                state["log"].append(
-                    {
-                        "event": "episode",
-                        "episode": state["episode"],
-                        "workers": workers,
-                        "mean_reward": sum(rewards) / len(rewards),
-                        "baseline": state["baseline"],
-                        "time": {k: round(v, 3) for k, v in seconds.items()},
-                    }
-                )
-                state["controller"], state["adam"] = controller.state_dict(), adam.state_dict()
-                state["generator"] = generator.get_state()
-                for r in results:
-                    _write_member(run_dir, r.member, r.payload or children[r.member][0])
-                _write_log(run_dir, state)
-                _save(run_dir, state)
-    finally:
-        backend.close()
-    if state["episode"] < opts["episodes"]:  # stopped early: the state is there to resume from
-        return Run(run_dir, None, None, state["log"], {"episodes": state["episode"]})  # type: ignore[arg-type]
-    return _finish(spec, child_config, data, run_dir, state)
+    def __init__(self, setup: Setup) -> None:
+        self.setup, self.opts = setup, setup.search.options
+        # a child goes on from the base net's epoch, optimizer and schedule for `epochs` more
+        self.config = dataclasses.replace(setup.config, epochs=setup.config.epochs + self.opts["epochs"])
+        self.learns = self.opts["controller"] == "treelstm"
+        self.generator = torch.Generator()
 
-
-def _train(
-    backend, children: dict, epochs: int, episode: int, progress: SearchProgress
-) -> list[MemberResult]:
-    """Train the episode's children on the backend; their results in member order (whoever
-    trained them, whatever order they finished in)."""
-    progress.start_leg(episode, {m: _summary(p) for m, (p, _) in children.items()})
-    results = []
-    for result in backend.run([MemberJob(m, p, epochs) for m, (p, _) in children.items()]):
-        results.append(result)
-        progress.member_done(
-            result.member, (result.payload or {}).get("epoch", 0), fitness_of(result.metrics)
+    def start(self, state: dict[str, Any]) -> None:
+        """Train the base net; the controller's first weights, its Adam, the sampling generator."""
+        config = self.setup.config
+        base = new_member(state)
+        payload = initial_payload(
+            self.setup.space, config, config.seed, config.epochs, {"spec": state["spec"]}
         )
-    return sorted(results, key=lambda r: r.member)
+        context = TrainingContext(self.setup.data, config, self.setup.spec.grow, threads_per_member(1))
+        trained = run_job(context, MemberJob(base, payload, config.epochs))
+        if trained.payload is None:
+            raise RunError(f"the base net did not train: {trained.error}")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            controller = Controller()
+        state.update(
+            base=trained.payload,
+            controller=controller.state_dict(),
+            adam=torch.optim.Adam(controller.parameters(), lr=self.opts["lr"]).state_dict(),
+            baseline=None,
+            generator=torch.Generator().manual_seed(config.seed).get_state(),
+            best=None,
+        )
+        state["log"].append({"event": "base", "member": base, **scores(trained, fitness_of(trained.metrics))})
+
+    def restore(self, state: dict[str, Any]) -> None:
+        with torch.random.fork_rng(devices=[]):  # loaded next: nothing drawn from torch's global RNG
+            self.controller = Controller()
+        self.controller.load_state_dict(state["controller"])
+        self.adam = torch.optim.Adam(self.controller.parameters(), lr=self.opts["lr"])
+        self.adam.load_state_dict(state["adam"])
+        self.generator.set_state(state["generator"])
+        self.base_graph = ir.from_json(state["base"]["graph"])
+        self.tree = CellTree.of(self.base_graph, cell_roots(self.base_graph))
+
+    def rounds(self) -> int:
+        return self.opts["episodes"]
+
+    def width(self, state: dict[str, Any]) -> int:
+        return self.opts["batch"]
+
+    def jobs(self, state: dict[str, Any]) -> Iterator[Job]:
+        """The episode's `batch` children, each sampled by the controller (its decisions the job's
+        note) when the backend asks for it."""
+        policy = self.controller if self.learns else RandomPolicy()
+        with torch.no_grad():
+            states = policy.encoder(self.tree) if self.learns else policy(self.tree)
+        for _ in range(self.opts["batch"]):
+            edits, decisions = sample_edits(self.base_graph, self.tree, policy, states, self.generator)
+            seed = int(torch.randint(0, 2**31, (1,), generator=self.generator))
+            member = new_member(state)
+            payload = _child(
+                state["base"], edits, member, self.setup.data, self.config, self.opts["noise"], seed
+            )
+            yield Job(member, payload, self.opts["epochs"], decisions)
+
+    def record(self, state: dict[str, Any], done: Finished) -> dict[str, Any]:
+        """The child's decisions and reward; the best child so far kept (the earlier on a tie)."""
+        chosen = [d.to_json() for d in done.job.note]
+        if done.result.payload is None:
+            return {"decisions": chosen}
+        best = state["best"]
+        if math.isfinite(done.fitness) and (best is None or done.fitness > best["fitness"]):
+            state["best"] = {
+                "member": done.job.member,
+                "fitness": done.fitness,
+                "payload": done.result.payload,
+            }
+        return {"decisions": chosen, "reward": _reward_of(done)}
+
+    def after(self, state: dict[str, Any], done: list[Finished]) -> dict[str, Any]:
+        """REINFORCE on the episode's children (not for the random controller)."""
+        rewards = [_reward_of(d) for d in done]
+        if self.learns:
+            decided = [d.job.note for d in done]
+            state["baseline"] = reinforce(
+                self.controller, self.adam, self.tree, decided, rewards, state["baseline"]
+            )
+        state["controller"], state["adam"] = self.controller.state_dict(), self.adam.state_dict()
+        state["generator"] = self.generator.get_state()
+        return {"mean_reward": sum(rewards) / len(rewards), "baseline": state["baseline"]}
+
+    def best(self, state: dict[str, Any]) -> Best | None:
+        best = state["best"]
+        return None if best is None else Best(best["member"], best["payload"], best["fitness"])
+
+    def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
+        return {}
+
+
+def _reward_of(done: Finished) -> float:
+    """A child's reward: `reward` of its validation accuracy; 0 for a crash (or no accuracy)."""
+    acc = (done.result.metrics or {}).get("acc")
+    return reward(acc) if acc is not None and math.isfinite(acc) else 0.0
 
 
 def _child(
@@ -226,37 +178,6 @@ def _child(
         {"event": "pathlevel", "epoch": state.epoch, "member": member, "edit": edit_to_json(e)} for e in edits
     ]
     return edited_payload(base, state, net, carries, config, seed, lines)
-
-
-def _scores(result: MemberResult) -> dict[str, Any]:
-    """What the log says of a trained net: validation accuracy, size, time, architecture."""
-    fitness = fitness_of(result.metrics)
-    graph = ir.from_json(result.payload["graph"])
-    return {
-        "fitness": fitness if math.isfinite(fitness) else None,
-        "params": ir.param_count(graph),
-        "flops": ir.flops(graph),
-        "time": round(result.seconds, 3),
-        "arch": _summary(result.payload),
-    }
-
-
-def _record(state: dict[str, Any], result: MemberResult, decisions: list[Decision]) -> float:
-    """Log a child (or its crash), keep it if it is the best so far; return its reward."""
-    episode, chosen = state["episode"] + 1, [d.to_json() for d in decisions]
-    if result.payload is None:
-        line = {"event": "crash", "episode": episode, "member": result.member, "error": result.error}
-        state["log"].append({**line, "decisions": chosen})
-        return 0.0
-    scores = _scores(result)
-    acc = (result.metrics or {}).get("acc")
-    value = reward(acc) if acc is not None and math.isfinite(acc) else 0.0
-    line = {"event": "evaluate", "episode": episode, "member": result.member, "decisions": chosen}
-    state["log"].append({**line, "reward": value, **scores})
-    best = state["best"]
-    if scores["fitness"] is not None and (best is None or scores["fitness"] > best["fitness"]):
-        state["best"] = {"member": result.member, "fitness": scores["fitness"], "payload": result.payload}
-    return value
 
 
 def reinforce(
@@ -282,21 +203,4 @@ def reinforce(
     return BASELINE_DECAY * baseline + (1 - BASELINE_DECAY) * mean
 
 
-def _finish(spec: Spec, config: TrainConfig, data: Splits, run_dir: Path, state: dict[str, Any]) -> Run:
-    """The best child becomes the run's result, tested once on the test split."""
-    if state["best"] is None:
-        raise RunError(f"every child of the search crashed or diverged: see {run_dir / 'search.jsonl'}")
-    best = state["best"]
-    trained = state_from_payload(best["payload"], config, torch.device("cpu"), config.epochs)
-    test_loss, test_acc = evaluate(trained.model, to_device(data, torch.device("cpu")).test, config.loss)
-    line = {"event": "best", "member": best["member"], "fitness": best["fitness"]}
-    state["log"].append({**line, "test_loss": test_loss, "test_acc": test_acc})
-    _write_log(run_dir, state)
-    write_history(run_dir, trained.history)
-    metrics = {
-        "epochs": trained.epoch,
-        "test_loss": test_loss,
-        "test_acc": test_acc,
-        "member": best["member"],
-    }
-    return finish_run(spec, trained, run_dir, metrics)
+register_search("pathlevel", PathLevel)

@@ -1,7 +1,7 @@
 """The live table of a population search: each member's id, architecture, epoch and fitness.
 
 Shown only to a person watching (off with `--quiet` and when stdout is not a terminal), redrawn as
-members finish their legs.
+members start and finish their rounds.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ class SearchProgress:
         self._live: Live | None = None
         self._leg = 0
         self._rows: dict[int, list[str]] = {}
+        self._last: dict[int, list[str]] = {}  # the rows of the round before
 
     def __enter__(self) -> SearchProgress:
         if self.enabled:
@@ -34,13 +35,15 @@ class SearchProgress:
         if self._live is not None:
             self._live.__exit__(kind, error, tb)
 
-    def start_leg(self, leg: int, summaries: dict[int, str]) -> None:
-        """A new leg: the members now in the population, with their architectures."""
-        self._leg = leg
-        old = self._rows
-        self._rows = {m: [summaries[m], *old.get(m, ["", "-", "-"])[1:]] for m in sorted(summaries)}
-        for row in self._rows.values():
-            row[1] = "training"
+    def start_round(self, leg: int) -> None:
+        """A new round: the rows fill as its jobs start (`job_started`)."""
+        self._leg, self._last, self._rows = leg, self._rows, {}
+        self._refresh()
+
+    def job_started(self, member: int, summary: str) -> None:
+        """A member starts training: its architecture, and the fitness it had (a member trained
+        again keeps its row's last fitness until it is done)."""
+        self._rows[member] = [summary, "training", self._last.get(member, ["", "-", "-"])[2]]
         self._refresh()
 
     def member_done(self, member: int, epoch: int, fitness: float) -> None:
