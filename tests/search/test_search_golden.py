@@ -1,0 +1,89 @@
+"""A fixed seed writes the same `search.jsonl` (apart from times) as the code before the one
+search loop: random search, PBT-NAS (mixing and mutation) and the path-level controller.
+
+The files in `tests/search/golden/` were written by the code before the refactor (commit b1d4dd3,
+where random and PBT had one loop and path-level a second) by running this file as a script,
+`python tests/search/test_search_golden.py tests/search/golden`, with that commit's growdsl on
+the path; they are that code's logs, never rewritten by the code they check. A change that
+changes a search's draws, children or scores on purpose replaces them, and says so. Numbers are
+compared to 1e-6 (relative): another CPU may sum a loss in another order."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from growdsl.lang import parse_text
+from growdsl.search.driver import LOG, run_search
+
+GOLDEN = Path(__file__).parent / "golden"
+SPACE = """\
+data spirals(n: 300, val: 0.2)
+model m {{
+    linear(8..24) as a
+    choice {{ tanh | relu }}
+    repeat 1..2 {{ linear({{8, 12}}) tanh }}
+    linear(classes)
+}}
+train {{ epochs 2 batch 32 optimizer sgd(lr: 0.1, momentum: 0.9) seed 5 device cpu }}
+search {search}
+"""
+PATHLEVEL = """\
+data digits(test: 0.2, val: 0.15)
+block cell(c) {
+    linear(c) bn relu
+    branch add { linear(c) | identity }
+}
+model m { flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }
+train { epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 device cpu }
+search pathlevel(episodes: 2, batch: 2, epochs: 1, workers: 1)
+"""
+CASES = {
+    "random": SPACE.format(search="random(trials: 3, workers: 1)"),
+    "pbt_mix": SPACE.format(search="pbt(population: 4, every: 1, replace: 0.25, mix: 0.5, workers: 1)"),
+    "pbt_mutate": SPACE.format(search="pbt(population: 4, every: 1, mode: mutate, workers: 1)"),
+    "pathlevel": PATHLEVEL,
+}
+
+
+def _untimed(text: str) -> list[dict]:
+    return [{k: v for k, v in json.loads(x).items() if k != "time"} for x in text.splitlines()]
+
+
+def _close(a, b) -> bool:
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+    return a == b
+
+
+def _search(name: str, out: Path) -> str:
+    run_search(parse_text(CASES[name], f"{name}.grow"), out, quiet=True, in_process=True)
+    return (out / LOG).read_text()
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_a_fixed_seed_writes_the_search_log_the_code_before_the_one_loop_wrote(name, tmp_path):
+    mine = _untimed(_search(name, tmp_path / "run"))
+    golden = [json.loads(x) for x in (GOLDEN / f"{name}.jsonl").read_text().splitlines()]
+    assert [line["event"] for line in mine] == [line["event"] for line in golden]
+    for line, expected in zip(mine, golden, strict=True):
+        assert _close(line, expected), (line, expected)
+
+
+if __name__ == "__main__":  # how the golden files were written (see the module docstring)
+    import tempfile
+
+    folder = Path(sys.argv[1])
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in CASES:
+            lines = _untimed(_search(name, Path(tmp) / name))
+            (folder / f"{name}.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
