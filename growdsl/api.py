@@ -30,6 +30,7 @@ from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
 from growdsl.run import datasets
 from growdsl.run.config import check_loss, check_on_divergence, train_config
+from growdsl.run.hparams import corners, default_train
 from growdsl.search import check_search
 
 if TYPE_CHECKING:
@@ -107,9 +108,12 @@ def check(spec: Spec) -> CheckResult:
     graph = ir.lower(spec, info.input_shape, info.classes)
     shapes = ir.infer_shapes(graph)
     check_module_names(graph)
-    train_config(spec.train, regression=info.classes is None)
-    check_loss(spec.train, info.classes, shapes[graph.root].out, spec.model.span)
-    check_on_divergence(spec.train, tasks=info.tasks is not None)
+    # every value a search may draw must be a valid setting; without a search, the values run
+    blocks = corners(spec.train) if spec.search is not None else [default_train(spec.train)]
+    for block in blocks:
+        train_config(block, regression=info.classes is None)
+    check_loss(blocks[0], info.classes, shapes[graph.root].out, spec.model.span)
+    check_on_divergence(blocks[0], tasks=info.tasks is not None)
     check_grow(spec.grow, graph)
     check_search(spec.search, graph, spec.data)
     check_export(spec.export)

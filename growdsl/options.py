@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
-from growdsl.lang.ast import Call, ListValue, Name, Num, Str, Value
+from growdsl.lang.ast import Call, Compare, ListValue, Name, Num, Str, Value
 from growdsl.lang.suggest import unknown_name_message
 
 Check = Callable[[Value], Any]
@@ -39,6 +39,8 @@ def _show(value: Value) -> str:
         return "[" + ", ".join(_show(v) for v in value.items) + "]"
     if isinstance(value, Call):
         return value.name + "(...)" if value.args else value.name
+    if isinstance(value, Compare):
+        return f"{value.metric} {value.op} {value.bound.text}"
     return type(value).__name__.lower()
 
 

@@ -370,6 +370,8 @@ def _show(value: ast.Value, literal: Any) -> str:
         return "a range"
     if isinstance(value, ast.SetValue):
         return "a set"
+    if isinstance(value, ast.Compare):
+        return "a comparison"
     if isinstance(value, ast.Str):
         return f'"{value.value}"'
     return repr(literal)

@@ -7,6 +7,7 @@ from growdsl.lang.ast import (
     BranchTerm,
     Call,
     ChoiceTerm,
+    Compare,
     Every,
     ExportDecl,
     GrowBlock,
@@ -37,7 +38,7 @@ from growdsl.lang.overrides import apply_overrides
 from growdsl.lang.parser import MAX_SPEC_BYTES, load, parse_text, parse_value, read_spec_file
 
 __all__ = [
-    "Arg", "AtEpochs", "BlockDef", "BranchTerm", "Call", "ChoiceTerm", "Every", "ExportDecl",
+    "Arg", "AtEpochs", "BlockDef", "BranchTerm", "Call", "ChoiceTerm", "Compare", "Every", "ExportDecl",
     "GrowBlock", "GrowStmt", "ListValue", "ModelDecl", "Name", "Num", "OpTerm", "Param", "Range",
     "RepeatTerm", "SearchDecl", "SeqTerm", "SetValue", "Setting", "Spec", "Str", "Term",
     "TrainBlock", "TransformStmt", "Until", "Value", "When",

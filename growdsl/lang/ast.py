@@ -93,7 +93,18 @@ class Call:
         return {a.key: a.value for a in self.args if a.key is not None}
 
 
-Value = Num | Str | Name | ListValue | Range | SetValue | Call
+@dataclass(frozen=True)
+class Compare:
+    """`params <= 200k` as a value: a bound on a metric (a search's `where:` constraint); `op` is
+    one of `>`, `<`, `>=`, `<=`."""
+
+    metric: str
+    op: str
+    bound: Num
+    span: Span = _span()
+
+
+Value = Num | Str | Name | ListValue | Range | SetValue | Call | Compare
 
 
 # ---------------------------------------------------------------- model terms

@@ -259,6 +259,10 @@ class SpecBuilder(Transformer):
             )
         return ast.Range(lo, hi, span)
 
+    def compare(self, meta: Meta, children: list) -> ast.Compare:
+        metric, op, bound = children
+        return ast.Compare(str(metric), str(op), self._num(bound), self._span(meta))
+
     def value_call(self, meta: Meta, children: list) -> ast.Call:
         return ast.Call(str(children[0]), children[1], self._span(meta))
 

@@ -58,6 +58,8 @@ def format_value(value: ast.Value) -> str:
         return f"{format_value(value.lo)}..{format_value(value.hi)}"
     if isinstance(value, ast.Call):
         return value.name + _args(value.args)
+    if isinstance(value, ast.Compare):
+        return f"{value.metric} {value.op} {value.bound.text}"
     raise TypeError(f"not a value: {value!r}")
 
 

@@ -25,6 +25,7 @@ from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
 from growdsl.run.config import TrainConfig, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
+from growdsl.run.hparams import default_train
 from growdsl.run.divergence import LastGood, stop_cleanly
 from growdsl.run.loop import TrainState, evaluate, to_device
 from growdsl.run.member import initial_payload, state_from_payload, train_member
@@ -97,7 +98,7 @@ def run(
     TensorBoard logs to as the run goes (`growdsl.run.tensorboard`).
     """
     info = datasets.describe(spec.data)
-    config = train_config(spec.train, regression=info.classes is None)
+    config = train_config(default_train(spec.train), regression=info.classes is None)
     dev = resolve_device(device or config.device)
     graph = ir.lower(spec, info.input_shape, info.classes)
     data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
@@ -128,7 +129,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     text = ckpt["spec"]
     spec = lang.parse_text(text, str(run_dir / SPEC))
     info = datasets.describe(spec.data)
-    config = train_config(spec.train, regression=info.classes is None)
+    config = train_config(default_train(spec.train), regression=info.classes is None)
     # the device the run used, unless the caller asks for another (a run started with --device)
     dev = resolve_device(device or ckpt.get("device") or config.device)
     data = load_splits(spec, info, config.seed)
