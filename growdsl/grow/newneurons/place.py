@@ -21,7 +21,8 @@ class NeuronValues:
 
 
 def place_neurons(net: Net, done: Carry, neurons: list[NeuronValues]) -> None:
-    """In place: the added neurons of `done` (in order) take `neurons`' values."""
+    """In place: the added neurons of `done` (in order) take `neurons`' values; the consumer's
+    rows added since the neurons were computed keep the carry's zeros."""
     node = done.edit.node
     rows = list(done.new_neurons[: len(neurons)])
     state = net.model.state_dict()
@@ -34,6 +35,8 @@ def place_neurons(net: Net, done: Carry, neurons: list[NeuronValues]) -> None:
     if bias_key is not None:
         state[bias_key].index_copy_(0, index, incoming[:, fan_in])
     (consumer,) = [a for a in axes(net.graph, node, state) if a.role == "consumer"]
-    columns = state[consumer.key]
-    outgoing = torch.stack([n.outgoing for n in neurons], dim=1).to(columns)
+    outgoing = torch.stack([n.outgoing for n in neurons], dim=1).to(state[consumer.key])
+    # the consumer's rows as they were when the neurons were computed: a consumer that grew in the
+    # same step (widenings go from the last layer to the first) keeps zeros for its new rows
+    columns = state[consumer.key].narrow(0, 0, outgoing.shape[0])
     columns.index_copy_(1, index + consumer.offset, outgoing)
