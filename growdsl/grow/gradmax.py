@@ -6,9 +6,9 @@ incoming weights, so the function is unchanged, and with the outgoing weights th
 gradient of its incoming weights largest: the top left-singular vectors of the gradient
 correlation `M = Σ_m g_m h_mᵀ` (`g` the gradient at the consumer's output, `h` the growing
 layer's input), scaled to `scale` times the mean norm of the layer's existing outgoing columns.
-Their incoming row is `−eps` times the matching right-singular vector: the direction the first
-gradient step would take them (`eps: 0` is the paper's exact zero, under which a ReLU neuron
-never trains in torch, whose relu'(0) is 0).
+Their incoming row is `−fan_in` times the matching right-singular vector: the direction the
+first gradient step would take them (`fan_in: 0` is the paper's exact zero, under which a ReLU
+neuron never trains in torch, whose relu'(0) is 0).
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ _RANK_TOL = 1e-8  # a singular value under this share of the largest counts as z
 GRADMAX_OPTIONS: dict[str, Option] = {
     **step_options(0.25, "add"),
     "scale": Option(0.5, number(0.0, lo_open=True), "outgoing norm, times the mean of the existing ones"),
-    "eps": Option(1e-3, number(0.0), "norm of the incoming row (0: the paper's exact zero)"),
+    "fan_in": Option(1e-3, number(0.0), "norm of the incoming row (0: the paper's exact zero)"),
     "samples": Option(256, integer(1), "training samples the gradient correlation averages over"),
 }
 
@@ -77,7 +77,7 @@ class GradMaxTransform(NewNeuronTransform):
         norm = self.options["scale"] * _mean_column_norm(net, stats.site.node)
         proposed = []
         for s, out, inc in zip(found.s.tolist(), found.out, found.inc, strict=True):
-            values = NeuronValues(-self.options["eps"] * inc, norm * out)
+            values = NeuronValues(-self.options["fan_in"] * inc, norm * out)
             proposed.append(Proposed(values, (norm * s) ** 2, {"singular_value": round(s, 8)}))
         return proposed
 

@@ -1,7 +1,7 @@
 """GradMax (docs/methods/gradmax.md): the gradient correlation is the gradient of a bypass from
 the growing layer's input to the consumer's output; the new neurons' outgoing weights are its top
 left-singular vectors, which make the gradient of their incoming weights largest among unit-norm
-choices; with `eps: 0` the function is exactly unchanged, else by at most the stated bound."""
+choices; with `fan_in: 0` the function is exactly unchanged, else by at most the stated bound."""
 
 from __future__ import annotations
 
@@ -56,7 +56,7 @@ def test_new_neurons_maximise_the_gradient_norm_of_their_incoming_weights():
     neuron (σ'(0) = 1) is Mᵀω: GradMax's choice gives (c s_i)² each, its score, and more in total
     than any random orthonormal choice of the same norm."""
     net, data = _net()
-    transform = _transform("count: 3, eps: 0")
+    transform = _transform("count: 3, fan_in: 0")
     cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(0))
     assert len(cands) == 3
     grown = apply_chosen(net, [(transform, cands)]).net
@@ -81,7 +81,7 @@ def test_new_neurons_maximise_the_gradient_norm_of_their_incoming_weights():
 
 def test_outgoing_columns_are_the_top_left_singular_vectors_at_scale_times_the_mean_column_norm():
     net, data = _net()
-    transform = _transform("count: 2, scale: 0.5, eps: 0")
+    transform = _transform("count: 2, scale: 0.5, fan_in: 0")
     cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(0))
     site = find_neuron_site(net.graph, "m.h")
     (stats,) = collect_stats(net.model, [site], *data, F.cross_entropy)
@@ -99,16 +99,16 @@ def test_at_most_the_rank_of_the_correlation_is_proposed():
     assert len(gradmax_directions(correlation, 5).s) == 2
 
 
-def test_zero_fan_in_leaves_the_function_unchanged_and_eps_moves_it_within_its_bound():
+def test_zero_fan_in_leaves_the_function_unchanged_and_a_small_one_moves_it_within_its_bound():
     net, data = _net("linear(4..12) as h relu linear(5)")
-    for eps in (0.0, 1e-3):
-        transform = _transform(f"count: 3, eps: {eps}")
+    for fan_in in (0.0, 1e-3):
+        transform = _transform(f"count: 3, fan_in: {fan_in}")
         cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(0))
         (line,) = apply_chosen(net, [(transform, cands)], probe=data[0]).records
         h = torch.cat([data[0], torch.ones(80, 1, dtype=torch.double)], 1)
-        # |Δ output| <= Σ_k ‖ω_k‖_∞ |α_kᵀ h| (ReLU: 1-Lipschitz, relu(0) = 0), α_k = −eps v_k
+        # |Δ output| <= Σ_k ‖ω_k‖_∞ |α_kᵀ h| (ReLU: 1-Lipschitz, relu(0) = 0), α_k = −fan_in v_k
         bound = sum(c.payload.outgoing.abs().max() * (h @ c.payload.incoming).abs() for c in cands)
-        if eps == 0.0:
+        if fan_in == 0.0:
             assert line["delta_out"] <= 1e-15
         else:
             assert 0 < line["delta_out"] <= float(bound.max())
@@ -119,7 +119,7 @@ def test_zero_fan_in_leaves_the_function_unchanged_and_eps_moves_it_within_its_b
     ("model", "options", "message"),
     [
         ("flatten linear(8..32) as h relu linear(classes)", "scale: 0", "gradmax option 'scale'"),
-        ("flatten linear(8..32) as h relu linear(classes)", "eps: -1", "gradmax option 'eps'"),
+        ("flatten linear(8..32) as h relu linear(classes)", "fan_in: -1", "gradmax option 'fan_in'"),
         ("flatten linear(8..32) as h relu linear(classes)", "sale: 1", "did you mean 'scale'"),
         ("flatten linear(8..32) as h sigmoid linear(classes)", "", "pass sigmoid"),
         ("flatten linear(8..32) as h bn relu linear(classes)", "", "pass bn"),
