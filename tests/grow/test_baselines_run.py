@@ -1,5 +1,5 @@
-"""The baselines' shipped specs (specs/gradmax_mlp.grow, tiny_mlp.grow, net2net_mlp.grow,
-net2net_cnn.grow) inside real runs, shortened to two epochs with a growth step after each: they
+"""The baselines' shipped specs (specs/gradmax_mlp.grow, tiny_mlp.grow, net2net_mlp.grow) inside
+real runs, shortened to two epochs with a growth step after each: they
 grow, log one line per edit with the method's detail, replay to their final graph, and keep the
 function where the method preserves it."""
 
@@ -30,7 +30,6 @@ def _short(name: str, text: str | None = None):
         ("gradmax_mlp.grow", {"gradmax"}, False),
         ("tiny_mlp.grow", {"tiny"}, False),
         ("net2net_mlp.grow", {"net2wider", "net2deeper"}, True),
-        ("net2net_cnn.grow", {"net2wider", "net2deeper"}, True),
     ],
 )
 def test_a_shipped_baseline_spec_grows_logs_and_replays(name, transforms, exact, tmp_path):
