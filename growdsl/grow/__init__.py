@@ -4,7 +4,8 @@
 (`transform.py` is their protocol, `registry.py` the table of those a grow block may name);
 `step.py` is the one growth step every transform shares; `surgery.py` the one weight carry across
 any edit (`growdsl.ir.edits`); `carry.py` carries the optimizer over; `net.py` holds a graph with
-its compiled module. The methods (`split.py` + `splitting/`, `firefly/`, `pathlevel/`) register
+its compiled module. The methods (`split.py` + `splitting/`, `firefly/`, `pathlevel/`, the
+baselines `gradmax.py` and `tiny.py` over `newneurons/`, `net2wider.py`, `net2deeper.py`) register
 themselves when imported, which `registry.transform_factory` does the first time a grow block
 names one.
 """

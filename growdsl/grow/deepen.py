@@ -18,7 +18,8 @@ How a body becomes the identity, op by op along its data flow:
   strided conv, a width change) is not, and `NotIdentity` says why.
 
 `deepen` is the whole step for a growable repeat (an `AppendCopy` edit through the shared carry,
-with the identity as its init); `identity_values` the rule set, for any transform that inserts a
+with the identity as its init, `identity_init`, which net2deeper hands to the shared step);
+`identity_values` the rule set, for any transform that inserts a
 block (path-level transforms will reuse it).
 """
 
@@ -28,7 +29,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from growdsl.grow.net import Net
-from growdsl.grow.surgery import Carry, Overwrite, carry
+from growdsl.grow.surgery import Carry, Init, Overwrite, carry
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import AppendCopy
 from growdsl.ir.graph import ArchGraph
@@ -223,11 +224,10 @@ def _zero_path(graph, path: str, state, values) -> None:
     raise NotIdentity(f"{path} has no weight to zero")
 
 
-def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> Deepening:
-    """Append a copy of growable repeat `seq`'s body that computes the identity on inputs like
-    the sample `x`'s: the network's function is unchanged (exactly, in eval mode). Weights the
-    rules leave free take a fresh initialisation drawn from `generator`, never from the global
-    generator. The old net is untouched; NotIdentity says why a body cannot be the identity."""
+def identity_init(net: Net, seq: str, x: torch.Tensor) -> Init:
+    """The `init` that makes the copy `AppendCopy(seq)` appends compute the identity on inputs
+    like the sample `x`'s (measured now, on `net`, where a bn needs them). It raises NotIdentity
+    when the body cannot be the identity. An `Overwrite` unless a `branch add` keeps fresh paths."""
     # the copy is appended to the repeat, so its input is the repeat's output; only a bn reads
     # the input's statistics, so a body without one needs no forward pass (and draws nothing)
     graph = net.graph
@@ -245,5 +245,13 @@ def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> D
 
     # the identity sets every tensor of the copy unless a `branch add` keeps fresh paths
     keeps_fresh = any(graph.kind(n) == "branch" and graph[n]["merge"] == "add" for n in graph.walk(seq))
-    grown, _ = carry(net, AppendCopy(seq), identity if keeps_fresh else Overwrite(identity), generator)
+    return identity if keeps_fresh else Overwrite(identity)
+
+
+def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> Deepening:
+    """Append a copy of growable repeat `seq`'s body that computes the identity on inputs like
+    the sample `x`'s: the network's function is unchanged (exactly, in eval mode). Weights the
+    rules leave free take a fresh initialisation drawn from `generator`, never from the global
+    generator. The old net is untouched; NotIdentity says why a body cannot be the identity."""
+    grown, _ = carry(net, AppendCopy(seq), identity_init(net, seq, x), generator)
     return Deepening(grown, grown.graph.children(seq)[-1])

@@ -23,6 +23,10 @@ KNOWN_TRANSFORMS: dict[str, str] = {
     "split": "splitting steepest descent",
     "firefly": "firefly descent",
     "pathlevel": "path-level network transformation",
+    "gradmax": "GradMax: new neurons that maximise the gradient norm",
+    "tiny": "TINY: new neurons that best reduce the expressivity bottleneck",
+    "net2wider": "Net2WiderNet: function-preserving copies of neurons",
+    "net2deeper": "Net2DeeperNet: identity layers",
 }
 TransformFactory = Callable[[Call], "Transform"]
 IMPLEMENTED_TRANSFORMS: dict[str, TransformFactory] = {}

@@ -14,8 +14,11 @@ from growdsl.compile import compile_graph
 from growdsl.errors import SpecError
 from growdsl.grow.firefly import FireflyTransform
 from growdsl.grow.firefly.augment import augment
+from growdsl.grow.firefly.transform import Split
 from growdsl.grow.net import Net
 from growdsl.grow.step import apply_chosen
+from growdsl.grow.surgery import carry, incoming_keys, scale_outgoing_columns
+from growdsl.ir.edits import Widen
 from growdsl.lang import parse_text
 
 MLP = (
@@ -57,12 +60,40 @@ def _by_kind(candidates, kind):
     return [c for c in candidates if c.detail["kind"] == kind]
 
 
+def _without_offset(cand):
+    """A split candidate with u = 0: the neuron and its copy both at θ, half the column each."""
+    split = cand.payload
+    zero_bias = None if split.u_bias is None else torch.zeros_like(split.u_bias)
+    return dataclasses.replace(cand, payload=Split(split.neuron, torch.zeros_like(split.u), zero_bias))
+
+
+def _split_at_gate(net: Net, cand, g: float) -> Net:
+    """The split as the augmented net scores it at gate `g`: the neuron keeps θ and `1 − g` of its
+    columns, two copies at `θ ± u` take `g/2` each; at g = 1 it computes the applied split."""
+    node, split = cand.node, cand.payload
+    grown, done = carry(net, Widen(node, (split.neuron, split.neuron)))
+    state = grown.model.state_dict()
+    weight_key, bias_key = incoming_keys(grown.graph, node)
+    plus, minus = done.new_neurons
+    with torch.no_grad():
+        state[weight_key][plus] += split.u.to(state[weight_key])
+        state[weight_key][minus] -= split.u.to(state[weight_key])
+        if bias_key is not None:
+            state[bias_key][plus] += split.u_bias.to(state[bias_key])
+            state[bias_key][minus] -= split.u_bias.to(state[bias_key])
+    scale_outgoing_columns(grown, node, {split.neuron: 1 - g, plus: g / 2, minus: g / 2})
+    return grown
+
+
 @pytest.mark.parametrize("body", [MLP, CNN], ids=["mlp", "cnn"])
 def test_every_candidate_kind_at_zero_eps_leaves_outputs_unchanged(body):
     net, transform, data = _setup(body, "wider: 3, candidates: 3, deeper: 1, steps: 3, samples: 64")
     cands = transform.propose(net, data, F.cross_entropy, torch.Generator().manual_seed(1))
     assert {c.detail["kind"] for c in cands} == {"new", "split", "deeper"}
     still = _with_eps(transform, 0.0)
+    # a split is applied whole (θ ± u, half the column each): exact only with u = 0, where it is
+    # the halving of the neuron's outgoing weights between two equal copies
+    cands = [_without_offset(c) if c.detail["kind"] == "split" else c for c in cands]
     with torch.no_grad():
         before = net.model(data[0])
         for kind in ("new", "split", "deeper"):
@@ -124,10 +155,11 @@ def test_stage_one_gradients_are_those_of_one_leaf_per_learned_tensor_bit_for_bi
 
 @pytest.mark.parametrize("body", [MLP, CNN, SEPARATE], ids=["mlp", "cnn", "concat"])
 def test_one_pass_scores_equal_each_candidate_applied_alone(body):
-    """The augmented pass's score of every candidate (new neuron, full-scale split, new layer) is
-    −ε ∂L/∂g (from the right: a new layer's ReLU may sit at its kink): the forward difference of
-    the loss with that candidate alone applied at a tiny gate h. The loss difference is ~1e-13,
-    so float64 round-off (~1e-16 of the loss, times ε/h) bounds what can be resolved: abs 1e-11."""
+    """The augmented pass's score of every candidate is −s ∂L/∂g, s its applied gate (ε for a new
+    neuron or layer, 1 for a split, applied whole), from the right (a new layer's ReLU may sit at
+    its kink): the forward difference of the loss with that candidate alone at a tiny gate h. The
+    loss difference is ~1e-13, so float64 round-off (~1e-16 of the loss, times s/h) bounds what
+    can be resolved: abs 1e-11 (1e-8 for a split, whose s is 1, not ε = 1e-3)."""
     net, transform, data = _setup(
         body, "wider: 3, candidates: 3, deeper: 1, steps: 5, eps: 0.001, samples: 96"
     )
@@ -135,6 +167,10 @@ def test_one_pass_scores_equal_each_candidate_applied_alone(body):
     h = 1e-7
     base = _loss(net, data)
     for cand in cands:
+        if cand.detail["kind"] == "split":
+            alone = (base - _loss(_split_at_gate(net, cand, h), data)) / h
+            assert alone == pytest.approx(cand.score, rel=1e-3, abs=1e-8), cand.detail
+            continue
         moved = apply_chosen(net, [(_with_eps(transform, h), [cand])]).net
         alone = transform.eps * (base - _loss(moved, data)) / h
         assert alone == pytest.approx(cand.score, rel=1e-3, abs=1e-11), cand.detail
@@ -149,7 +185,10 @@ def test_the_taylor_score_predicts_the_loss_change_at_a_small_eps_within_ten_per
     base = _loss(net, data)
     for kind in ("new", "deeper", "split"):
         best = max(_by_kind(cands, kind), key=lambda c: abs(c.score))
-        actual = base - _loss(apply_chosen(net, [(transform, [best])]).net, data)
+        if kind == "split":  # scored along its gate; at g = ε the loss changes by ε times the score
+            actual = (base - _loss(_split_at_gate(net, best, transform.eps), data)) / transform.eps
+        else:
+            actual = base - _loss(apply_chosen(net, [(transform, [best])]).net, data)
         assert actual == pytest.approx(best.score, rel=0.1), kind
 
 

@@ -12,8 +12,10 @@ neuron's outgoing column:
   applied at `g_j = ε`;
 - split of neuron i: rows `θ_i ± u_i` (`u_i` learned at full scale, as the authors do), columns
   `(1 − g) a_i` for the neuron and `½ g a_i` for each copy, i.e.
-  `σ(θᵀh) a + g [½σ((θ+u)ᵀh) + ½σ((θ−u)ᵀh) − σ(θᵀh)] a`; applied at `g = ε`, so its score is
-  first order in ε like a new neuron's (with `θ ± ε u` at `g = 1` it was second order);
+  `σ(θᵀh) a + g [½σ((θ+u)ᵀh) + ½σ((θ−u)ᵀh) − σ(θᵀh)] a`; applied at `g = 1`, which is the
+  authors' split: the neuron replaced by its two offspring `θ ± u` with half its outgoing weight
+  each (one neuron added). Its score `−∂L/∂g` is, like a new neuron's `−ε ∂L/∂g`, the first-order
+  loss decrease of the change as applied;
 - new layer: each of its tensors is `W_id + g · D` (`W_id` the identity initialisation, `D`
   learned); applied at `g = ε`.
 
@@ -40,6 +42,7 @@ from growdsl.lazy import torch
 # times as long (docs/benchmarks.md, "Cost of a step against an epoch"); the scores are the same.
 _ZERO_PLUS = 1e-20
 _SPLIT_INIT = 0.1  # bound of the uniform start of split directions (the authors' U(±0.1))
+_SPLIT_GATE = 1.0  # a split is applied whole (the authors'): its gate's applied value
 
 
 @dataclass
@@ -308,7 +311,7 @@ def augment(
     for i, layer in enumerate(layers):
         layer.gate = gate
         gate += layer.new + len(layer.sources)
-        scales += [eps] * (layer.new + len(layer.sources))
+        scales += [eps] * layer.new + [_SPLIT_GATE] * len(layer.sources)
         layer.weight_key, layer.bias_key = incoming_keys(net.graph, layer.node)
         layer.source_index = torch.tensor(layer.sources, dtype=torch.long, device=device)
         layer.consumers = [

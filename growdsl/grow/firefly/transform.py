@@ -4,10 +4,11 @@
 behind a gate), optimises the candidates' own tensors briefly with every gate on (stage 1:
 RMSprop, the authors' small penalty), then scores every candidate by its first-order loss
 decrease from one backward pass at the gates' zero (stage 2). Each candidate holds its edit: a
-new neuron `Widen(layer, (None,))`, a split `Widen(layer, (neuron, neuron))` (two copies), a new layer
-`AppendCopy(repeat)`. The policy keeps the best greedily; the shared step applies their edits
-through the one carry, and `init` writes the chosen candidates' learned tensors into what the
-edits added. docs/methods/firefly.md explains every option.
+new neuron `Widen(layer, (None,))`, a split `Widen(layer, (neuron,))` (the neuron replaced by its
+two offspring: one neuron added, as the authors apply it), a new layer `AppendCopy(repeat)`.
+The policy keeps the best greedily; the shared step applies their edits through the one carry,
+and `init` writes the chosen candidates' learned tensors into what the edits added.
+docs/methods/firefly.md explains every option.
 """
 
 from __future__ import annotations
@@ -50,7 +51,9 @@ FIREFLY_OPTIONS: dict[str, Option] = {
     "wider": Option(70, integer(0), "candidate new neurons per layer (the authors' 70)"),
     "candidates": Option(32, integer(0), "existing neurons per layer offered a split"),
     "deeper": Option(1, integer(0), "candidate new layers (repeat copies) per growable repeat"),
-    "eps": Option(0.01, number(0.0), "gate ε at which new neurons, splits and new layers are applied"),
+    "eps": Option(
+        0.01, number(0.0), "gate ε at which new neurons and new layers are applied (a split: whole)"
+    ),
     **step_options(0.3, "add"),
     "steps": Option(2, integer(0), "stage-1 optimisation steps on mini-batches"),
     "lr": Option(1e-3, number(0.0, lo_open=True), "stage-1 RMSprop learning rate"),
@@ -74,8 +77,8 @@ class NewNeuron:
 
 @dataclass(frozen=True)
 class Split:
-    """Payload: split `neuron` at full scale: two copies at `θ ± u` with `ε/2` of its outgoing
-    weights each, the neuron keeping `θ` and `1 − ε` of them."""
+    """Payload: split `neuron` whole, as the authors do: the neuron moves to `θ + u` and its one
+    copy sits at `θ − u`, each with half the outgoing weights."""
 
     neuron: int
     u: torch.Tensor
@@ -253,7 +256,7 @@ class FireflyTransform(OptionsTransform):
                 ub = learned[f"{i}.ub"][k].clone() if layer.bias_key else None
                 score = scores[layer.gate + layer.new + k]
                 detail = {"kind": "split", "neuron": neuron}
-                edit = Widen(layer.node, (neuron, neuron))
+                edit = Widen(layer.node, (neuron,))
                 out.append(Candidate(self.name, edit, score, detail, Split(neuron, u, ub)))
         state = aug.net.model.state_dict()
         for block in aug.blocks:
@@ -301,8 +304,8 @@ class FireflyTransform(OptionsTransform):
 
     def _place(self, net: Net, done: Carry, payloads: list[NewNeuron | Split]) -> None:
         """In place on the freshly widened `net`: the new neurons' rows and ε-scaled columns; per
-        split, its two copies' rows `θ ± u` and `ε/2` of the neuron's columns each, the neuron
-        keeping `1 − ε` (at ε = 0 the function is unchanged)."""
+        split, the neuron's row `θ + u` and its copy's `θ − u`, half the outgoing columns each
+        (the carry gave the copy the neuron's row and columns)."""
         node, added = done.edit.node, list(done.new_neurons)
         new = [p for p in payloads if isinstance(p, NewNeuron)]
         splits = [p for p in payloads if isinstance(p, Split)]
@@ -310,7 +313,7 @@ class FireflyTransform(OptionsTransform):
         weight_key, bias_key = incoming_keys(net.graph, node)
         weight, bias = state[weight_key], state[bias_key] if bias_key else None
         consumers = [a for a in axes(net.graph, node, state) if a.role == "consumer"]
-        copies = added[len(new) :]  # two per split, in the order chosen
+        copies = added[len(new) :]  # one per split, in the order chosen
         with torch.no_grad():  # one write per tensor: the added neurons are consecutive rows
             if new:
                 rows = torch.tensor(added[: len(new)], device=weight.device)
@@ -324,17 +327,19 @@ class FireflyTransform(OptionsTransform):
                     cols.narrow(0, 0, outgoing.shape[0]).copy_(self.eps * outgoing)
             if splits:
                 sources = torch.tensor([s.neuron for s in splits], device=weight.device)
-                plus, minus = (torch.tensor(copies[k::2], device=weight.device) for k in (0, 1))
+                minus = torch.tensor(copies, device=weight.device)
                 u = torch.stack([s.u for s in splits]).to(weight)
-                weight.index_copy_(0, plus, weight.index_select(0, sources) + u)
-                weight.index_copy_(0, minus, weight.index_select(0, sources) - u)
+                theta = weight.index_select(0, sources)
+                weight.index_copy_(0, sources, theta + u)
+                weight.index_copy_(0, minus, theta - u)
                 if bias is not None:
                     ub = torch.stack([s.u_bias for s in splits]).to(bias)
-                    bias.index_copy_(0, plus, bias.index_select(0, sources) + ub)
-                    bias.index_copy_(0, minus, bias.index_select(0, sources) - ub)
+                    theta_b = bias.index_select(0, sources)
+                    bias.index_copy_(0, sources, theta_b + ub)
+                    bias.index_copy_(0, minus, theta_b - ub)
         shares = {}
-        for split, plus, minus in zip(splits, copies[0::2], copies[1::2], strict=True):
-            shares.update({split.neuron: 1.0 - self.eps, plus: 0.5 * self.eps, minus: 0.5 * self.eps})
+        for split, copy in zip(splits, copies, strict=True):
+            shares.update({split.neuron: 0.5, copy: 0.5})
         if shares:
             scale_outgoing_columns(net, node, shares)
 

@@ -53,7 +53,7 @@ def neuron_layer(module: nn.Module) -> nn.Linear | nn.Conv2d:
     return module.pointwise if isinstance(module, SepConv) else module
 
 
-def _inputs(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def neuron_inputs(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """The neuron inputs as rows [M, D], with a 1 appended for the bias."""
     if isinstance(layer, nn.Conv2d):
         patches = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)
@@ -119,5 +119,5 @@ def collect_factors(
         bn = model.module_at(site.bn) if site.bn is not None else None
         c = bn_factor(bn, u.shape[1], u)
         w = g * CURVATURES[site.activation](u) * c * c
-        factors.append(SplitFactors(site, _inputs(layer, seen_inputs[site.node]), w.detach()))
+        factors.append(SplitFactors(site, neuron_inputs(layer, seen_inputs[site.node]), w.detach()))
     return factors
