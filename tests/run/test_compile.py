@@ -88,3 +88,10 @@ def test_a_backend_that_fails_is_a_run_error_not_a_traceback():
 def test_inductor_compiles_trains_and_regrows_on_the_cpu(tmp_path, compiled_nets):
     result = run(spec_file(tmp_path, SPEC.format(backend="true")), tmp_path / "i", quiet=True)
     assert len(compiled_nets) == 2 and result.final_metrics["epochs"] == 2
+
+
+def test_a_run_its_device_cannot_compile_stops_before_its_folder_exists(tmp_path, monkeypatch):
+    monkeypatch.setattr(execution.shutil, "which", lambda _name: None)
+    with pytest.raises(RunError, match="needs a C.. compiler"):
+        run(spec_file(tmp_path, SPEC.format(backend="true")), tmp_path / "out", quiet=True)
+    assert not (tmp_path / "out").exists()
