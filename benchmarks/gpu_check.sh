@@ -32,9 +32,9 @@ START=$(date +%s)
 
 if [[ "${1:-}" == "--dry" ]]; then
     DEVICE=cpu
-    THROUGHPUT=(--images 64 --batch 32 --rounds 1 --compile none aot_eager)
+    THROUGHPUT=(--images 16 --batch 8 --rounds 1 --compile none aot_eager)
     SPLIT=(--widths 64 --repeats 1 --samples 64)
-    FIREFLY=(--width 32 --repeats 1)
+    FIREFLY=(--width 16 --repeats 1)
     COMPILE_BACKEND=aot_eager
     EPOCHS=(--set train.epochs=2)  # no growth step at 2 epochs for most specs: the runs only start
     TOTAL=${TOTAL_DRY:-3000}

@@ -14,7 +14,7 @@ each, alternated A B B A so load from elsewhere falls on both; images/s from eac
 epoch (noise on a shared machine only adds time), ratio = growdsl / hand.
 
     python benchmarks/resnet_throughput.py [--device cuda] [--images 10240] [--batch 128]
-        [--precisions fp32 bf16] [--compile none inductor] [--memory-format contiguous]
+        [--precisions fp32 bf16] [--compile none inductor] [--memory-formats contiguous channels_last]
         [--rounds 3] [--width-scale 1.0]
 """
 
@@ -179,38 +179,40 @@ def main() -> None:
     parser.add_argument(
         "--compile", nargs="+", default=["none"], help="none, or torch.compile backends (inductor, aot_eager)"
     )
-    parser.add_argument("--memory-format", default="contiguous", choices=["contiguous", "channels_last"])
+    parser.add_argument(
+        "--memory-formats", nargs="+", default=["contiguous"], choices=["contiguous", "channels_last"]
+    )
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     device = torch.device(args.device)
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
     print(f"# ResNet-20 (benchmarks/specs/resnet20_cifar.grow) on {args.images} generated [3, 32, 32] images")
-    print(f"# torch {torch.__version__}, {where}, batch {args.batch}, {args.memory_format}", end="")
-    print(f", best of {args.rounds} epochs")
-    print("| precision | compile | growdsl img/s | hand img/s | growdsl / hand | warm-up epoch s |")
-    print("|---|---|---|---|---|---|")
+    print(f"# torch {torch.__version__}, {where}, batch {args.batch}, best of {args.rounds} epochs")
+    print("| precision | compile | memory format | growdsl img/s | hand img/s | growdsl / hand | warm-up s |")
+    print("|---|---|---|---|---|---|---|")
     results = {}
-    for backend in args.compile:
-        for precision in args.precisions:
-            setting = {
-                "precision": precision,
-                "compile": None if backend == "none" else backend,
-                "memory_format": args.memory_format,
-            }
-            m = measure(setting, args, device)
-            results[precision, backend] = m
-            print(
-                f"| {precision} | {backend} | {m['growdsl']:,.0f} | {m['hand']:,.0f} | {m['ratio']:.3f} "
-                f"| {m['warm_up_s']:.1f} |",
-                flush=True,
-            )
-    for backend in args.compile:
-        if ("fp32", backend) in results:
+    for layout in args.memory_formats:
+        for backend in args.compile:
             for precision in args.precisions:
-                if precision != "fp32":
-                    speedup = results[precision, backend]["growdsl"] / results["fp32", backend]["growdsl"]
-                    verdict = "meets" if speedup >= 1.5 else "misses"
-                    print(f"# {precision} / fp32 ({backend}): {speedup:.2f}x ({verdict} the 1.5x goal)")
+                compiled = None if backend == "none" else backend
+                setting = {"precision": precision, "compile": compiled, "memory_format": layout}
+                m = measure(setting, args, device)
+                results[precision, backend, layout] = m
+                print(
+                    f"| {precision} | {backend} | {layout} | {m['growdsl']:,.0f} | {m['hand']:,.0f} "
+                    f"| {m['ratio']:.3f} | {m['warm_up_s']:.1f} |",
+                    flush=True,
+                )
+    for (precision, backend, layout), m in results.items():
+        base = results.get(("fp32", backend, layout))
+        if precision != "fp32" and base is not None:
+            speedup = m["growdsl"] / base["growdsl"]
+            verdict = "meets" if speedup >= 1.5 else "misses"
+            print(f"# {precision} / fp32 ({backend}, {layout}): {speedup:.2f}x ({verdict} the 1.5x goal)")
+        plain = results.get((precision, backend, "contiguous"))
+        if layout == "channels_last" and plain is not None:
+            gain = m["growdsl"] / plain["growdsl"]
+            print(f"# channels_last / contiguous ({precision}, {backend}): {gain:.2f}x")
     worst = min(m["ratio"] for m in results.values())
     verdict = "meets" if worst >= 0.95 else "misses"
     print(f"# lowest growdsl / hand ratio: {worst:.3f} ({verdict} the 0.95 goal)")
