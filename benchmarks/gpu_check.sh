@@ -3,13 +3,13 @@
 #
 #   1. ResNet-20 images/s, growdsl's loop against a hand-written loop with the same settings, in
 #      fp32 and bf16, uncompiled and compiled (goals: growdsl >= 0.95 of hand-written; bf16 >= 1.5x
-#      fp32): benchmarks/resnet_throughput.py
+#      fp32), and channels_last against contiguous in bf16: benchmarks/resnet_throughput.py
 #   2. a split step's and a firefly step's cost in epochs on the GPU: benchmarks/split_cost.py,
 #      benchmarks/firefly_cost.py
-#   3. a compile and a recompile after growth against a step and an epoch: benchmarks/compile_cost.py
-#   4. `growdsl run --device cuda` of every growth method's spec and every search's spec (shortened
-#      with --set), plus one grown run with precision bf16, compile true and channels_last; each
-#      must finish with exit code 0
+#   3. `growdsl run --device cuda` of every growth method's spec and every search's spec (shortened
+#      with --set), plus split_cnn with precision bf16, compile and channels_last, and with fp16;
+#      each must finish with exit code 0
+#   4. a compile and a recompile after growth against a step and an epoch: benchmarks/compile_cost.py
 #
 # Every section has its own time limit, and the whole script stops at TOTAL seconds (default 470:
 # under 8 minutes with the machine's start-up outside it). A section that fails or runs out of
@@ -37,8 +37,8 @@ if [[ "${1:-}" == "--dry" ]]; then
     FIREFLY=(--width 16 --repeats 1)
     COMPILE_BACKEND=aot_eager
     EPOCHS=(--set train.epochs=2)  # no growth step at 2 epochs for most specs: the runs only start
-    TOTAL=${TOTAL_DRY:-3000}
-    LIMIT=900
+    TOTAL=${TOTAL_DRY:-5400}
+    SCALE=${DRY_SCALE:-10}  # the CPU is slower than the GPU: every section's limit times this
 else
     DEVICE=cuda
     THROUGHPUT=(--images 10240 --batch 128 --rounds 3 --compile none inductor)
@@ -46,7 +46,7 @@ else
     FIREFLY=(--width 256 --repeats 3)
     COMPILE_BACKEND=inductor
     EPOCHS=()
-    LIMIT=240
+    SCALE=1
 fi
 
 declare -a RESULTS=()
@@ -54,7 +54,7 @@ FAILED=0
 
 # section NAME LIMIT COMMAND...: run COMMAND with at most LIMIT seconds (and never past TOTAL)
 section() {
-    local name=$1 limit=$2
+    local name=$1 limit=$(($2 * SCALE))
     shift 2
     local left=$((TOTAL - ($(date +%s) - START)))
     if ((left < 10)); then
@@ -91,23 +91,24 @@ if [[ "$DEVICE" == cuda ]] && ! "$PYTHON" -c "import torch, sys; sys.exit(not to
 fi
 
 # 1. throughput: compiled inductor warm-ups dominate (4 compiles of ResNet-20, forward and backward)
-section "ResNet-20 throughput, fp32 and bf16" $((LIMIT + 60)) \
+# Section limits are for the GPU; --dry multiplies them by SCALE
+section "ResNet-20 throughput, fp32 and bf16" 240 \
     "$PYTHON" benchmarks/resnet_throughput.py --device "$DEVICE" --precisions fp32 bf16 "${THROUGHPUT[@]}"
 
+section "ResNet-20 channels_last against contiguous, bf16" 60 \
+    "$PYTHON" benchmarks/resnet_throughput.py --device "$DEVICE" --precisions bf16 \
+    --memory-formats contiguous channels_last "${THROUGHPUT[@]:0:6}" --compile none
+
 # 2. growth step costs on the device, in epochs
-section "split step cost" 60 "$PYTHON" benchmarks/split_cost.py --device "$DEVICE" "${SPLIT[@]}"
-section "firefly step cost" 60 "$PYTHON" benchmarks/firefly_cost.py --device "$DEVICE" "${FIREFLY[@]}"
+section "split step cost" 45 "$PYTHON" benchmarks/split_cost.py --device "$DEVICE" "${SPLIT[@]}"
+section "firefly step cost" 45 "$PYTHON" benchmarks/firefly_cost.py --device "$DEVICE" "${FIREFLY[@]}"
 
-# 3. a compile and a recompile after growth, against a step and an epoch
-section "compile and recompile cost" 120 \
-    "$PYTHON" benchmarks/compile_cost.py --spec specs/split_cnn.grow --backend "$COMPILE_BACKEND" --device "$DEVICE"
-
-# 4. every method and search on the device
+# 3. every method and search on the device
 RUNS="$OUT/runs"
 run_spec() {  # run_spec NAME SPEC [--set ...]
     local name=$1 spec=$2
     shift 2
-    section "run $name" 90 "$PYTHON" -m growdsl run "$spec" --device "$DEVICE" --quiet --force \
+    section "run $name" 60 "$PYTHON" -m growdsl run "$spec" --device "$DEVICE" --quiet --force \
         --out "$RUNS/$name" "${EPOCHS[@]}" "$@"
 }
 run_spec split_mlp specs/split_mlp.grow
@@ -122,6 +123,10 @@ run_spec split_cnn_fp16 specs/split_cnn.grow --set train.precision=fp16
 run_spec random_search specs/random_search.grow --set search.trials=3
 run_spec pbt specs/pbt_digits.grow --set search.population=4 --set train.epochs=4
 run_spec pathlevel_search specs/pathlevel_search.grow
+
+# 4. a compile and a recompile after growth, against a step and an epoch
+section "compile and recompile cost" 120 \
+    "$PYTHON" benchmarks/compile_cost.py --spec specs/split_cnn.grow --backend "$COMPILE_BACKEND" --device "$DEVICE"
 
 echo
 echo "## summary ($(($(date +%s) - START))s of ${TOTAL}s)"
