@@ -8,7 +8,7 @@ augmented net, stage 1, one scoring pass) plus `apply` of the best `frac` of the
 Each is timed `--repeats` times and the fastest kept (noise on a shared machine only adds time).
 
     python benchmarks/firefly_cost.py [--width 256] [--repeats 3] [--data "digits(test: 0.2)"] [--cpu-time]
-                                      [--phases]
+                                      [--phases] [--device cpu]
 
 A step reads `batch · steps + samples` rows whatever the training set, an epoch reads all of it,
 so the ratio is reported on digits (1,438 training rows) and on a larger set with `--data`.
@@ -23,7 +23,7 @@ import time
 
 import torch
 import torch.nn.functional as F
-from split_cost import sgd_epoch  # benchmarks/ is on sys.path when run as a script
+from split_cost import _sync, sgd_epoch  # benchmarks/ is on sys.path when run as a script
 
 from growdsl import api
 from growdsl.grow.firefly import FireflyTransform
@@ -97,8 +97,10 @@ def _phases(transform: FireflyTransform, net: Net, x, y, clock, repeats: int) ->
 
 
 def _timed(fn, clock=time.perf_counter) -> float:  # noqa: ANN001 - any callable
+    _sync()  # a GPU's queued work is timed where it was issued
     start = clock()
     fn()
+    _sync()
     return clock() - start
 
 
@@ -117,13 +119,15 @@ def main() -> None:
         action="store_true",
         help="also the default step's time by phase (the fastest of the repeats)",
     )
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     clock = time.process_time if args.cpu_time else time.perf_counter
     if args.cpu_time:
         torch.set_num_threads(1)
     torch.manual_seed(0)
-    x, y = load_data(parse_value(args.data), 0).train
+    x, y = (t.to(args.device) for t in load_data(parse_value(args.data), 0).train)
     net = _net(args.width, args.data)
+    net.model.to(args.device)
     transforms = {name: FireflyTransform.from_call(parse_value(call)) for name, call in VARIANTS.items()}
     epoch, steps = float("inf"), dict.fromkeys(VARIANTS, float("inf"))
     for _ in range(args.repeats):  # interleaved, so machine noise hits epochs and steps alike
@@ -131,7 +135,8 @@ def main() -> None:
         for name, transform in transforms.items():
             steps[name] = min(steps[name], _timed(lambda t=transform: _step(t, net, x, y), clock))
     cpu = platform.processor() or platform.machine()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {cpu}")
+    where = torch.cuda.get_device_name() if x.is_cuda else f"{torch.get_num_threads()} threads, {cpu}"
+    print(f"torch {torch.__version__}, {where}")
     timing = "CPU time" if args.cpu_time else "wall-clock time"
     print(f"{args.data}: train split {len(x)} rows, width {args.width}, fastest of {args.repeats}, {timing}")
     print("| step | step (s) | epoch (s) | step / epoch |\n| --- | --- | --- | --- |")

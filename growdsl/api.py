@@ -29,7 +29,7 @@ from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
 from growdsl.run import datasets
-from growdsl.run.config import check_loss, check_on_divergence, train_config
+from growdsl.run.config import check_loss, check_memory_format, check_on_divergence, train_config
 from growdsl.run.hparams import corners, default_train
 from growdsl.search import check_search
 
@@ -114,6 +114,7 @@ def check(spec: Spec) -> CheckResult:
         train_config(block, regression=info.classes is None)
     check_loss(blocks[0], info.classes, shapes[graph.root].out, spec.model.span)
     check_on_divergence(blocks[0], tasks=info.tasks is not None)
+    check_memory_format(blocks[0], info.input_shape)
     check_grow(spec.grow, graph)
     check_search(spec.search, graph, spec.data)
     check_export(spec.export)

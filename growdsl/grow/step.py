@@ -12,6 +12,12 @@ Order of application: candidates of one transform that widen the same layer merg
 widening (fresh neurons first, then copies, each in the order chosen); edits that are not
 widenings go first, then widenings from the last layer to the first, so a layer's payloads (a
 split direction over its current inputs) still match its inputs when it is applied.
+
+Precision: a growth step computes in fp32 whatever precision the net trains in (`train {
+precision bf16 }`: growdsl/run/precision.py). The weights are fp32 already; `grow_step` turns
+autocast off for the whole step, so the statistics every transform computes (splitting matrices
+and their eigenpairs, Rayleigh quotients, firefly's and path-level scores) and `delta_out` are
+fp32 even when the step runs inside an autocast region (a user's own training loop).
 """
 
 from __future__ import annotations
@@ -148,13 +154,14 @@ def grow_step(
     if share is None:
         return []
     net = Net(state.graph, state.model)
-    candidates, skipped = propose_finite(policy.transforms, net, train, loss_fn, rng, state.epoch)
-    state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
-    chosen = policy.select(net, candidates, share)
-    picked = [(t, picks) for t, picks in zip(policy.transforms, chosen, strict=True) if picks]
-    if not picked:
-        return []
-    applied = apply_chosen(net, picked, generator=rng, probe=train[0][:PROBE])
+    with torch.autocast(net.device.type, enabled=False):  # fp32 statistics: the module docstring
+        candidates, skipped = propose_finite(policy.transforms, net, train, loss_fn, rng, state.epoch)
+        state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
+        chosen = policy.select(net, candidates, share)
+        picked = [(t, picks) for t, picks in zip(policy.transforms, chosen, strict=True) if picks]
+        if not picked:
+            return []
+        applied = apply_chosen(net, picked, generator=rng, probe=train[0][:PROBE])
     if policy.after.optimizer == "fresh":
         optimizer = make_optimizer(applied.net.model.parameters())
     else:

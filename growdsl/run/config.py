@@ -3,7 +3,8 @@
 Defaults (used when the block or a setting is absent): `epochs 10`, `batch 64`,
 `optimizer adam(lr: 1e-3)` (a learning rate that works without tuning on the small tasks growdsl
 starts from), `schedule none`, `loss cross_entropy` (`mse` for a regression data set such as
-`wave`), `seed 0`, `device auto` (cuda when available, else cpu).
+`wave`), `seed 0`, `device auto` (cuda when available, else cpu), `precision fp32`, `compile
+false`, `memory_format contiguous` (how the net runs: growdsl/run/execution.py).
 """
 
 from __future__ import annotations
@@ -18,8 +19,26 @@ from growdsl.lang.suggest import unknown_name_message
 from growdsl.lazy import torch
 from growdsl.options import Option, boolean, integer, number, number_list, read_options, read_value
 
-SETTINGS = ("epochs", "batch", "optimizer", "schedule", "loss", "seed", "device", "on_divergence")
+SETTINGS = (
+    "epochs",
+    "batch",
+    "optimizer",
+    "schedule",
+    "loss",
+    "seed",
+    "device",
+    "on_divergence",
+    "precision",
+    "compile",
+    "memory_format",
+)
 LOSSES = ("cross_entropy", "mse")
+PRECISIONS = ("fp32", "bf16", "fp16")
+# `compile true` is torch.compile's default backend; the others trace the net the same way but
+# generate no code (aot_eager runs the traced forward and backward graphs eagerly): for a machine
+# without a C++ compiler, and for tests, where inductor's code generation takes tens of seconds
+COMPILE_BACKENDS = ("inductor", "aot_eager", "eager")
+MEMORY_FORMATS = ("contiguous", "channels_last")
 
 _LR = number(0.0, lo_open=True)
 _DECAY = number(0.0)
@@ -85,6 +104,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     on_divergence: Method = Method("stop")
+    precision: str = "fp32"
+    compile: str | None = None  # the torch.compile backend, None for an uncompiled net
+    memory_format: str = "contiguous"
 
 
 def train_setting_names() -> tuple[str, ...]:
@@ -139,6 +161,13 @@ def _device(value: Value) -> str:
     return text
 
 
+def _compile(value: Value) -> str | None:
+    """`true` (inductor), `false`, or a backend by name."""
+    known = ("true", "false", *COMPILE_BACKENDS)
+    name = _name(value, "compile backend", known)
+    return {"true": "inductor", "false": None}.get(name, name)
+
+
 def _read(setting: Setting, regression: bool) -> Any:
     name, value = setting.name, setting.value
     if name == "epochs":
@@ -153,6 +182,12 @@ def _read(setting: Setting, regression: bool) -> Any:
         return _method(value, "schedule", SCHEDULES)
     if name == "on_divergence":
         return _method(value, "on_divergence", ON_DIVERGENCE)
+    if name == "precision":
+        return _name(value, "precision", PRECISIONS)
+    if name == "compile":
+        return _compile(value)
+    if name == "memory_format":
+        return _name(value, "memory_format", MEMORY_FORMATS)
     if name == "loss":
         loss = _name(value, "loss", LOSSES)
         if regression and loss == "cross_entropy":
@@ -221,6 +256,19 @@ def check_on_divergence(block: TrainBlock | None, tasks: bool) -> None:
             "on_divergence rollback is not supported with a task sequence (data ... tasks: ...)",
             setting.value.span,
             expected="on_divergence stop",
+        )
+
+
+def check_memory_format(block: TrainBlock | None, input_shape: tuple[int, ...]) -> None:
+    """`memory_format channels_last` lays out images (N, C, H, W) channel-last; it needs image
+    input. A SpecError at the setting otherwise."""
+    setting = next((s for s in block.settings if s.name == "memory_format"), None) if block else None
+    if setting is not None and train_config(block).memory_format == "channels_last" and len(input_shape) != 3:
+        raise SpecError(
+            f"memory_format channels_last needs image input [C, H, W], but this data set's input is "
+            f"{list(input_shape)}",
+            setting.value.span,
+            expected="memory_format contiguous",
         )
 
 

@@ -6,10 +6,14 @@ dropout masks as an uninterrupted one, and ends with bitwise the same weights on
 
 Growth joins here through `after_epoch`: callables run once after each epoch's evaluation, with
 the state (they may replace `graph`, `model`, `optimizer`) and the epoch's history record.
+
+How a batch runs (precision, memory format, `torch.compile`) is `growdsl/run/execution.py`'s job;
+the loop only asks it for the outputs and hands it the backward pass.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import time
@@ -24,6 +28,8 @@ from growdsl.lazy import F, nn, no_grad, np, torch
 from growdsl.run.checkpoint import rng_states
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Pair, Splits
+from growdsl.run.execution import Execution
+from growdsl.run.precision import backward_and_step
 from growdsl.run.progress import TrainingProgress
 
 EVAL_BATCH = 1024
@@ -42,6 +48,7 @@ class TrainState:
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     head: tuple[int, int] | None = None  # continual learning: the current task's output columns
+    scaler: Any = None  # fp16's gradient scaler (growdsl/run/precision.py), None otherwise
 
     def checkpoint_payload(self) -> dict[str, Any]:
         """The state as weights_only-safe data (the caller adds the spec text)."""
@@ -53,6 +60,7 @@ class TrainState:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": rng_states(self.shuffle),
             "history": self.history,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
 
 
@@ -75,19 +83,26 @@ def compute_loss(name: str, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(out, target)
 
 
-def outputs(model: nn.Module, x: torch.Tensor, head: tuple[int, int] | None = None) -> torch.Tensor:
-    """The model's outputs, or only the columns `[lo, hi)` of a task's head (a multi-head task
-    compares its own classes' logits only)."""
+def outputs(
+    model: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, head: tuple[int, int] | None = None
+) -> torch.Tensor:
+    """The outputs of `model` (a module, or anything that runs one), or only the columns `[lo, hi)`
+    of a task's head (a multi-head task compares its own classes' logits only)."""
     out = model(x)
     return out if head is None else out[..., head[0] : head[1]]
 
 
 @no_grad
 def evaluate(
-    model: nn.Module, pair: Pair, loss_name: str, head: tuple[int, int] | None = None
+    model: nn.Module,
+    pair: Pair,
+    loss_name: str,
+    head: tuple[int, int] | None = None,
+    execution: Execution | None = None,
 ) -> tuple[float, float | None]:
     """(mean loss, accuracy) on a split, on the outputs of `head` when given; accuracy is None
-    for a regression target."""
+    for a regression target. In the training precision and memory format of `execution` when
+    given (the loop's per-epoch evaluation), else in plain fp32."""
     x, y = pair
     was_training = model.training
     model.eval()
@@ -95,8 +110,12 @@ def evaluate(
     correct = torch.zeros((), device=x.device, dtype=torch.long)
     for i in range(0, len(x), EVAL_BATCH):
         xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
-        out = outputs(model, xb, head)
-        total_loss += compute_loss(loss_name, out, yb) * len(xb)
+        if execution is None:
+            out = outputs(model, xb, head)
+        else:
+            with execution.autocast():
+                out = outputs(model, execution.inputs(xb), head)
+        total_loss += compute_loss(loss_name, out.float(), yb) * len(xb)
         if not yb.is_floating_point():
             correct += (out.argmax(dim=-1) == yb).sum()
     model.train(was_training)
@@ -127,18 +146,27 @@ def steps_per_epoch(n: int, batch: int) -> int:
     return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
 
 
-def train_epoch(state: TrainState, train: Pair, config: TrainConfig, progress: TrainingProgress) -> float:
-    """One pass over the training split; returns the mean training loss."""
+def train_epoch(
+    state: TrainState,
+    train: Pair,
+    config: TrainConfig,
+    progress: TrainingProgress,
+    execution: Execution | None = None,
+) -> float:
+    """One pass over the training split; returns the mean training loss. `execution` (default:
+    the one `config` and the data's device say) runs each batch."""
     x, y = train
+    execution = execution or Execution(config, x.device)
     state.model.train()
     total = torch.zeros((), device=x.device)
     seen = 0
     for step, idx in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
-        out = outputs(state.model, x.index_select(0, idx), state.head)
-        loss = compute_loss(config.loss, out, y.index_select(0, idx))
+        with execution.autocast():
+            forward = functools.partial(execution.forward, state.model)
+            out = outputs(forward, x.index_select(0, idx), state.head)
+            loss = compute_loss(config.loss, out.float(), y.index_select(0, idx))
         state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        state.optimizer.step()
+        backward_and_step(loss, state.optimizer, state.scaler)
         total += loss.detach() * len(idx)
         seen += len(idx)
         live = progress.enabled and step % PROGRESS_EVERY == 0
@@ -170,14 +198,16 @@ def fit(
     anything of it is logged or saved, so the last checkpoint is the last good state."""
     held_out = data.val if data.val is not None else data.test
     steps = steps_per_epoch(len(data.train[0]), config.batch)
+    execution = Execution(config, data.train[0].device)
+    execution.check()
     with TrainingProgress(show_progress, run_epochs or config.epochs, steps) as progress:
         while state.epoch < stop_at:
             start = time.perf_counter()
             progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))
-            loss = train_epoch(state, data.train, config, progress)
+            loss = train_epoch(state, data.train, config, progress, execution)
             if not math.isfinite(loss):  # the epoch's mean: one check an epoch, no extra sync a step
                 raise DivergenceError(state.epoch + 1, loss)
-            held_out_loss, acc = evaluate(state.model, held_out, config.loss, state.head)
+            held_out_loss, acc = evaluate(state.model, held_out, config.loss, state.head, execution)
             state.epoch += 1
             record = {
                 "event": "epoch",

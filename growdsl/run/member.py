@@ -27,6 +27,7 @@ from growdsl.run.checkpoint import restore_rng_states
 from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, resolve_device
 from growdsl.run.datasets import Splits
 from growdsl.run.loop import TrainState, compute_loss, fit, seed_everything, to_device
+from growdsl.run.precision import make_scaler
 from growdsl.run.progress import notice
 
 Payload = dict[str, Any]
@@ -48,7 +49,10 @@ def state_from_payload(payload: Payload, config: TrainConfig, device: torch.devi
         scheduler.load_state_dict(payload["scheduler"])
     shuffle = torch.Generator()
     restore_rng_states(payload["rng"], shuffle)
-    return TrainState(graph, model, optimizer, scheduler, shuffle, payload["epoch"], list(payload["history"]))
+    scaler = make_scaler(config.precision, device, payload.get("scaler"))  # absent before fp16 existed
+    return TrainState(
+        graph, model, optimizer, scheduler, shuffle, payload["epoch"], list(payload["history"]), scaler=scaler
+    )
 
 
 def initial_payload(
@@ -61,7 +65,8 @@ def initial_payload(
     model = compile_graph(graph)
     optimizer = build_optimizer(config.optimizer, model.parameters())
     scheduler = build_schedule(config.schedule, optimizer, total)
-    state = TrainState(graph, model, optimizer, scheduler, shuffle)
+    scaler = make_scaler(config.precision, torch.device("cpu"))  # its state holds no tensor, no device
+    state = TrainState(graph, model, optimizer, scheduler, shuffle, scaler=scaler)
     return {**state.checkpoint_payload(), **(extra or {})}
 
 

@@ -27,6 +27,7 @@ from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
 from growdsl.run.hparams import default_train
 from growdsl.run.divergence import LastGood, stop_cleanly
+from growdsl.run.execution import Execution
 from growdsl.run.loop import TrainState, evaluate, to_device
 from growdsl.run.member import initial_payload, state_from_payload, train_member
 from growdsl.run.progress import progress_enabled
@@ -100,6 +101,7 @@ def run(
     info = datasets.describe(spec.data)
     config = train_config(default_train(spec.train), regression=info.classes is None)
     dev = resolve_device(device or config.device)
+    Execution(config, dev).check()  # a precision or compile the device cannot do: before the folder
     graph = ir.lower(spec, info.input_shape, info.classes)
     data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
     refuse_to_overwrite(spec.file, out)

@@ -114,6 +114,9 @@ def test_setting_names_match_what_the_block_accepts():
         "seed",
         "device",
         "on_divergence",
+        "precision",
+        "compile",
+        "memory_format",
     }
     check_setting_name("epochs")
     with pytest.raises(SpecError, match="did you mean 'batch'"):
@@ -143,3 +146,25 @@ def test_optimizer_and_schedule_are_built_with_the_given_arguments():
         sched.step()
     assert opt.param_groups[0]["lr"] == pytest.approx(0.005)
     assert build_schedule(config_of("schedule none").schedule, opt, 10) is None
+
+
+def test_precision_compile_and_memory_format_default_to_plain_fp32_eager_contiguous():
+    config = train_config(None)
+    assert (config.precision, config.compile, config.memory_format) == ("fp32", None, "contiguous")
+
+
+@pytest.mark.parametrize(
+    "body, expected",
+    [
+        ("precision bf16 compile true memory_format channels_last", ("bf16", "inductor", "channels_last")),
+        ("precision fp16 compile aot_eager", ("fp16", "aot_eager", "contiguous")),
+        ("precision fp32 compile false", ("fp32", None, "contiguous")),
+    ],
+)
+def test_precision_compile_and_memory_format_are_read(body, expected):
+    config = config_of(body)
+    assert (config.precision, config.compile, config.memory_format) == expected
+
+
+def test_an_unknown_precision_gets_a_did_you_mean():
+    assert "did you mean 'fp16'" in str(error_of("precision fp61"))
