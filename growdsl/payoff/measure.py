@@ -203,11 +203,13 @@ class _Runner:
     def __init__(self, backend: Any, data: Splits, config: TrainConfig, progress: Progress) -> None:
         self.backend, self.data, self.config, self.progress = backend, data, config, progress
         self.trials: list[Trial] = []
+        self.done: dict[tuple, Outcome] = {}
         self.started = time.perf_counter()
 
     def train(self, trials: list[Trial]) -> dict[tuple, Outcome]:
+        """Every trial's outcome (trained here unless an earlier call trained the same)."""
         self.trials += trials
-        unique = list({t.key(): t for t in trials}.values())
+        unique = [t for t in {t.key(): t for t in trials}.values() if t.key() not in self.done]
         jobs = [
             MemberJob(
                 i,
@@ -218,7 +220,7 @@ class _Runner:
             )  # fmt: skip
             for i, t in enumerate(unique)
         ]
-        done: dict[tuple, Outcome] = {}
+        done = self.done
         for count, result in enumerate(self.backend.run(jobs), 1):
             trial = unique[result.member]
             if result.payload is None:
@@ -228,7 +230,7 @@ class _Runner:
                 f"[{count}/{len(jobs)} {time.perf_counter() - self.started:.0f} s] {_name(trial)} seed "
                 f"{trial.seed}: test {_show(done[trial.key()])}"
             )
-        return done
+        return {t.key(): done[t.key()] for t in trials}
 
     def _outcome(self, payload: dict[str, Any]) -> Outcome:
         graph = ir.from_json(payload["graph"])
