@@ -7,7 +7,10 @@ growth option: 2,500 rows, 20 features of which 8 informative, 4 classes, 2 clus
 5 % of labels flipped), written to a CSV that the spec reads with `data csv(...)`. The spec uses
 growdsl's growth defaults (growth at convergence, a fresh optimizer and a restarted schedule).
 
-    python benchmarks/payoff_untuned.py [--method split|firefly] [--seeds 5] [--workers 2] [--json FILE]
+    python benchmarks/payoff_untuned.py [--method split|firefly] [--every N] [--seeds 5] [--workers 2]
+        [--json FILE]
+
+`--every N` grows every N epochs instead of at convergence (the default schedule).
 """
 
 from __future__ import annotations
@@ -42,15 +45,17 @@ def write_task(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=sorted(METHODS), default="split")
+    parser.add_argument("--every", type=int, help="grow every N epochs (default: at convergence)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_task(Path(tmp))
-        grow = f"until params > 6000 {METHODS[args.method]}"
+        when = f"every {args.every} epochs " if args.every else ""
+        grow = f"{when}until params > 6000 {METHODS[args.method]}"
         text = st.spec_text(f'csv(path: "{csv}", target: "label", test: 0.2)', MODEL, TRAIN, grow)
-        path = Path(tmp) / f"untuned_{args.method}.grow"
+        path = Path(tmp) / f"untuned_{args.method}{'_every' if args.every else ''}.grow"
         path.write_text(text)
         print(f"```\n{text}```\n")
         result = api.payoff_spec(
