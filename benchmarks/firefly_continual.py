@@ -53,7 +53,11 @@ def _spec(seed: int, epochs: int, widths: tuple[int, int], grow: str | None) -> 
     )
     text += f"train {{ epochs {epochs} batch 32 optimizer adam(lr: 0.003) seed {seed} device cpu }}\n"
     if grow:
-        text += f"grow {{ every {epochs} epochs\n{grow} }}\n"
+        # the optimizer carried over, as when the recorded figures ran (the default before issue #20)
+        text += (
+            f"grow {{ every {epochs} epochs\nafter_growth(optimizer: carry, schedule: continue)\n"
+            f"{grow} }}\n"
+        )
     return text
 
 

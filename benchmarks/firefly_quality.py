@@ -72,7 +72,11 @@ def _spec(task: str, grow: str | None, seed: int, epochs: int, every: int) -> st
     text = f"data {data}\nmodel m {{ {body} }}\n"
     text += f"train {{ epochs {epochs} batch 64 optimizer adam(lr: 0.003) seed {seed} }}\n"
     if grow:
-        text += f"grow {{ every {every} epochs\n{grow} }}\n"
+        # the optimizer carried over, as when the recorded figures ran (the default before issue #20)
+        text += (
+            f"grow {{ every {every} epochs\nafter_growth(optimizer: carry, schedule: continue)\n"
+            f"{grow} }}\n"
+        )
     return text
 
 

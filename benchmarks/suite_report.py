@@ -10,7 +10,9 @@ from collections import defaultdict
 from pathlib import Path
 
 import suite_tasks as st
-from suite_tasks import T1_SIZES, T1_TEACHER_UNITS, T2_ARMS, T2_WIDTHS
+from suite_tasks import T1_SIZES, T1_TEACHER_UNITS, T2_WIDTHS
+
+from growdsl.payoff.measure import BACKWARD_FACTOR
 
 RBF_PARAMS_PER_UNIT = 3  # x and the bias in, one weight out (no output bias)
 STUCK_SHARE_OF_VARIANCE = 0.10  # stuck: final training MSE above 10 % of the targets' variance
@@ -43,6 +45,13 @@ def compute_to_reach(res: dict, target: float) -> float:
     return math.inf
 
 
+def training_compute(res: dict) -> float:
+    """Training FLOPs of a whole run: 3 × forward FLOPs per sample (a backward costs about two
+    forwards) × the rows an epoch trains on, summed over epochs with each epoch's net, as
+    `growdsl payoff` counts it (docs/methods/payoff.md); growth steps' own work not included."""
+    return float(sum(BACKWARD_FACTOR * r["flops"] * res["rows"] for r in res["epochs"]))
+
+
 def _mean_std(values: list[float], digits: int = 4) -> str:
     if not values:
         return "–"
@@ -59,20 +68,26 @@ def _arms(results: dict[tuple, dict], part: str, task: str) -> dict[str, list[di
     return arms
 
 
+def _grown(arms: dict[str, list[dict]]) -> list[str]:
+    """The grown arms among a task's arms (the methods that ran), in the order of `METHODS`."""
+    return [m for m in st.METHODS if m in arms]
+
+
 def _final_row(task: str, arm: str, runs: list[dict], regression: bool) -> str:
     last = [r["epochs"][-1] for r in runs]
     metric = [_metric(r, regression) for r in last]
+    compute = statistics.mean(training_compute(r) for r in runs)
     return (
         f"| {task} | {arm} | {_mean_std(metric)} | {_mean_std([r['loss'] for r in last], 5)} | "
-        f"{_mean_std([float(r['params']) for r in last], 0)} | {len(runs)} |"
+        f"{_mean_std([float(r['params']) for r in last], 0)} | {compute:.3g} | {len(runs)} |"
     )
 
 
 def final_table(results: dict[tuple, dict], part: str, tasks: list[str], regression: bool) -> str:
     metric = "test MSE" if regression else "test accuracy"
     lines = [
-        f"| task | arm | {metric} | training loss | params | seeds |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| task | arm | {metric} | training loss | params | training compute (FLOPs) | seeds |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for task in tasks:
         lines += [_final_row(task, arm, runs, regression) for arm, runs in _arms(results, part, task).items()]
@@ -109,7 +124,7 @@ def by_size_table(results: dict[tuple, dict]) -> str:
     each stage, scratch nets after their whole run)."""
     lines = ["| arm | " + " | ".join(map(str, T1_SIZES)) + " |", "| --- |" + " --- |" * len(T1_SIZES)]
     arms = _arms(results, "T1", "rbf")
-    for arm in st.GROWN_ARMS:
+    for arm in _grown(arms):
         per_size: dict[int, list[float]] = defaultdict(list)
         for run in arms[arm]:
             for i, (_, _, mse) in enumerate(stages(run, regression=True)):
@@ -191,7 +206,7 @@ def equal_params_table(results: dict[tuple, dict], task: str) -> str:
         "Δ training loss |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for arm in T2_ARMS:
+    for arm in _grown(_arms(results, "T2", task)):
         d_acc, d_loss, widths, params = [], [], set(), []
         for key, run in sorted(results.items()):
             if key[:3] != ("T2", task, arm):

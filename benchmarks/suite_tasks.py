@@ -1,8 +1,8 @@
 """The pure pieces of benchmarks/growth_suite.py: the synthetic teachers, the spec text of every
 arm, and the equal-params width solver. Nothing here trains; tests/benchmarks/ checks it.
 
-The arms are one table per task family (`GROWN_ARMS`, `ONE_STEP_ARMS`): a new growth option (an
-`eps: auto`, say) is one more row.
+The grown arms are the methods of `METHODS`, selected by name; the one-step test has its own
+table (`ONE_STEP_ARMS`): a new growth method or option (an `eps: auto`, say) is one more row.
 """
 
 from __future__ import annotations
@@ -78,9 +78,10 @@ def write_csv(path: Path, x: np.ndarray, y: np.ndarray, target: str) -> Path:
 T1_TEACHER_UNITS = 3
 T1_TEACHER_WIDTH = (3.0, 5.0)  # narrow bumps (σ 0.2..0.33) 3 apart: most scratch students get stuck
 T1_SIZES = range(3, 11)
-T2_ARMS = ("split fast", "random split", "new random neurons", "firefly")
+T1_METHODS = ("split exact", "split fast", "random split", "new random neurons", "firefly")
+T2_METHODS = ("split fast", "random split", "new random neurons", "firefly")  # the default `--methods`
 T2_WIDTHS = (4, 8, 12, 18, 24)
-CNN_ARMS = ("split fast", "firefly", "new random neurons")
+CNN_METHODS = ("split fast", "firefly", "new random neurons")
 
 # When to grow. growdsl's plateau is absolute: `patience` epochs in a row whose training loss is
 # not below the best since the last step by more than `min_delta` (docs/language.md).
@@ -152,14 +153,28 @@ def spec_text(data: str, model: str, train: str, grow: str | None = None) -> str
 
 AFTER_GROWTH = "after_growth(optimizer: fresh, schedule: restart)"
 
-# Grown arms: the transform call, `{n}` the per-step amount the task sets (count or frac).
-GROWN_ARMS = {
-    "split exact": "split(method: exact, eps: 0.1, {n})",
-    "split fast": "split(method: fast, eps: 0.1, {n})",
-    "random split": "split(method: random, eps: 0.1, {n})",
-    "new random neurons": "randomgrow(candidates: 0, deeper: 0, steps: 0, eps: 1, {n})",
-    "firefly": "firefly(deeper: 0, {n})",
+# The growth methods, the suite's grown arms, each selected by name (`--methods`): the registered
+# transform it calls (growdsl/grow/registry.py) and that call's options; `{n}` is the per-step
+# amount the task sets (count or frac). A method whose transform this checkout does not register
+# is left out of a run with a message, so methods added to the registry slot in as rows here.
+METHODS = {
+    "split exact": ("split", "method: exact, eps: 0.1, {n}"),
+    "split fast": ("split", "method: fast, eps: 0.1, {n}"),
+    "split signed": ("split", "method: signed, eps: 0.1, {n}"),
+    "random split": ("split", "method: random, eps: 0.1, {n}"),
+    "new random neurons": ("randomgrow", "candidates: 0, deeper: 0, steps: 0, eps: 1, {n}"),
+    "firefly": ("firefly", "deeper: 0, {n}"),
+    "gradmax": ("gradmax", "{n}"),
+    "tiny": ("tiny", "{n}"),
+    "net2wider": ("net2wider", "{n}"),
 }
+
+
+def method_call(method: str, amount: str) -> str:
+    """The transform call of a grown arm, with the per-step amount (`count: 1`, `frac: 0.5`)."""
+    transform, options = METHODS[method]
+    return f"{transform}({options.format(n=amount)})"
+
 
 # The one-step test: the same count for every move, then the same fine-tuning.
 ONE_STEP_ARMS = {

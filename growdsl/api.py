@@ -4,7 +4,7 @@ Each function is one stage of the pipeline (docs/architecture.md): `load` (text 
 (Spec -> ArchGraph, binding the data's shape and classes), `build_model` (ArchGraph -> nn.Module),
 `check` (everything a run would validate, without training), `run_spec`, `resume_run`,
 `export_run`, `replay` (a run's graph rebuilt from its spec and logged edits), `load_run`,
-`report_run` and `compare_runs`. No function shares its name with a package of growdsl
+`report_run`, `compare_runs` and `payoff_spec`. No function shares its name with a package of growdsl
 (`growdsl.run` is the package that trains, `growdsl.run_spec` the function that runs a spec).
 
 This module is on the path of `growdsl check`, `fmt` and `show`, which should start fast
@@ -34,8 +34,11 @@ from growdsl.run.hparams import corners, default_train
 from growdsl.search import check_search
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from torch import nn
 
+    from growdsl.payoff import Payoff
     from growdsl.run.loading import LoadedRun
     from growdsl.run.single import Run
 
@@ -238,3 +241,18 @@ def compare_runs(run_dirs: list[str | Path], plot: str | Path | None = None) -> 
     from growdsl.run.compare import compare  # matplotlib: not for check
 
     return compare([Path(d) for d in run_dirs], Path(plot) if plot is not None else None)
+
+
+def payoff_spec(
+    spec: Spec,
+    *,
+    seeds: int = 5,
+    widths: int = 4,
+    workers: int = 2,
+    progress: Callable[[str], None] | None = None,
+) -> Payoff:
+    """Train the spec's grown net beside its alternatives (its final net from scratch, uniform
+    widths at its size, the start net, a width sweep), paired by seed (growdsl/payoff/)."""
+    from growdsl.payoff import payoff as measure  # torch and the worker pool: not for check
+
+    return measure(spec, seeds=seeds, widths=widths, workers=workers, progress=progress)

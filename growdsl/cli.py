@@ -263,5 +263,62 @@ def compare(run_dirs: tuple[Path, ...], plot: Path | None) -> None:
         click.echo(f"wrote {plot}")
 
 
+@main.command()
+@click.argument("spec", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--seeds", type=click.IntRange(1), default=5, show_default=True, help="Seeds per arm, paired.")
+@click.option(
+    "--widths", type=click.IntRange(1), default=4, show_default=True, help="Uniform widths in the sweep."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=lambda: os.cpu_count() or 1,
+    help="Worker processes (default: the CPU count); the cores are shared among them.",
+)
+@click.option(
+    "--json",
+    "json_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write every arm's numbers here.",
+)
+@click.option(
+    "--plot",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Draw test score against compute to this PNG.",
+)
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@click.option("--quiet", is_flag=True, help="No line per finished training.")
+@_user_errors
+def payoff(
+    spec: Path,
+    seeds: int,
+    widths: int,
+    workers: int,
+    json_file: Path | None,
+    plot: Path | None,
+    overrides: tuple[str, ...],
+    quiet: bool,
+) -> None:
+    """Does growth pay off on SPEC's task? The grown net against its final net from scratch, uniform
+    widths at its size, the start net and a width sweep, paired by seed, with training compute."""
+    from growdsl import api
+    from growdsl.export import write_atomically
+    from growdsl.payoff import summary_lines
+
+    progress = None if quiet else functools.partial(click.echo, err=True)
+    result = api.payoff_spec(api.load(spec, list(overrides)), seeds=seeds, widths=widths, workers=workers,
+                             progress=progress)  # fmt: skip
+    click.echo("\n".join(summary_lines(result)))
+    if json_file is not None:
+        text = strict_json.dumps(result.to_json(), indent=1)
+        write_atomically(json_file, lambda p: p.write_text(text + "\n"))
+        click.echo(f"wrote {json_file}")
+    if plot is not None:
+        from growdsl.payoff.plot import save_payoff_plot
+
+        save_payoff_plot(result, plot)
+        click.echo(f"wrote {plot}")
+
+
 if __name__ == "__main__":
     main()

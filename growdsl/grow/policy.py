@@ -1,11 +1,12 @@
 """The growth policy: when to grow, how far, and which candidates to take.
 
-A `grow` block says when (`every N epochs`, `at epochs [...]`, `when plateau(patience: P)`), how
-far (`until params|flops|steps > X`: upper bounds, never exceeded) and with which transforms.
-Each growth step (`step.grow_step`), run after an epoch's evaluation, collects scored candidates
-from every transform, and this module decides: greedily by score per added parameter within each
-transform's limit, the ranges' high ends and the step's share of the budget, the cost of each
-candidate counted exactly by applying its edit to a planned graph. The step then applies the
+A `grow` block says when (`every N epochs`, `at epochs [...]`, `when plateau(patience: P)`; at
+convergence when it names none), how far (`until params|flops|steps > X`: upper bounds, never
+exceeded) and with which transforms. Each growth step (`step.grow_step`), run after an epoch's
+evaluation, collects scored candidates from every transform, and this module decides: greedily by
+score per added parameter within each transform's limit, the ranges' high ends and the step's
+share of the budget, the cost of each candidate counted exactly by applying its edit to a planned
+graph. The step then applies the
 chosen edits and carries the weights and the optimizer state over; every edit gets a `grow` line
 in the history.
 
@@ -45,39 +46,46 @@ def _choice(*names: str):  # noqa: ANN202 - a Check
 
 AFTER_GROWTH = "after_growth"  # the grow block's statement that says what follows a growth step
 AFTER_GROWTH_OPTIONS = {
-    "optimizer": Option("carry", _choice("carry", "fresh"), "carry the optimizer's state, or start afresh"),
-    "schedule": Option("continue", _choice("continue", "restart"), "continue the schedule, or restart it"),
+    "optimizer": Option("fresh", _choice("carry", "fresh"), "start a fresh optimizer, or carry its state"),
+    "schedule": Option("restart", _choice("continue", "restart"), "restart the schedule, or continue it"),
     "finetune": Option(0, integer(0), "epochs of training at least between two growth steps"),
 }
 
 
 @dataclass(frozen=True)
 class AfterGrowth:
-    """What follows a growth step: the optimizer's state carried over (`carry`, default) or a
-    fresh optimizer (`fresh`, what the splitting and firefly authors do); the learning-rate
-    schedule continued (`continue`) or restarted over the epochs left (`restart`, theirs); and at
-    least `finetune` epochs of training before the next step (docs/language.md, "Grow")."""
+    """What follows a growth step: a fresh optimizer (`fresh`, the default: what the splitting,
+    firefly and GradMax authors do) or the optimizer's state carried over (`carry`); the
+    learning-rate schedule restarted over the epochs left (`restart`, the default, theirs) or
+    continued (`continue`); and at least `finetune` epochs of training before the next step
+    (docs/language.md, "Growth policies"; the defaults' measurement in docs/benchmarks.md,
+    "Growth defaults")."""
 
-    optimizer: str = "carry"
-    schedule: str = "continue"
+    optimizer: str = "fresh"
+    schedule: str = "restart"
     finetune: int = 0
 
 
 PLATEAU_OPTIONS = {
     "patience": Option(3, integer(1)),
     "min_delta": Option(0.0, number(0.0)),
+    "rel": Option(0.0, number(0.0), "an improvement must exceed this fraction of the best loss"),
+    "smooth": Option(1, integer(1), "epochs in the trailing mean of the training loss the test reads"),
 }
 
 
 @dataclass(frozen=True)
 class Schedule:
     """When growth steps happen: `every` N epochs, `at` listed epochs, or on a `plateau` of the
-    training loss (no improvement by more than `min_delta` for `patience` epochs)."""
+    training loss: its trailing mean over `smooth` epochs has not improved on its best by more
+    than `min_delta` and `rel` × the best for `patience` epochs."""
 
     every: int | None = None
     at: tuple[int, ...] = ()
     patience: int | None = None
     min_delta: float = 0.0
+    rel: float = 0.0
+    smooth: int = 1
     finetune: int = 0  # epochs at least between two steps (`after_growth(finetune: N)`)
 
     def due(self, epoch: int, history: list[dict[str, Any]]) -> bool:
@@ -88,7 +96,7 @@ class Schedule:
             return epoch % self.every == 0
         if self.at:
             return epoch in self.at
-        return _epochs_without_improvement(history, self.min_delta) >= (self.patience or 1)
+        return _epochs_without_improvement(history, self) >= (self.patience or 1)
 
     def remaining(self, epoch: int, last_epoch: int) -> int | None:
         """Growth steps left from `epoch` on (this one included), or None when unknown (plateau)."""
@@ -99,14 +107,25 @@ class Schedule:
         return None
 
 
-def _epochs_without_improvement(history: list[dict[str, Any]], min_delta: float) -> int:
-    """Epochs since the training loss last improved by more than `min_delta`, counting only
-    epochs after the last growth step (a grown net starts a fresh plateau)."""
+# A grow block that names no schedule grows at convergence, as the splitting, firefly and GradMax
+# authors do: the 3-epoch mean of the training loss has improved by less than 1 % of its best
+# for 3 epochs. The mean keeps one lucky epoch of un-annealed SGD from firing it, the relative
+# threshold calls a crawl converged whatever the loss's scale. Under a fixed epoch budget it
+# grows late and little (docs/benchmarks.md, "Growth defaults"): such runs should name a period.
+DEFAULT_SCHEDULE = Schedule(patience=3, rel=0.01, smooth=3)
+
+
+def _epochs_without_improvement(history: list[dict[str, Any]], schedule: Schedule) -> int:
+    """Epochs since the trailing mean of the training loss last improved on its best by more
+    than `min_delta` and `rel` × the best, counting only epochs after the last growth step (a
+    grown net starts a fresh plateau)."""
     last_grow = max((r["epoch"] for r in history if r["event"] == "grow"), default=0)
     losses = [r["loss"] for r in history if r["event"] == "epoch" and r["epoch"] > last_grow]
     best, since = math.inf, 0
-    for loss in losses:
-        if loss < best - min_delta:
+    for i in range(len(losses)):
+        window = losses[max(0, i + 1 - schedule.smooth) : i + 1]
+        loss = sum(window) / len(window)
+        if best == math.inf or loss < best - max(schedule.min_delta, schedule.rel * abs(best)):
             best, since = loss, 0
         else:
             since += 1
@@ -140,7 +159,7 @@ class GrowthPolicy:
                 hint=f"the first is at {schedules[0].span}",
             )
         after = _after_growth([s for s in block.statements if isinstance(s, TransformStmt)])
-        schedule = _schedule(schedules[0]) if schedules else Schedule(every=1)
+        schedule = _schedule(schedules[0]) if schedules else DEFAULT_SCHEDULE
         schedule = dataclasses.replace(schedule, finetune=after.finetune)
         budget = _budget([s for s in block.statements if isinstance(s, Until)])
         calls = [s for s in block.statements if isinstance(s, TransformStmt) and s.call.name != AFTER_GROWTH]
@@ -308,7 +327,9 @@ def _schedule(stmt: Every | AtEpochs | When) -> Schedule:
             expected="plateau(patience: 3)",
         )
     opts = read_options(stmt.trigger, PLATEAU_OPTIONS, "plateau option")
-    return Schedule(patience=opts["patience"], min_delta=opts["min_delta"])
+    return Schedule(
+        patience=opts["patience"], min_delta=opts["min_delta"], rel=opts["rel"], smooth=opts["smooth"]
+    )
 
 
 def _budget(stmts: list[Until]) -> Budget:

@@ -12,6 +12,7 @@ gives the same members whichever backend ran them (tested on the CPU).
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import os
 import time
@@ -32,9 +33,15 @@ from growdsl.search.methods import Backend
 
 @dataclass(frozen=True)
 class MemberJob:
+    """A member to train for `epochs`; `grows: False` trains it without the context's grow block
+    and `seed` replaces the config's seed (growth's samples are drawn from it), so jobs of
+    several arms and seeds share one pool (`growdsl payoff`, growdsl/run/payoff.py)."""
+
     member: int
     payload: Payload
     epochs: int
+    grows: bool = True
+    seed: int | None = None
 
 
 @dataclass
@@ -65,9 +72,9 @@ def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
     torch.set_num_threads(context.threads)
     start = time.perf_counter()
     try:
-        payload, metrics = train_member(
-            job.payload, context.data, context.config, job.epochs, grow=context.grow
-        )
+        config = context.config if job.seed is None else dataclasses.replace(context.config, seed=job.seed)
+        grow = context.grow if job.grows else None
+        payload, metrics = train_member(job.payload, context.data, config, job.epochs, grow=grow)
     except Exception as e:  # noqa: BLE001 - a member's failure is data for the search, not a crash of it
         return MemberResult(job.member, None, None, f"{type(e).__name__}: {e}", time.perf_counter() - start)
     finally:

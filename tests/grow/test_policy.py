@@ -16,7 +16,7 @@ from growdsl import api
 from growdsl.errors import SpecError
 from growdsl.grow import registry
 from growdsl.grow.net import Net
-from growdsl.grow.policy import GrowthPolicy, Schedule
+from growdsl.grow.policy import DEFAULT_SCHEDULE, GrowthPolicy, Schedule
 from growdsl.grow.surgery import scale_outgoing, widen_blocker
 from growdsl.grow.transform import Candidate
 from growdsl.ir import Widen, param_count
@@ -126,8 +126,35 @@ def test_at_epochs_and_plateau_schedules():
     assert not Schedule(patience=2).due(4, after_growth)  # a grown net starts a fresh plateau
 
 
+def _epochs(losses):
+    return [{"event": "epoch", "epoch": i, "loss": loss} for i, loss in enumerate(losses, 1)]
+
+
+def test_a_smoothed_plateau_ignores_epoch_to_epoch_noise_on_a_falling_loss():
+    # falling 2 % an epoch, one lucky epoch 8 % low: the raw loss takes 4 epochs to beat it again
+    losses = [0.98**i * (0.92 if i == 3 else 1.0) for i in range(12)]
+    raw, smoothed = Schedule(patience=3), Schedule(patience=3, smooth=3)
+    assert [e for e in range(1, 13) if raw.due(e, _epochs(losses[:e]))] == [7, 8]
+    assert not any(smoothed.due(e, _epochs(losses[:e])) for e in range(1, 13))
+
+
+def test_a_relative_threshold_calls_a_slow_crawl_converged():
+    losses = [0.5 * 0.997**i for i in range(10)]  # 0.3 % an epoch, forever
+    assert not any(Schedule(patience=3).due(e, _epochs(losses[:e])) for e in range(1, 11))
+    assert Schedule(patience=3, rel=0.01).due(4, _epochs(losses[:4]))
+
+
+def test_a_grow_block_without_schedule_grows_at_convergence_with_a_fresh_optimizer():
+    policy = GrowthPolicy.from_block(_spec("copy").grow)
+    assert policy.schedule == DEFAULT_SCHEDULE
+    assert (DEFAULT_SCHEDULE.patience, DEFAULT_SCHEDULE.rel, DEFAULT_SCHEDULE.smooth) == (3, 0.01, 3)
+    assert (policy.after.optimizer, policy.after.schedule) == ("fresh", "restart")
+    explicit = GrowthPolicy.from_block(_spec("when plateau(patience: 3, rel: 0.01, smooth: 3)\ncopy").grow)
+    assert explicit.schedule == policy.schedule
+
+
 def test_momentum_of_a_copied_neuron_goes_to_its_copy(tmp_path):
-    spec = _spec("at epochs [1]\ncopy(count: 1)")
+    spec = _spec("at epochs [1]\nafter_growth(optimizer: carry)\ncopy(count: 1)")
     result = run(spec, tmp_path / "r", quiet=True, epochs_limit=1)
     # after the step at epoch 1: h1 (or h2) has one more neuron; its momentum equals its source's
     ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=True)
@@ -176,8 +203,8 @@ def test_after_growth_fresh_starts_a_new_optimizer_and_restart_restarts_the_sche
     grow = "at epochs [3]\n{after}\ncopy(count: 1)"
     runs = {}
     for name, after in {
-        "carry": "",
-        "fresh": "after_growth(optimizer: fresh, schedule: restart)",
+        "carry": "after_growth(optimizer: carry, schedule: continue)",
+        "fresh": "",  # the default: a fresh optimizer and a restarted schedule
     }.items():
         run(_spec(grow.format(after=after)), tmp_path / name, quiet=True, epochs_limit=3)
         runs[name] = torch.load(tmp_path / name / "checkpoint.pt", weights_only=True)
