@@ -152,8 +152,10 @@ def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = 
 def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
     """Write a run's graph and weights (from its checkpoint) in more formats, into `run_dir`."""
     from growdsl.run.checkpoint import load_checkpoint
+    from growdsl.run.rundir import load_run_plugins
 
     run_dir = Path(run_dir)
+    load_run_plugins(run_dir)
     ckpt = load_checkpoint(run_dir)
     spec = lang.parse_text(ckpt["spec"], str(run_dir / "spec.grow"))
     graph = ir.from_json(ckpt["graph"])

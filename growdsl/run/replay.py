@@ -21,7 +21,7 @@ from growdsl.export import FILE_NAMES
 from growdsl.ir.edits import EditError, edit_from_json, fold
 from growdsl.ir.graph import ArchGraph
 from growdsl.run import datasets
-from growdsl.run.rundir import SPEC, read_history
+from growdsl.run.rundir import SPEC, load_run_plugins, read_history
 
 
 def replay(run_dir: str | Path) -> ArchGraph:
@@ -30,6 +30,7 @@ def replay(run_dir: str | Path) -> ArchGraph:
     spec_path = run_dir / SPEC
     if not spec_path.is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no {SPEC}")
+    load_run_plugins(run_dir)
     spec = lang.load(spec_path)
     info = datasets.describe(spec.data)
     start = ir.lower(spec, info.input_shape, info.classes)

@@ -36,6 +36,7 @@ from growdsl.run.rundir import (
     SPEC,
     append_history,
     claim,
+    load_run_plugins,
     make_run_dir,
     releases_claims,
     write_history,
@@ -124,6 +125,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     """Continue the run in `run_dir` from its checkpoint to the spec's last epoch."""
     run_dir = Path(run_dir)
     claim(run_dir)  # one owner at a time (growdsl/run/rundir.py)
+    load_run_plugins(run_dir)
     ckpt = load_checkpoint(run_dir)
     text = ckpt["spec"]
     spec = lang.parse_text(text, str(run_dir / SPEC))

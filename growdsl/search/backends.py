@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from growdsl.lang.ast import GrowBlock
+from growdsl.plugins import load_plugins
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Splits
 from growdsl.run.member import Payload, train_member
@@ -57,6 +58,7 @@ class TrainingContext:
     config: TrainConfig
     grow: GrowBlock | None
     threads: int
+    plugins: tuple[str, ...] = ()  # loaded by each job first: a worker process starts without them
 
 
 def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
@@ -65,6 +67,7 @@ def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
     torch.set_num_threads(context.threads)
     start = time.perf_counter()
     try:
+        load_plugins(context.plugins)
         payload, metrics = train_member(
             job.payload, context.data, context.config, job.epochs, grow=context.grow
         )

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import networkx as nx
 import torch
 
-from growdsl import ir, lang, strict_json
+from growdsl import ir, lang, plugins, strict_json
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import write_atomically
 from growdsl.ir.edits import Graft, edit_to_json, subtree_json
@@ -48,6 +48,7 @@ from growdsl.run.rundir import (
     SPEC,
     check_identity,
     claim,
+    load_run_plugins,
     make_run_dir,
     releases_claims,
     remove_stale,
@@ -123,6 +124,7 @@ def resume_search(
     while another process owns the folder, or when the state belongs to another search."""
     run_dir = Path(run_dir)
     _own(run_dir)
+    load_run_plugins(run_dir)
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
     spec = lang.parse_text(state["spec"], str(run_dir / SPEC))
@@ -151,7 +153,7 @@ def _search(
     _write_log(run_dir, state)
     legs = _legs(search, config)
     workers = min(search.workers, len(state["members"]))
-    context = TrainingContext(data, config, spec.grow, threads_per_member(workers))
+    context = TrainingContext(data, config, spec.grow, threads_per_member(workers), tuple(plugins.loaded()))
     backend = InProcess(context) if in_process else make_backend(search.backend, context, workers)
     try:
         with SearchProgress(progress_enabled(quiet), legs) as progress:

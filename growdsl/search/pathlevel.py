@@ -30,7 +30,7 @@ from typing import Any
 
 import torch
 
-from growdsl import ir
+from growdsl import ir, plugins
 from growdsl.errors import RunError
 from growdsl.grow.net import Net
 from growdsl.ir.edits import edit_to_json
@@ -92,7 +92,7 @@ def run_pathlevel(
     config, search, graph, data, run_dir, text, run_id = open_search(spec, out, device=device, force=force)
     payload = initial_payload(graph, config, config.seed, config.epochs, {"spec": text})
     base = run_job(
-        TrainingContext(data, config, spec.grow, threads_per_member(1)),
+        TrainingContext(data, config, spec.grow, threads_per_member(1), tuple(plugins.loaded())),
         MemberJob(BASE, payload, config.epochs),
     )
     if base.payload is None:
@@ -146,7 +146,9 @@ def search_episodes(
     base_graph = ir.from_json(state["base"]["graph"])
     tree = CellTree.of(base_graph, cell_roots(base_graph))
     workers = min(search.workers, opts["batch"])
-    context = TrainingContext(data, child_config, spec.grow, threads_per_member(workers))
+    context = TrainingContext(
+        data, child_config, spec.grow, threads_per_member(workers), tuple(plugins.loaded())
+    )
     backend = InProcess(context) if in_process else make_backend(search.backend, context, workers)
     _write_log(run_dir, state)
     try:
