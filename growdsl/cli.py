@@ -33,7 +33,10 @@ def plugin_option(command: Callable[..., Any]) -> Callable[..., Any]:
     def enable(ctx: click.Context, param: click.Parameter, refs: tuple[str, ...]) -> tuple[str, ...]:
         from growdsl import plugins
 
-        plugins.enable(refs)
+        try:
+            plugins.enable(refs)
+        except GrowDSLError as e:  # an empty name: click reports it as a bad option, exit code 2
+            raise click.BadParameter(str(e)) from None
         return refs
 
     return click.option(

@@ -24,16 +24,15 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import importlib.util
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from growdsl.errors import DataError, GrowDSLError, PluginError
 from growdsl.ir.ops import BUILTIN_OPS, OPS, REQUIRED, WEIGHT_OPS, OpSig, Shape, Widening
+from growdsl.lang.suggest import did_you_mean
 
 __all__ = [
     "ENTRY_POINTS",
@@ -52,6 +51,13 @@ UNKNOWN_HINT = (
     "a plugin may provide it: growdsl check SPEC --plugin MODULE (a module name or a .py file), "
     "or an installed package's entry point; see docs/plugins.md"
 )
+
+
+def unknown_hint(name: str, known: Iterable[str]) -> str | None:
+    """The hint for a name no table holds: that a plugin may provide it, unless the name is a near
+    miss of a known one (a typo, which the message's `did you mean` already answers)."""
+    return UNKNOWN_HINT if did_you_mean(name, known) is None else None
+
 
 _enabled: list[str] = []  # references given by --plugin or enable(), in order
 _loaded: dict[str, str] = {}  # reference (a module name or a resolved .py path) -> module name
@@ -95,6 +101,8 @@ def loaded() -> list[str]:
 def provide(name: str) -> bool:
     """Load what may provide the op or data set `name`: the entry points named `name`, then every
     enabled plugin not loaded yet. True when `name` is an op or data set afterwards."""
+    from importlib.metadata import entry_points  # scans installed packages: only for unknown names
+
     for point in entry_points(group=ENTRY_POINTS):
         if point.name == name:
             _load(point.value.partition(":")[0])
@@ -142,6 +150,8 @@ def _import_module(ref: str) -> str:
 def _import_file(path: str) -> str:
     """Import a `.py` file as a module named for its path (so two files of one name do not clash)
     and registered in `sys.modules` (so what it defines can be pickled and found again)."""
+    import importlib.util
+
     file = Path(path)
     if not file.is_file():
         raise PluginError(f"plugin file {path} does not exist")

@@ -145,7 +145,7 @@ class _Lowerer:
             else:
                 known = [*OPS, *self.blocks]
                 what = "block" if did_you_mean(name, known) in self.blocks else "op"
-                hint = plugins.UNKNOWN_HINT if what == "op" else None
+                hint = plugins.unknown_hint(name, known) if what == "op" else None
                 raise SpecError(unknown_name_message(what, name, known), term.call.span, hint=hint)
         elif isinstance(term, ast.SeqTerm):
             graph.add(parent, node, "seq", **common)

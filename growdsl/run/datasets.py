@@ -233,7 +233,9 @@ def _resolve(call: Call | None) -> tuple[DataSet, dict[str, Any]]:
     call = call or DEFAULT
     if call.name not in CATALOG and not plugins.provide(call.name):
         raise SpecError(
-            unknown_name_message("data set", call.name, CATALOG), call.span, hint=plugins.UNKNOWN_HINT
+            unknown_name_message("data set", call.name, CATALOG),
+            call.span,
+            hint=plugins.unknown_hint(call.name, CATALOG),
         )
     entry = CATALOG[call.name]
     if entry.has_split:

@@ -55,12 +55,15 @@ def test_a_plugins_shape_rule_rejects_an_input_at_the_nodes_place(example):
     assert (err.value.span.line, err.value.span.col) == (3, 3)
 
 
-def test_unknown_op_is_reported_at_its_place_with_the_plugin_hint():
+def test_unknown_op_is_reported_at_its_place_with_the_plugin_hint_unless_it_is_a_typo():
     with pytest.raises(SpecError) as err:
-        api.check(parse_text("data digits\nmodel m {\n  flatten layernorn linear(classes)\n}", "t.grow"))
-    assert err.value.message.startswith("unknown op 'layernorn'")
+        api.check(parse_text("data digits\nmodel m {\n  flatten layernorm linear(classes)\n}", "t.grow"))
+    assert err.value.message.startswith("unknown op 'layernorm' (known: ")
     assert (err.value.span.line, err.value.span.col) == (3, 11)
     assert "a plugin may provide it" in err.value.hint and "--plugin" in err.value.hint
+    with pytest.raises(SpecError) as err:
+        api.check(parse_text("data digits\nmodel m {\n  flatten lineer(4) linear(classes)\n}", "t.grow"))
+    assert err.value.message == "unknown op 'lineer': did you mean 'linear'?" and err.value.hint is None
 
 
 def test_unknown_data_set_names_the_plugin_hint():
@@ -182,3 +185,31 @@ def test_a_plugin_op_grows_by_splitting_with_delta_out_zero(example):
     torch.testing.assert_close(applied.net.model(x), before, atol=1e-12, rtol=1e-12)
     assert applied.net.model.module_at("m.p").weight.shape[0] == applied.net.graph["m.p"]["args"]["out"]
     assert infer_shapes(applied.net.graph)["m.2"].inp == (applied.net.graph["m.p"]["args"]["out"],)
+
+
+def test_firefly_grows_a_plugin_op_with_new_neurons_and_splits_at_zero_eps_leaving_outputs_unchanged(example):
+    import dataclasses
+
+    from growdsl.grow.firefly import FireflyTransform
+
+    plugins.load_plugins(["myplugin.py"])
+    spec = parse_text(
+        SPEC.format(body="layernorm ortho(6..20) as h tanh linear(classes)")
+        + "grow { firefly(wider: 3, candidates: 3, steps: 3, samples: 64) }\n",
+        "t.grow",
+    )
+    graph = api.lower(spec)
+    torch.manual_seed(0)
+    net = Net(graph, api.build_model(graph).double().eval())
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(96, 64, dtype=torch.float64, generator=gen)
+    y = torch.randint(0, 10, (96,), generator=gen)
+    firefly = FireflyTransform.from_call(spec.grow.statements[-1].call)
+    cands = firefly.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(1))
+    assert {c.detail["kind"] for c in cands} == {"new", "split"} and {c.node for c in cands} == {"m.h"}
+    still = dataclasses.replace(firefly, options={**firefly.options, "eps": 0.0})
+    with torch.no_grad():
+        before = net.model(x)
+        grown = apply_chosen(net, [(still, cands)]).net
+        torch.testing.assert_close(grown.model(x), before, rtol=0, atol=1e-12)
+    assert grown.graph["m.h"]["args"]["out"] > 6

@@ -90,6 +90,17 @@ def test_resume_loads_the_plugins_the_run_recorded_and_the_split_grows_the_plugi
     assert replayed.returncode == 0, replayed.stderr
 
 
+def test_export_loads_the_recorded_plugins_and_writes_a_program_of_the_plugin_layers(folder):
+    import torch
+
+    done = growdsl("export", "runs/plugin", "--format", "pt2", cwd=folder)
+    assert done.returncode == 0, done.stderr
+    program = torch.export.load(folder / "runs" / "plugin" / "model.pt2").module()
+    assert program(torch.randn(3, 64)).shape == (3, 10)
+    refused = growdsl("export", "runs/plugin", "--format", "py", cwd=folder)
+    assert refused.returncode == 2 and "cannot hold" in refused.stderr
+
+
 @pytest.mark.parametrize("backend", ["local", "ray"])
 def test_a_search_trains_plugin_members_in_worker_processes(folder, backend):
     (folder / f"search_{backend}.grow").write_text(SEARCH.replace("BACKEND", backend))
