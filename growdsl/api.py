@@ -215,7 +215,9 @@ def report_run(run_dir: str | Path) -> list[Path]:
     """Rebuild a run's report (report.png, architecture.png, report.html, metrics.json) from its
     history.jsonl and graph.json; return the files written."""
     from growdsl.run.report import rebuild_report  # matplotlib: not for check
+    from growdsl.run.rundir import load_run_plugins
 
+    load_run_plugins(run_dir)  # the tree picture infers the shapes of a plugin's ops
     return rebuild_report(run_dir)
 
 

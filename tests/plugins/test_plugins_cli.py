@@ -90,7 +90,7 @@ def test_resume_loads_the_plugins_the_run_recorded_and_the_split_grows_the_plugi
     assert replayed.returncode == 0, replayed.stderr
 
 
-def test_export_loads_the_recorded_plugins_and_writes_a_program_of_the_plugin_layers(folder):
+def test_export_and_report_load_the_recorded_plugins(folder):
     import torch
 
     done = growdsl("export", "runs/plugin", "--format", "pt2", cwd=folder)
@@ -99,6 +99,8 @@ def test_export_loads_the_recorded_plugins_and_writes_a_program_of_the_plugin_la
     assert program(torch.randn(3, 64)).shape == (3, 10)
     refused = growdsl("export", "runs/plugin", "--format", "py", cwd=folder)
     assert refused.returncode == 2 and "cannot hold" in refused.stderr
+    report = growdsl("report", "runs/plugin", cwd=folder)  # the tree picture: the plugin's shapes
+    assert report.returncode == 0, report.stderr
 
 
 @pytest.mark.parametrize("backend", ["local", "ray"])
