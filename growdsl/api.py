@@ -160,8 +160,10 @@ def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = 
 def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
     """Write a run's graph and weights (from its checkpoint) in more formats, into `run_dir`."""
     from growdsl.run.checkpoint import load_checkpoint
+    from growdsl.run.rundir import load_run_plugins
 
     run_dir = Path(run_dir)
+    load_run_plugins(run_dir)
     ckpt = load_checkpoint(run_dir)
     spec = lang.parse_text(ckpt["spec"], str(run_dir / "spec.grow"))
     graph = ir.from_json(ckpt["graph"])
@@ -231,7 +233,9 @@ def report_run(run_dir: str | Path) -> list[Path]:
     """Rebuild a run's report (report.png, architecture.png, report.html, metrics.json) from its
     history.jsonl and graph.json; return the files written."""
     from growdsl.run.report import rebuild_report  # matplotlib: not for check
+    from growdsl.run.rundir import load_run_plugins
 
+    load_run_plugins(run_dir)  # the tree picture infers the shapes of a plugin's ops
     return rebuild_report(run_dir)
 
 

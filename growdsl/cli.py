@@ -20,6 +20,35 @@ from growdsl.errors import GrowDSLError
 from growdsl.export.formats import FORMATS, RETIRED
 
 SET_HELP = "Override a setting, validated like the spec: train.epochs=5, data.test=0.3 (repeatable)."
+PLUGIN_HELP = (
+    "A plugin providing ops or data sets: a module name (mypkg.ops) or a .py file (repeatable); "
+    "loaded only when the spec names something growdsl does not know (docs/plugins.md)."
+)
+
+
+def plugin_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """`--plugin REF` (repeatable): the plugins are enabled, not imported (growdsl/plugins.py), so
+    the command stays fast until the spec names one of their ops or data sets."""
+
+    def enable(ctx: click.Context, param: click.Parameter, refs: tuple[str, ...]) -> tuple[str, ...]:
+        from growdsl import plugins
+
+        try:
+            plugins.enable(refs)
+        except GrowDSLError as e:  # an empty name: click reports it as a bad option, exit code 2
+            raise click.BadParameter(str(e)) from None
+        return refs
+
+    return click.option(
+        "--plugin",
+        "plugin_refs",
+        multiple=True,
+        metavar="MODULE",
+        help=PLUGIN_HELP,
+        callback=enable,
+        expose_value=False,
+        is_eager=True,
+    )(command)
 
 
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -81,6 +110,7 @@ def diagnostic(error: GrowDSLError, spec: Path) -> dict[str, Any]:
     default="text",
     help="json: a JSON list of diagnostics on stdout, for editors ([] when the spec is fine).",
 )
+@plugin_option
 @_user_errors
 def check(spec: Path, overrides: tuple[str, ...], output: str) -> None:
     """Parse, lower and shape-check SPEC; print a one-line summary."""
@@ -106,6 +136,7 @@ def check(spec: Path, overrides: tuple[str, ...], output: str) -> None:
     help="Also write the graph as Graphviz DOT to this file.",
 )
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
+@plugin_option
 @_user_errors
 def show(spec: Path, dot_file: Path | None, overrides: tuple[str, ...]) -> None:
     """Print SPEC's model tree with shapes, params, FLOPs and growable ranges."""
@@ -162,6 +193,7 @@ def fmt(spec: Path, write: bool, check_only: bool, drop_comments: bool) -> None:
     type=click.Path(file_okay=False, path_type=Path),
     help="Also write TensorBoard logs to this folder as the run goes (needs growdsl[tensorboard]).",
 )
+@plugin_option
 @_user_errors
 def run(
     spec: Path,

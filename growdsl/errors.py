@@ -104,6 +104,11 @@ class CheckpointError(GrowDSLError):
     """A checkpoint that is missing, corrupt or from an incompatible run."""
 
 
+class PluginError(GrowDSLError):
+    """A plugin that cannot be loaded (no such module or file, an error while importing it) or
+    that registers something wrongly (a taken name, an inconsistent op); docs/plugins.md."""
+
+
 class MissingDependencyError(GrowDSLError):
     """An optional package a feature needs is not installed; the message names the pip extra."""
 

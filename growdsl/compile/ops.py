@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from growdsl.ir.ops import resolved_args
+from growdsl.ir.ops import OPS, resolved_args
 
 Shape = tuple[int, ...]
 
@@ -109,5 +109,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Shape], nn.Module]] = {
 
 
 def build_op(op: str, args: dict[str, Any], inp: Shape) -> nn.Module:
-    """The module for one op node: `args` with every default resolved; `inp` sizes weight layers."""
-    return BUILDERS[op](resolved_args(op, args), inp)
+    """The module for one op node: `args` with every default resolved; `inp` sizes weight layers.
+    A plugin op is built by the factory it registered (growdsl/plugins.py)."""
+    build = BUILDERS.get(op) or OPS[op].build
+    return build(resolved_args(op, args), inp)

@@ -1,8 +1,9 @@
 """Writers for every export format: what each run writes, and what `export [...]` adds.
 
 Every run writes `final.grow` and `graph.json`; the `export` section (or `growdsl export`) adds
-`graphml`, `dot`, `pt2` and `onnx`. Files are written atomically so an interrupted export
-never leaves a half-written file under a final name.
+`graphml`, `dot`, `pt2`, `onnx` and `py` (a standalone PyTorch file, growdsl/export/python.py).
+Files are written atomically so an interrupted export never leaves a half-written file under a
+final name.
 
 The two model formats are the ones other tools load (docs/cli.md, "Loading a trained model"):
 
@@ -35,6 +36,7 @@ import networkx as nx
 
 from growdsl import strict_json as json  # every JSON file growdsl writes is strict JSON
 from growdsl.errors import MissingDependencyError, RunError, SpecError
+from growdsl.export.python import python_source
 from growdsl.export.spec import final_grow_text
 from growdsl.ir import ArchGraph, to_dot, to_json
 from growdsl.lang.ast import ExportDecl, Spec
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 ALWAYS = ("grow", "json")
-FORMATS = ("grow", "json", "graphml", "dot", "pt2", "onnx")
+FORMATS = ("grow", "json", "graphml", "dot", "pt2", "onnx", "py")
 RETIRED = {
     "torchscript": "TorchScript export is retired: torch.jit is deprecated in PyTorch; "
     "use pt2 (torch.export), loaded with torch.export.load(path).module()",
@@ -56,6 +58,7 @@ FILE_NAMES = {
     "dot": "graph.dot",
     "pt2": "model.pt2",
     "onnx": "model.onnx",
+    "py": "model.py",
 }
 INPUT_NAME = "input"
 EXAMPLE_BATCH = 2  # torch.export specialises a dimension of size 0 or 1, so the example has 2 rows
@@ -206,5 +209,7 @@ def write_exports(
             _write_pt2(path, graph, model)
         elif fmt == "onnx":
             _write_onnx(path, graph, model)
+        elif fmt == "py":
+            _write_text(path, python_source(graph, model))
         written.append(path)
     return written

@@ -59,7 +59,7 @@ from growdsl.ir.edits import (
     concat_split,
 )
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.ops import WEIGHT_OPS
+from growdsl.ir.ops import OPS, WEIGHT_OPS, Widening
 from growdsl.lazy import torch
 
 
@@ -90,6 +90,10 @@ def widen_blocker(graph, node: str, flow: DataFlow | None = None) -> str | None:
         return f"{node}'s channels meet other paths in branch {graph[merge]['merge']} at {merge}"
     if reach.slices:
         return f"{node}'s channels are sliced at {reach.slices[0]} (fixed bounds)"
+    if reach.mixers:
+        mixer = reach.mixers[0]
+        op = graph[mixer]["op"]
+        return f"{node}'s channels are mixed by {op} at {mixer}, which a new channel would change"
     for c in reach.consumers:
         if graph[c.node]["op"] == "conv" and graph[c.node]["args"].get("groups", 1) != 1:
             return f"{node} feeds the grouped conv {c.node}"
@@ -99,27 +103,32 @@ def widen_blocker(graph, node: str, flow: DataFlow | None = None) -> str | None:
 def axes(graph, node: str, state: dict[str, torch.Tensor], reach: Reach | None = None) -> list[Axis]:
     """Every tensor axis indexed by `node`'s output channels (see the module docstring)."""
     reach = reach or DataFlow(graph).reach(node)
-    own = f"{node}.pointwise" if graph[node]["op"] == "sepconv" else node
-    found = [Axis(f"{own}.{p}", 0) for p in ("weight", "bias") if f"{own}.{p}" in state]
+    found = [Axis(f"{node}.{name}", 0) for name in _widening(graph, node).rows if f"{node}.{name}" in state]
     for p in reach.passes:
-        if graph[p.node]["op"] == "bn":
-            for buf in ("weight", "bias", "running_mean", "running_var"):
-                if f"{p.node}.{buf}" in state:
-                    found.append(Axis(f"{p.node}.{buf}", 0, p.offset, p.spread, "pass"))
+        for name in _widening(graph, p.node).per_channel:
+            if f"{p.node}.{name}" in state:
+                found.append(Axis(f"{p.node}.{name}", 0, p.offset, p.spread, "pass"))
     for c in reach.consumers:
-        if graph[c.node]["op"] == "sepconv":
-            found.append(Axis(f"{c.node}.depthwise.weight", 0, c.offset, c.spread, "pass"))
-            found.append(Axis(f"{c.node}.pointwise.weight", 1, c.offset, c.spread, "consumer"))
-        else:
-            found.append(Axis(f"{c.node}.weight", 1, c.offset, c.spread, "consumer"))
+        widening = _widening(graph, c.node)
+        for name in widening.per_input:
+            found.append(Axis(f"{c.node}.{name}", 0, c.offset, c.spread, "pass"))
+        for name in widening.columns:
+            found.append(Axis(f"{c.node}.{name}", 1, c.offset, c.spread, "consumer"))
     return found
 
 
+def _widening(graph, node: str) -> Widening:
+    """Which of op `node`'s tensors its channels index (the op table's `Widening`)."""
+    return OPS[graph[node]["op"]].widening
+
+
 def incoming_keys(graph, node: str) -> tuple[str, str | None]:
-    """The state-dict keys of `node`'s incoming weights and bias (a sepconv's pointwise conv)."""
-    own = f"{node}.pointwise" if graph[node]["op"] == "sepconv" else node
-    bias = graph[node]["args"].get("bias", True)
-    return f"{own}.weight", (f"{own}.bias" if bias else None)
+    """The state-dict keys of `node`'s incoming weights and bias: those of its neuron layer (a
+    sepconv's pointwise conv), the bias when the op has one."""
+    widening = _widening(graph, node)
+    prefix = f"{widening.neurons}." if widening.neurons else ""
+    bias = graph[node]["args"].get("bias", True) and f"{prefix}bias" in widening.rows
+    return f"{node}.{prefix}weight", (f"{node}.{prefix}bias" if bias else None)
 
 
 def _new_to_old(axis: Axis, size: int, width: int, sources: tuple[int | None, ...]) -> torch.Tensor:

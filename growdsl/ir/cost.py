@@ -19,7 +19,7 @@ import math
 
 from growdsl.ir.edits import Edit, apply_edit
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.ops import resolved_args
+from growdsl.ir.ops import OPS, resolved_args
 from growdsl.ir.shapes import NodeShapes, infer_shapes
 
 
@@ -52,6 +52,9 @@ def op_cost(graph: ArchGraph, node: str, shape: NodeShapes) -> tuple[int, int]:
     op = attrs["op"]
     args = resolved_args(op, attrs.get("args", {}))
     inp, out = shape.inp, shape.out
+    if OPS[op].cost is not None:  # a plugin op counts its own
+        params, flops = OPS[op].cost(args, inp, out)
+        return int(params), int(flops)
     if op == "linear":
         bias = out[0] if args["bias"] else 0
         return inp[0] * out[0] + bias, 2 * inp[0] * out[0]

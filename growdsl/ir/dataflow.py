@@ -14,6 +14,9 @@ Semantics, exactly:
   through too: `add`/`mean` keep each channel's index, `concat` shifts a path's channels by the
   widths of the paths before it. A `slice` keeps only some channels, and which channel arrives
   where past it depends on its bounds: a forward walk stops there and records it (`Reach.slices`).
+  A plugin op that mixes channels (a layer norm: `OpSig.mixes_channels`) or changes them in a way
+  growdsl does not know (a plugin op that is neither transparent nor growable) stops the walk too
+  (`Reach.mixers`).
 - `producers(node)`: the weight ops whose output channels arrive, through such pass-through ops
   and merges, at `node`'s input; in data-flow order, each once. Empty where the input is the
   network's input.
@@ -55,12 +58,15 @@ class Reach:
     with per-channel state, such as `bn`, at the offset and spread the channels have there), and
     what forbids widening it (`merges`: the `add`/`mean` branches whose other paths would no longer
     match; `slices`: the `slice` ops whose fixed bounds would drop or shift channels;
-    `reaches_output`: the channels become the network's output)."""
+    `reaches_output`: the channels become the network's output; `mixers`: the ops that compute
+    each output from all channels together, such as a layer norm, which a new channel would
+    change)."""
 
     consumers: list[Consumer] = field(default_factory=list)
     passes: list[Consumer] = field(default_factory=list)
     merges: list[str] = field(default_factory=list)
     slices: list[str] = field(default_factory=list)
+    mixers: list[str] = field(default_factory=list)
     reaches_output: bool = False
 
 
@@ -151,6 +157,8 @@ class DataFlow:
                     reach.consumers.append(Consumer(n, offset, spread))
                 elif kind == "op" and self.graph[n]["op"] == "slice":
                     reach.slices.append(n)
+                elif kind == "op" and self._mixes(n):
+                    reach.mixers.append(n)
                 elif kind == "op":
                     reach.passes.append(Consumer(n, offset, spread))
                     if self.graph[n]["op"] == "flatten":
@@ -182,7 +190,13 @@ class DataFlow:
         reach.passes = list(dict.fromkeys(reach.passes))
         reach.merges = list(dict.fromkeys(reach.merges))
         reach.slices = list(dict.fromkeys(reach.slices))
+        reach.mixers = list(dict.fromkeys(reach.mixers))
         return reach
+
+    def _mixes(self, node: str) -> bool:
+        """Whether op `node` mixes the channels it receives in a way a widening cannot follow."""
+        sig = OPS[self.graph[node]["op"]]
+        return sig.mixes_channels or (sig.plugin is not None and not sig.transparent)
 
     def _width(self, path: str) -> int:
         """Channels (or features) a branch path puts into a concat."""
@@ -194,7 +208,8 @@ class DataFlow:
         """Whether `node` passes its input channels through unchanged, channel for channel."""
         kind = self.graph.kind(node)
         if kind == "op":
-            return OPS[self.graph[node]["op"]].transparent
+            sig = OPS[self.graph[node]["op"]]
+            return sig.transparent and not sig.mixes_channels
         kids = self._kids[node]
         if kind == "branch" and self.graph[node]["merge"] == "concat":
             return False

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from growdsl import plugins
 from growdsl.errors import ShapeError, Span, SpecError
 from growdsl.ir.edits import SUBTREE_ROOT
 from growdsl.ir.graph import ArchGraph, to_json
-from growdsl.ir.ops import OPS, REQUIRED, OpSig
+from growdsl.ir.ops import BUILTIN_OPS, OPS, REQUIRED, OpSig
 from growdsl.ir.shapes import fmt_shape
 from growdsl.lang import ast
 from growdsl.lang.suggest import did_you_mean, unknown_name_message
@@ -106,7 +107,7 @@ class _Lowerer:
     def __init__(self, spec: ast.Spec, input_shape: tuple[int, ...], classes: int | None) -> None:
         self.blocks: dict[str, ast.BlockDef] = {}
         for block in spec.blocks:
-            if block.name in OPS:
+            if block.name in BUILTIN_OPS:  # a block may shadow a plugin's op (docs/plugins.md)
                 raise SpecError(f"block '{block.name}' has the name of an op", block.span)
             if block.name in self.blocks:
                 first = self.blocks[block.name].span
@@ -137,14 +138,15 @@ class _Lowerer:
         common = {"pos": pos, "label": term.label, "span": term.span}
         if isinstance(term, ast.OpTerm):
             name = term.call.name
-            if name in OPS:
-                graph.add(parent, node, "op", **common, **self.op_attrs(OPS[name], term.call, env))
-            elif name in self.blocks:
+            if name in self.blocks:
                 self.block_use(graph, parent, node, term, env, common)
+            elif name in OPS or plugins.provide(name):
+                graph.add(parent, node, "op", **common, **self.op_attrs(OPS[name], term.call, env))
             else:
                 known = [*OPS, *self.blocks]
                 what = "block" if did_you_mean(name, known) in self.blocks else "op"
-                raise SpecError(unknown_name_message(what, name, known), term.call.span)
+                hint = plugins.unknown_hint(name, known) if what == "op" else None
+                raise SpecError(unknown_name_message(what, name, known), term.call.span, hint=hint)
         elif isinstance(term, ast.SeqTerm):
             graph.add(parent, node, "seq", **common)
             self.sequence(graph, node, term.terms, env)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from growdsl.errors import ShapeError
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.ops import resolved_args
+from growdsl.ir.ops import OPS, resolved_args
 
 Shape = tuple[int, ...]
 
@@ -83,6 +83,12 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
     attrs = graph[node]
     op = attrs["op"]
     args = resolved_args(op, attrs.get("args", {}))
+    rule = OPS[op].shape
+    if rule is not None:  # a plugin op: its own rule; a ValueError is the user's shape mistake
+        try:
+            return tuple(rule(args, inp))
+        except ValueError as why:
+            raise _error(graph, node, str(why)) from None
     if op == "linear":
         if len(inp) != 1:
             flat_hint = "add `flatten` before it"

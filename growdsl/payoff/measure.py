@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from growdsl import ir
+from growdsl import ir, plugins
 from growdsl.compile import compile_graph
 from growdsl.errors import RunError
 from growdsl.export.spec import final_spec
@@ -148,7 +148,7 @@ def payoff(
     notes = []
     if not arms.has_widths(start):
         notes.append("no growable width range: no uniform or sweep arm")
-    context = TrainingContext(data, config, spec.grow, threads_per_member(workers))
+    context = TrainingContext(data, config, spec.grow, threads_per_member(workers), tuple(plugins.loaded()))
     backend = make_backend(Backend("local"), context, workers)
     runner = _Runner(backend, data, config, progress or (lambda _line: None))
     try:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from growdsl import plugins
 from growdsl.errors import DataError, SpecError
 from growdsl.lang.ast import Call, Value
 from growdsl.lang.suggest import unknown_name_message
@@ -54,6 +55,7 @@ class DataSet:
     load: Callable[[dict[str, Any], int], Any]
     has_split: bool = False
     doc: str = ""
+    plugin: str | None = None  # the plugin that registered the set (docs/plugins.md); None: built in
 
 
 _FRACTION = number(0.0, 1.0, hi_open=True)
@@ -65,8 +67,13 @@ _COMMON = {
 _TEST = {"test": Option(0.2, number(0.0, 1.0, lo_open=True, hi_open=True), "held-out test fraction")}
 
 
-def _opts(own: dict[str, Option], has_split: bool = False) -> dict[str, Option]:
+def with_common_options(own: dict[str, Option], has_split: bool = False) -> dict[str, Option]:
+    """A set's own options and those every set takes (`test` unless it comes split, `val`,
+    `normalize`, `tasks`)."""
     return {**own, **({} if has_split else _TEST), **_COMMON}
+
+
+_opts = with_common_options
 
 
 def _digits(opts: dict[str, Any], seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -211,6 +218,7 @@ CATALOG: dict[str, DataSet] = {
         ),
     )
 }
+BUILTIN_DATA = frozenset(CATALOG)
 DEFAULT = Call("digits")
 _REQUIRED = {"folder": ("root", 'folder(root: "data/images")'), "csv": ("path", 'csv(path: "data.csv")')}
 
@@ -223,8 +231,12 @@ def _csv_info(opts: dict[str, Any]) -> tuple[tuple[int, ...], int | None]:
 def _resolve(call: Call | None) -> tuple[DataSet, dict[str, Any]]:
     """The catalog entry and validated options of a `data` call (None: the default, digits)."""
     call = call or DEFAULT
-    if call.name not in CATALOG:
-        raise SpecError(unknown_name_message("data set", call.name, CATALOG), call.span)
+    if call.name not in CATALOG and not plugins.provide(call.name):
+        raise SpecError(
+            unknown_name_message("data set", call.name, CATALOG),
+            call.span,
+            hint=plugins.unknown_hint(call.name, CATALOG),
+        )
     entry = CATALOG[call.name]
     if entry.has_split:
         for arg in call.args:

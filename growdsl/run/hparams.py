@@ -90,7 +90,11 @@ def _hyper(key: str, value: Value) -> Hyper | None:
 
 def _distribution(key: str, call: Call) -> Hyper:
     rng = call.positional[0] if call.positional else None
-    bounds = [b.value if isinstance(b, Num) else None for b in (rng.lo, rng.hi)] if isinstance(rng, Range) else [None]
+    bounds = (
+        [b.value if isinstance(b, Num) else None for b in (rng.lo, rng.hi)]
+        if isinstance(rng, Range)
+        else [None]
+    )
     extra = [a for a in call.args[1:] if a.key != "step" or call.name != "int"]
     if len(call.positional) != 1 or extra or None in bounds:
         form = "int(lo..hi, step: s)" if call.name == "int" else f"{call.name}(lo..hi)"
@@ -176,7 +180,8 @@ def fix_train(block: TrainBlock | None, values: dict[str, Any], hypers: list[Hyp
             value = _as_value(by_key[setting.name], values[setting.name])
         elif setting.name in METHOD_SETTINGS and isinstance(value, Call):
             args = tuple(
-                replace(a, value=_as_value(by_key[k], values[k])) if (k := f"{setting.name}.{a.key}") in by_key
+                replace(a, value=_as_value(by_key[k], values[k]))
+                if (k := f"{setting.name}.{a.key}") in by_key
                 else a
                 for a in value.args
             )
@@ -214,12 +219,12 @@ def corners(block: TrainBlock | None) -> list[TrainBlock | None]:
         return [block]
     ends = {h.key: (range(len(h.values)) if h.kind == "set" else _ends(h)) for h in hypers}
     count = max(len(v) for v in ends.values())
-    return [fix_train(block, {k: v[min(i, len(v) - 1)] for k, v in ends.items()}, hypers) for i in range(count)]
+    return [
+        fix_train(block, {k: v[min(i, len(v) - 1)] for k, v in ends.items()}, hypers) for i in range(count)
+    ]
 
 
 def _ends(h: Hyper) -> tuple[Any, Any]:
     if h.kind == "int":
         return int(h.lo), int(h.lo) + h.step * (h.grid() - 1)
     return h.lo, h.hi
-
-

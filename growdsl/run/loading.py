@@ -20,7 +20,7 @@ from growdsl.errors import CheckpointError, RunError
 from growdsl.export import FILE_NAMES
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import nn, torch
-from growdsl.run.rundir import MODEL
+from growdsl.run.rundir import MODEL, load_run_plugins
 
 
 @dataclass
@@ -39,6 +39,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
     for path in (graph_file, weights_file):
         if not path.is_file():
             raise RunError(f"{run_dir} is not a finished run: it has no {path.name}")
+    load_run_plugins(run_dir)
     try:
         graph = ir.from_json(json.loads(graph_file.read_text()))
         weights = torch.load(weights_file, weights_only=True, map_location="cpu")

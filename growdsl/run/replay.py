@@ -21,7 +21,7 @@ from growdsl.export import FILE_NAMES
 from growdsl.ir.edits import EditError, edit_from_json, fold
 from growdsl.ir.graph import ArchGraph
 from growdsl.run import datasets
-from growdsl.run.rundir import SPEC, read_history
+from growdsl.run.rundir import SPEC, load_run_plugins, read_history
 
 # The history events that carry an edit (in `edit`), replayed in order: growth steps, a search
 # member's draw from the space, its crossover with a second parent, the path-level controller's
@@ -35,6 +35,7 @@ def replay(run_dir: str | Path) -> ArchGraph:
     spec_path = run_dir / SPEC
     if not spec_path.is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no {SPEC}")
+    load_run_plugins(run_dir)
     spec = lang.load(spec_path)
     info = datasets.describe(spec.data)
     start = ir.lower(spec, info.input_shape, info.classes)

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from growdsl import strict_json
+from growdsl import plugins, strict_json
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import FILE_NAMES, write_atomically
 
@@ -199,11 +199,21 @@ def releases_claims(function: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def write_identity(run_dir: Path, spec_text: str) -> str:
-    """Give a new run its identity: a fresh run id and the hash of its spec, in run.json; returns
-    the run id, which the run's checkpoints (or a search's state) carry."""
-    identity = {"run_id": uuid.uuid4().hex, "spec_sha256": _sha256(spec_text)}
+    """Give a new run its identity: a fresh run id, the hash of its spec and the plugins it runs
+    with (docs/plugins.md), in run.json; returns the run id, which the run's checkpoints (or a
+    search's state) carry."""
+    identity: dict[str, Any] = {"run_id": uuid.uuid4().hex, "spec_sha256": _sha256(spec_text)}
+    if plugins.loaded():
+        identity["plugins"] = plugins.loaded()
     write_text(run_dir / IDENTITY, strict_json.dumps(identity, indent=1) + "\n")
     return identity["run_id"]
+
+
+def load_run_plugins(run_dir: str | Path) -> list[str]:
+    """Load the plugins the run in `run_dir` ran with (its run.json says which): whatever reopens
+    a run needs its ops and data sets again."""
+    identity = _identity(Path(run_dir))
+    return plugins.load_plugins(plugins.recorded(identity)) if identity else []
 
 
 def run_id(run_dir: Path) -> str | None:

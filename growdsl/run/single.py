@@ -25,9 +25,9 @@ from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
 from growdsl.run.config import TrainConfig, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
 from growdsl.run.datasets import DataInfo, Splits
-from growdsl.run.hparams import default_train
 from growdsl.run.divergence import LastGood, stop_cleanly
 from growdsl.run.execution import Execution
+from growdsl.run.hparams import default_train
 from growdsl.run.loop import TrainState, evaluate, to_device
 from growdsl.run.member import initial_payload, state_from_payload, train_member
 from growdsl.run.progress import progress_enabled
@@ -38,6 +38,7 @@ from growdsl.run.rundir import (
     SPEC,
     append_history,
     claim,
+    load_run_plugins,
     make_run_dir,
     releases_claims,
     write_history,
@@ -127,6 +128,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     """Continue the run in `run_dir` from its checkpoint to the spec's last epoch."""
     run_dir = Path(run_dir)
     claim(run_dir)  # one owner at a time (growdsl/run/rundir.py)
+    load_run_plugins(run_dir)
     ckpt = load_checkpoint(run_dir)
     text = ckpt["spec"]
     spec = lang.parse_text(text, str(run_dir / SPEC))

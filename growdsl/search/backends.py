@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from growdsl.lang.ast import GrowBlock
+from growdsl.plugins import load_plugins
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Splits
 from growdsl.run.member import Payload, train_member
@@ -64,6 +65,7 @@ class TrainingContext:
     config: TrainConfig
     grow: GrowBlock | None
     threads: int
+    plugins: tuple[str, ...] = ()  # loaded by each job first: a worker process starts without them
 
 
 def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
@@ -72,6 +74,7 @@ def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
     torch.set_num_threads(context.threads)
     start = time.perf_counter()
     try:
+        load_plugins(context.plugins)
         config = context.config if job.seed is None else dataclasses.replace(context.config, seed=job.seed)
         grow = context.grow if job.grows else None
         payload, metrics = train_member(job.payload, context.data, config, job.epochs, grow=grow)

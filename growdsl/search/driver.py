@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from growdsl import ir, lang, strict_json
+from growdsl import ir, lang, plugins, strict_json
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import write_atomically
 from growdsl.lang.ast import Spec
@@ -46,6 +46,7 @@ from growdsl.run.rundir import (
     SPEC,
     check_identity,
     claim,
+    load_run_plugins,
     make_run_dir,
     releases_claims,
     remove_stale,
@@ -111,6 +112,7 @@ def resume_search(
     belongs to another search."""
     run_dir = Path(run_dir)
     _own(run_dir)
+    load_run_plugins(run_dir)
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
     setup = _setup(lang.parse_text(state["spec"], str(run_dir / SPEC)), device, state["spec"])
@@ -144,7 +146,9 @@ def _search(
     _write_log(run_dir, state)  # a resumed search's log is its state's: lines after the last save go
     rounds = method.rounds()
     workers = min(setup.search.workers, method.width(state))
-    context = TrainingContext(setup.data, method.config, setup.spec.grow, threads_per_member(workers))
+    context = TrainingContext(
+        setup.data, method.config, setup.spec.grow, threads_per_member(workers), tuple(plugins.loaded())
+    )
     backend = InProcess(context) if in_process else make_backend(setup.search.backend, context, workers)
     try:
         with SearchProgress(progress_enabled(quiet), rounds) as progress:

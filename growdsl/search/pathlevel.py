@@ -31,7 +31,7 @@ from typing import Any
 
 import torch
 
-from growdsl import ir
+from growdsl import ir, plugins
 from growdsl.errors import RunError
 from growdsl.grow.net import Net
 from growdsl.ir.edits import edit_to_json
@@ -79,7 +79,9 @@ class PathLevel:
         payload = initial_payload(
             self.setup.space, config, config.seed, config.epochs, {"spec": state["spec"]}
         )
-        context = TrainingContext(self.setup.data, config, self.setup.spec.grow, threads_per_member(1))
+        context = TrainingContext(
+            self.setup.data, config, self.setup.spec.grow, threads_per_member(1), tuple(plugins.loaded())
+        )
         trained = run_job(context, MemberJob(base, payload, config.epochs))
         if trained.payload is None:
             raise RunError(f"the base net did not train: {trained.error}")

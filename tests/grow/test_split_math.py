@@ -59,7 +59,7 @@ def test_curvature_is_the_activations_second_derivative(name):
 
 def _neuron_hessian(model, site, x, neuron):
     """∇²_θ Σ g σ(bn(layer_θ(h))) for one neuron, g detached, by autograd: the definition of S."""
-    layer = neuron_layer(model.module_at(site.node))
+    layer = neuron_layer(model, site.node)
     act = model.module_at(site.act)
     seen = {}
 
@@ -132,7 +132,7 @@ def test_splitting_product_equals_dummy_term_gradient(layer):
     factors = _factors(graph, model, "m.p", x, y)
     v = torch.randn(factors.neurons, factors.dim, dtype=torch.float64)
     dummy = torch.zeros_like(v, requires_grad=True)
-    layer_mod = neuron_layer(model.module_at("m.p"))
+    layer_mod = neuron_layer(model, "m.p")
     bn = model.module_at(factors.site.bn)
     c = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     seen = {}

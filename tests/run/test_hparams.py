@@ -60,7 +60,13 @@ def test_draws_follow_their_distributions():
 
 def test_perturb_resamples_a_quarter_and_scales_or_shifts_the_rest_within_bounds():
     hypers = hypers_of()
-    values = {"epochs": 4, "batch": 1, "optimizer.lr": 1e-2, "optimizer.momentum": 0.6, "optimizer.weight_decay": 0}
+    values = {
+        "epochs": 4,
+        "batch": 1,
+        "optimizer.lr": 1e-2,
+        "optimizer.momentum": 0.6,
+        "optimizer.weight_decay": 0,
+    }
     rng = random.Random(1)
     seen_lr, seen_decay = set(), set()
     for _ in range(400):
@@ -79,8 +85,13 @@ def test_perturb_resamples_a_quarter_and_scales_or_shifts_the_rest_within_bounds
 
 def test_values_written_into_the_block_are_what_the_run_reads_and_format_back():
     hypers = hypers_of()
-    values = {"epochs": 6, "batch": 1, "optimizer.lr": 0.0031622776601683794, "optimizer.momentum": 0.9,
-              "optimizer.weight_decay": 1}
+    values = {
+        "epochs": 6,
+        "batch": 1,
+        "optimizer.lr": 0.0031622776601683794,
+        "optimizer.momentum": 0.9,
+        "optimizer.weight_decay": 1,
+    }
     fixed = fix_train(block(), values, hypers)
     config = train_config(fixed)
     assert (config.epochs, config.batch) == (6, 64)
@@ -91,7 +102,10 @@ def test_values_written_into_the_block_are_what_the_run_reads_and_format_back():
 
     text = format_spec(replace(spec, train=fixed))
     assert train_config(parse_text(text, "again.grow").train) == config
-    assert shown(values, hypers)["batch"] == 64 and shown(values, hypers)["optimizer.lr"] == 0.0031622776601683794
+    assert (
+        shown(values, hypers)["batch"] == 64
+        and shown(values, hypers)["optimizer.lr"] == 0.0031622776601683794
+    )
 
 
 def test_a_run_without_a_search_takes_a_sets_first_value():

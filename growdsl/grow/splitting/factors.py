@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from growdsl.grow.splitting.curvature import CURVATURES
 from growdsl.grow.splitting.sites import SplitSite
+from growdsl.ir.ops import OPS
 from growdsl.lazy import F, nn, torch
 
 if TYPE_CHECKING:
@@ -46,11 +47,12 @@ class SplitFactors:
         return self.h.shape[1]
 
 
-def neuron_layer(module: nn.Module) -> nn.Linear | nn.Conv2d:
-    """The torch layer whose output rows are the neurons: a sepconv's pointwise half."""
-    from growdsl.compile.ops import SepConv  # an nn.Module subclass: imports torch (growdsl/lazy.py)
-
-    return module.pointwise if isinstance(module, SepConv) else module
+def neuron_layer(model: GrowNet, node: str) -> nn.Linear | nn.Conv2d:
+    """The torch layer whose output rows are `node`'s neurons (a sepconv's pointwise half: the op
+    table's `Widening.neurons`)."""
+    neurons = OPS[model.graph[node]["op"]].widening.neurons
+    module = model.module_at(node)
+    return module.get_submodule(neurons) if neurons else module
 
 
 def neuron_inputs(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -89,7 +91,7 @@ def collect_factors(
     seen_acts: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     handles = []
     for site in sites:
-        layer = neuron_layer(model.module_at(site.node))
+        layer = neuron_layer(model, site.node)
         handles.append(
             layer.register_forward_hook(
                 lambda m, i, o, key=site.node: seen_inputs.__setitem__(key, i[0].detach())
@@ -113,7 +115,7 @@ def collect_factors(
         model.train(was_training)
     factors = []
     for site, out, grad in zip(sites, outs, grads, strict=True):
-        layer = neuron_layer(model.module_at(site.node))
+        layer = neuron_layer(model, site.node)
         u = _channels_last(seen_acts[site.node][0])
         g = _channels_last(grad) if grad is not None else torch.zeros_like(out).reshape(u.shape)
         bn = model.module_at(site.bn) if site.bn is not None else None
