@@ -196,7 +196,8 @@ def growth_lines(run_dir: str | Path) -> list[str]:
     for r in read_history(run_dir):
         if r.get("event") in ("sample", "mix"):
             edit = r["edit"]
-            lines.append(f"epoch {r['epoch']:>4}  {r['event']:<8} {edit['kind']}(node: {edit['node']})")
+            what = f"{edit['kind']}(node: {edit.get('node', '?')})"
+            lines.append(f"epoch {r['epoch']:>4}  {r['event']:<8} {what}")
         elif r.get("event") == "grow":
             edit = r.get("edit") or {"kind": "?"}
             what = ", ".join(f"{k}: {v}" for k, v in edit.items() if k != "kind" and k != "donor")

@@ -15,8 +15,9 @@ from typing import Any
 
 from growdsl.errors import RunError
 from growdsl.run.plots import epoch_records, overlay_figure, save_png
+from growdsl.run.records import read_history
 from growdsl.run.report import METRICS, final_metrics_of, fmt_number
-from growdsl.run.rundir import HISTORY, read_history
+from growdsl.run.rundir import HISTORY
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,7 @@ class RunSummary:
 
 def summarize(run_dir: Path, name: str) -> RunSummary:
     """One run's row; a folder without a history with epoch lines is a RunError naming it."""
-    try:
-        history = read_history(run_dir)
-    except (OSError, ValueError) as e:
-        raise RunError(f"cannot read {run_dir / HISTORY}: {e}") from e
+    history = read_history(run_dir)
     epochs = epoch_records(history)
     if not epochs:
         raise RunError(f"{run_dir} holds no {HISTORY} with epoch lines: is it a run directory?")

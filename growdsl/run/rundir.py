@@ -34,6 +34,7 @@ from typing import Any
 from growdsl import strict_json
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import FILE_NAMES, write_atomically
+from growdsl.run.records import read_history  # noqa: F401 - the history's reader, for this module's users
 
 SPEC = "spec.grow"
 HISTORY = "history.jsonl"
@@ -129,13 +130,6 @@ def append_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
             f.flush()
     except OSError as e:  # a failed write names no file; the message should
         raise OSError(e.errno, e.strerror, str(path)) from e
-
-
-def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / HISTORY
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 # ---------------------------------------------------------------- one owner
