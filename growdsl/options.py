@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
-from growdsl.lang.ast import Call, ListValue, Name, Num, Str, Value
+from growdsl.lang.ast import Call, ListValue, Name, Num, Range, SetValue, Str, Value
 from growdsl.lang.suggest import unknown_name_message
 
 Check = Callable[[Value], Any]
@@ -39,6 +39,10 @@ def _show(value: Value) -> str:
         return "[" + ", ".join(_show(v) for v in value.items) + "]"
     if isinstance(value, Call):
         return value.name + "(...)" if value.args else value.name
+    if isinstance(value, SetValue):
+        return "{" + ", ".join(_show(v) for v in value.items) + "}"
+    if isinstance(value, Range):
+        return f"{_show(value.lo)}..{_show(value.hi)}"
     return type(value).__name__.lower()
 
 
@@ -142,6 +146,14 @@ class Option:
 
 def read_value(value: Value, check: Check, what: str) -> Any:
     """Apply `check`, turning its BadValue into a SpecError at the value, naming `what`."""
+    if isinstance(value, (SetValue, Range)):  # the model's search space, not yet a setting's
+        kind = "set" if isinstance(value, SetValue) else "range"
+        raise SpecError(
+            f"{what} takes one value, not a {kind} {_show(value)}",
+            value.span,
+            hint="sets and ranges are choices of the model's search space (docs/language.md); "
+            "write one value here",
+        )
     try:
         return check(value)
     except BadValue as e:

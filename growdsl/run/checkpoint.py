@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,22 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def load_tensors(path: Path) -> Any:
+    """`torch.load(path, weights_only=True)` onto the CPU, without the warning torch prints for a
+    file of another pickle protocol (a plain pickle where a checkpoint should be): the caller
+    refuses such a file with its own message, and torch's would come first, misleading."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     """Read RUN_DIR/checkpoint.pt with weights_only=True; any problem is a CheckpointError."""
     path = Path(run_dir) / FILE
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: is {run_dir} a growdsl run directory?")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = load_tensors(path)
     except Exception as e:  # a damaged file fails anywhere in unzipping or unpickling, any type
         # (torch's own message suggests loading without weights_only, which would run the file's code)
         raise CheckpointError(

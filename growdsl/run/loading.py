@@ -20,6 +20,7 @@ from growdsl.errors import CheckpointError, RunError
 from growdsl.export import FILE_NAMES
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import nn, torch
+from growdsl.run.checkpoint import load_tensors
 from growdsl.run.rundir import MODEL
 
 
@@ -41,7 +42,7 @@ def load_run(run_dir: str | Path) -> LoadedRun:
             raise RunError(f"{run_dir} is not a finished run: it has no {path.name}")
     try:
         graph = ir.from_json(json.loads(graph_file.read_text()))
-        weights = torch.load(weights_file, weights_only=True, map_location="cpu")
+        weights = load_tensors(weights_file)
     except (OSError, ValueError, KeyError, RuntimeError) as e:
         raise CheckpointError(f"{run_dir}: cannot read the run's graph or weights: {e}") from None
     model = compile_graph(graph)
