@@ -89,6 +89,20 @@ def load_tensors(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def is_the_folders_checkpoint(run_dir: Path) -> bool:
+    """Whether `run_dir/checkpoint.pt` carries the run id of the folder's `run.json`: where a
+    folder holds both a run's checkpoint and a search's state (reused with --force by a growdsl
+    that left the other's files behind), `run.json` names the one that is the folder's."""
+    path = Path(run_dir) / FILE
+    if not path.is_file() or run_id(Path(run_dir)) is None:
+        return False
+    try:
+        data = load_tensors(path)
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is not this folder's
+        return False
+    return isinstance(data, dict) and data.get("run_id") == run_id(Path(run_dir))
+
+
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     """Read RUN_DIR/checkpoint.pt with weights_only=True; any problem is a CheckpointError."""
     path = Path(run_dir) / FILE

@@ -35,16 +35,21 @@ from growdsl.ir.edits import EditError, edit_from_json
 Check = Callable[[Any], bool]
 
 
-def _integer(value: Any) -> bool:
+def integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _number_or_null(value: Any) -> bool:
+def number_or_null(value: Any) -> bool:
     return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
 
 
-def _string(value: Any) -> bool:
+def string(value: Any) -> bool:
     return isinstance(value, str)
+
+
+def seconds(value: Any) -> bool:
+    """A timing record: `{"train": 1.2, "exploit": 0.0}`."""
+    return isinstance(value, dict) and all(number_or_null(v) for v in value.values())
 
 
 def _edit(value: Any) -> bool:
@@ -52,50 +57,61 @@ def _edit(value: Any) -> bool:
     return True
 
 
-_NAMES = {_integer: "an integer", _number_or_null: "a number or null", _string: "a string", _edit: "an edit"}
+_NAMES = {
+    integer: "an integer",
+    number_or_null: "a number or null",
+    string: "a string",
+    seconds: "an object of seconds",
+    _edit: "an edit",
+}
 
 # event -> field -> (its check, whether every line of that event has it)
 FIELDS: dict[str, dict[str, tuple[Check, bool]]] = {
     "epoch": {
-        "epoch": (_integer, True),
-        "loss": (_number_or_null, True),
-        "params": (_integer, True),
-        "acc": (_number_or_null, False),
-        "held_out_loss": (_number_or_null, False),
-        "flops": (_integer, False),
-        "time": (_number_or_null, False),
+        "epoch": (integer, True),
+        "loss": (number_or_null, True),
+        "params": (integer, True),
+        "acc": (number_or_null, False),
+        "held_out_loss": (number_or_null, False),
+        "flops": (integer, False),
+        "time": (number_or_null, False),
     },
     "grow": {
-        "epoch": (_integer, True),
-        "transform": (_string, True),
-        "params_before": (_integer, True),
-        "params_after": (_integer, True),
-        "node": (_string, False),
-        "score": (_number_or_null, False),
-        "delta_out": (_number_or_null, False),
+        "epoch": (integer, True),
+        "transform": (string, True),
+        "params_before": (integer, True),
+        "params_after": (integer, True),
+        "node": (string, False),
+        "score": (number_or_null, False),
+        "delta_out": (number_or_null, False),
         "edit": (_edit, False),  # a history written before edits were logged has none
     },
-    "grow_skipped": {"epoch": (_integer, True), "transform": (_string, True), "reason": (_string, False)},
-    "sample": {"epoch": (_integer, True), "edit": (_edit, True)},
-    "mix": {"epoch": (_integer, True), "edit": (_edit, True)},
-    "pathlevel": {"epoch": (_integer, True), "edit": (_edit, True)},
-    "rollback": {"epoch": (_integer, True)},
-    "diverged": {"epoch": (_integer, True), "kept_epoch": (_integer, False)},
-    "task": {"epoch": (_integer, True), "task": (_integer, True)},
+    "grow_skipped": {"epoch": (integer, True), "transform": (string, True), "reason": (string, False)},
+    "sample": {"epoch": (integer, True), "edit": (_edit, True)},
+    "mix": {"epoch": (integer, True), "edit": (_edit, True)},
+    "pathlevel": {"epoch": (integer, True), "edit": (_edit, True)},
+    "rollback": {"epoch": (integer, True)},
+    "diverged": {"epoch": (integer, True), "kept_epoch": (integer, False)},
+    "task": {"epoch": (integer, True), "task": (integer, True)},
 }
 METRICS_FIELDS: dict[str, tuple[Check, bool]] = {
-    "epochs": (_integer, False),
-    "params": (_integer, False),
-    "flops": (_integer, False),
-    "test_acc": (_number_or_null, False),
-    "test_loss": (_number_or_null, False),
+    "epochs": (integer, False),
+    "params": (integer, False),
+    "flops": (integer, False),
+    "test_acc": (number_or_null, False),
+    "test_loss": (number_or_null, False),
 }
 
 
 def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     """The records of `run_dir/history.jsonl`, each checked (see the module's docstring); [] when
     the folder has no history."""
-    path = Path(run_dir) / "history.jsonl"
+    return read_json_lines(Path(run_dir) / "history.jsonl", FIELDS)
+
+
+def read_json_lines(path: Path, fields: dict[str, dict[str, tuple[Check, bool]]]) -> list[dict[str, Any]]:
+    """The records of a JSON-lines file growdsl wrote (a history, a search's log), each an object
+    with an `event` whose fields are checked against `fields[event]`; [] when there is no file."""
     if not path.exists():
         return []
     try:
@@ -108,7 +124,7 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
         if not raw.strip():
             continue
         try:
-            records.append(_record(raw, f"{path}:{number}"))
+            records.append(_record(raw, f"{path}:{number}", fields))
         except RunError:
             if number == len(lines) and not data.endswith(b"\n"):
                 continue  # the last line, cut short: never written (see the docstring)
@@ -116,12 +132,12 @@ def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
     return records
 
 
-def _record(raw: bytes, where: str) -> dict[str, Any]:
+def _record(raw: bytes, where: str, fields: dict[str, dict[str, tuple[Check, bool]]]) -> dict[str, Any]:
     record = _parse(raw, where)
     if not isinstance(record, dict) or not isinstance(record.get("event"), str):
         raise RunError(f"{where}: not a history record (a JSON object with an event): {reprlib.repr(record)}")
     try:
-        check_fields(record, FIELDS.get(record["event"], {}), f"{record['event']} line")
+        check_fields(record, fields.get(record["event"], {}), f"{record['event']} line")
     except (ValueError, EditError) as e:
         raise RunError(f"{where}: {e}") from None
     return record
@@ -176,4 +192,12 @@ def read_metrics(path: Path) -> dict[str, Any]:
     return metrics
 
 
-__all__ = ["FIELDS", "check_fields", "read_graph", "read_history", "read_json_object", "read_metrics"]
+__all__ = [
+    "FIELDS",
+    "check_fields",
+    "read_graph",
+    "read_history",
+    "read_json_lines",
+    "read_json_object",
+    "read_metrics",
+]

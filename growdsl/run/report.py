@@ -130,9 +130,18 @@ def final_metrics_of(run_dir: Path, history: list[dict[str, Any]]) -> dict[str, 
 def rebuild_report(run_dir: str | Path) -> list[Path]:
     """`growdsl report DIR`: the report of the run in DIR, from its history (and graph.json when
     there is one); returns the files written."""
+    from growdsl.search.driver import is_search_dir  # the search imports this module
+    from growdsl.search.folder import read_search_log
+
     run_dir = Path(run_dir)
     history = read_history(run_dir)
-    if not epoch_records(history):
+    if is_search_dir(run_dir) and read_search_log(run_dir).best is None:
+        ending = read_search_log(run_dir).ending.removeprefix("search: ")
+        raise RunError(
+            f"{run_dir} is a search without a result to report ({ending}); its log is "
+            f"{run_dir / 'search.jsonl'}, its members' histories are in {run_dir / 'members'}"
+        )
+    if not any(r["event"] in ("epoch", "diverged") for r in history):
         raise RunError(f"{run_dir} holds no history.jsonl with epoch lines: is it a run directory?")
     graph_file = run_dir / "graph.json"
     graph = read_graph(graph_file) if graph_file.exists() else None

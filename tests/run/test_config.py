@@ -114,6 +114,7 @@ def test_setting_names_match_what_the_block_accepts():
         "seed",
         "device",
         "on_divergence",
+        "max_params",
     }
     check_setting_name("epochs")
     with pytest.raises(SpecError, match="did you mean 'batch'"):
