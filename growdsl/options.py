@@ -63,7 +63,7 @@ def number(
     expected = "a number" + _bounds(lo, hi, lo_open, hi_open)
 
     def check(value: Value) -> float:
-        if not isinstance(value, Num) or not math.isfinite(value.value):
+        if not isinstance(value, Num) or not _finite(value.value):
             raise BadValue(expected)
         x = float(value.value)
         if lo is not None and (x < lo or (lo_open and x == lo)):
@@ -75,12 +75,20 @@ def number(
     return check
 
 
+def _finite(x: int | float) -> bool:
+    """Finite, and within a float's range (`1e3091G` is an exact int past it)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def integer(lo: int | None = None, hi: int | None = None) -> Check:
     """A whole number within the given bounds (`2k` is fine, `2.5` is not)."""
     expected = "a whole number" + _bounds(lo, hi, False, False)
 
     def check(value: Value) -> int:
-        if not isinstance(value, Num) or not math.isfinite(value.value) or value.value != int(value.value):
+        if not isinstance(value, Num) or not _finite(value.value) or value.value != int(value.value):
             raise BadValue(expected)
         x = int(value.value)
         if (lo is not None and x < lo) or (hi is not None and x > hi):

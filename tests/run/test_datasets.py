@@ -102,7 +102,7 @@ def test_unknown_option_suggests_the_nearest_at_its_span():
         ("digits(test: 1.5)", "a number in (0.0, 1.0)"),
         ("digits(test: 0)", "a number in (0.0, 1.0)"),
         ("digits(normalize: 1)", "true or false"),
-        ("spirals(n: 2.5)", "a whole number >= 10"),
+        ("spirals(n: 2.5)", "a whole number in [10, 100000000]"),
         ("spirals(classes: 1)", "a whole number >= 2"),
         ('folder(root: "x", size: [32])', "a list of 2 whole numbers >= 1"),
         ("csv(path: data)", "a quoted string"),

@@ -5,6 +5,7 @@ search's own time; a search without a result is said to be one, not taken for a 
 from __future__ import annotations
 
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -114,3 +115,29 @@ def test_resume_follows_run_json_in_a_folder_holding_a_checkpoint_and_a_search_s
     shutil.copy(searches["finished"] / "search_state.pt", out)
     resumed = api.resume_run(out, quiet=True)
     assert resumed.final_metrics["epochs"] == 3
+
+
+@pytest.mark.parametrize(
+    "file, damage, message",
+    [
+        ("search.jsonl", b"{not json\n", "search.jsonl:"),
+        ("search.jsonl", b'{"event": "best", "member": 0, "fitness": "high"}\n', "search.jsonl:"),
+        ("model.pt", None, "model.pt"),
+    ],
+    ids=["log_line_not_json", "best_fitness_a_string", "model_a_plain_pickle"],
+)
+def test_a_tampered_search_folder_is_named_by_every_reader(searches, tmp_path, file, damage, message):
+    folder = tmp_path / "search"
+    shutil.copytree(searches["finished"], folder, ignore=shutil.ignore_patterns("run.lock"))
+    if damage is None:
+        (folder / file).write_bytes(pickle.dumps({"m.0.weight": [1.0]}))
+    else:
+        with open(folder / file, "ab") as f:
+            f.write(damage)
+    readers = [["export", "--format", "graphml"]] + (
+        [["compare"], ["report"]] if file == "search.jsonl" else []
+    )
+    for command in readers:
+        result = CliRunner().invoke(main, [command[0], str(folder), *command[1:]])
+        assert isinstance(result.exception, SystemExit), f"{command}: {result.exception!r}"
+        assert result.exit_code == 2 and message in result.output, f"{command}: {result.output}"
