@@ -29,7 +29,7 @@ from growdsl.grow import check_grow
 from growdsl.ir import ArchGraph, NodeShapes
 from growdsl.lang.ast import Spec
 from growdsl.run import datasets
-from growdsl.run.config import check_loss, check_memory_format, check_on_divergence, train_config
+from growdsl.run.config import check_loss, check_memory_format, check_on_divergence, check_size, train_config
 from growdsl.run.hparams import corners, default_train
 from growdsl.search import check_search
 
@@ -121,7 +121,9 @@ def check(spec: Spec) -> CheckResult:
     check_grow(spec.grow, graph)
     check_search(spec.search, graph, spec.data)
     check_export(spec.export)
-    return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
+    params = ir.param_count(graph)
+    check_size(blocks[0], params, spec.model.span)
+    return CheckResult(spec, graph, shapes, params, ir.flops(graph))
 
 
 def check_file(path: str | Path, overrides: list[str] | None = None) -> CheckResult:
@@ -140,30 +142,46 @@ def run_spec(
     """Check the spec, then train (and grow) it, or run its search; the run directory is `out` or
     `runs/<model>-<time>`; with `tensorboard`, TensorBoard logs of a single run are written to that
     folder as it trains."""
-    check(spec)
-    if spec.search is not None:
-        from growdsl.search.driver import run_search
+    from growdsl.run.memory import allocation_failures_refused
 
-        return run_search(spec, out, device=device, quiet=quiet, force=force)
-    return run_stage.run(spec, out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
+    check(spec)
+    with allocation_failures_refused():
+        if spec.search is not None:
+            from growdsl.search.driver import run_search
+
+            return run_search(spec, out, device=device, quiet=quiet, force=force)
+        return run_stage.run(spec, out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
 
 
 def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
-    """Continue an interrupted run from `run_dir/checkpoint.pt`, or a search from its saved state."""
+    """Continue an interrupted run from `run_dir/checkpoint.pt`, or a search from its saved state:
+    whichever of the two `run.json` names, should a folder hold both."""
+    from growdsl.run.checkpoint import is_the_folders_checkpoint
+    from growdsl.run.memory import allocation_failures_refused
     from growdsl.search.driver import is_search_dir, resume_search
 
-    if is_search_dir(run_dir):
-        return resume_search(run_dir, device=device, quiet=quiet)
-    return run_stage.resume(run_dir, device=device, quiet=quiet)
+    with allocation_failures_refused():
+        if is_search_dir(run_dir) and not is_the_folders_checkpoint(Path(run_dir)):
+            return resume_search(run_dir, device=device, quiet=quiet)
+        return run_stage.resume(run_dir, device=device, quiet=quiet)
 
 
 def export_run(run_dir: str | Path, formats: tuple[str, ...] | list[str]) -> list[Path]:
-    """Write a run's graph and weights (from its checkpoint) in more formats, into `run_dir`."""
+    """Write a run's graph and weights in more formats, into `run_dir`: a run's from its
+    checkpoint (so a stopped run's too), a search's from its result, the fittest member's
+    `graph.json` and `model.pt` (a search has no checkpoint of its own)."""
     from growdsl.run.checkpoint import load_checkpoint
     from growdsl.run.rundir import load_run_plugins
+    from growdsl.search.driver import is_search_dir
 
     run_dir = Path(run_dir)
     load_run_plugins(run_dir)
+    if is_search_dir(run_dir):
+        from growdsl.search.folder import load_result
+
+        result = load_result(run_dir)
+        spec = lang.load(run_dir / "spec.grow")
+        return write_exports(run_dir, spec, result.graph, result.model, tuple(formats))
     ckpt = load_checkpoint(run_dir)
     spec = lang.parse_text(ckpt["spec"], str(run_dir / "spec.grow"))
     graph = ir.from_json(ckpt["graph"])
@@ -200,7 +218,7 @@ def growth_lines(run_dir: str | Path) -> list[str]:
     made it (a transform; `sample`, `mix` and `pathlevel` for a search member's draw, crossover
     and path-level change), the edit, and for a growth step params and output change."""
     from growdsl.run.replay import EDIT_EVENTS
-    from growdsl.run.rundir import read_history
+    from growdsl.run.records import read_history
 
     if not (Path(run_dir) / "history.jsonl").is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no history.jsonl")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
-from growdsl.lang.ast import Call, Compare, ListValue, Name, Num, Str, Value
+from growdsl.lang.ast import Call, Compare, ListValue, Name, Num, Range, SetValue, Str, Value
 from growdsl.lang.suggest import unknown_name_message
 
 Check = Callable[[Value], Any]
@@ -41,6 +41,10 @@ def _show(value: Value) -> str:
         return value.name + "(...)" if value.args else value.name
     if isinstance(value, Compare):
         return f"{value.metric} {value.op} {value.bound.text}"
+    if isinstance(value, SetValue):
+        return "{" + ", ".join(_show(v) for v in value.items) + "}"
+    if isinstance(value, Range):
+        return f"{_show(value.lo)}..{_show(value.hi)}"
     return type(value).__name__.lower()
 
 
@@ -61,7 +65,7 @@ def number(
     expected = "a number" + _bounds(lo, hi, lo_open, hi_open)
 
     def check(value: Value) -> float:
-        if not isinstance(value, Num) or not math.isfinite(value.value):
+        if not isinstance(value, Num) or not _finite(value.value):
             raise BadValue(expected)
         x = float(value.value)
         if lo is not None and (x < lo or (lo_open and x == lo)):
@@ -73,12 +77,20 @@ def number(
     return check
 
 
+def _finite(x: int | float) -> bool:
+    """Finite, and within a float's range (`1e3091G` is an exact int past it)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
 def integer(lo: int | None = None, hi: int | None = None) -> Check:
     """A whole number within the given bounds (`2k` is fine, `2.5` is not)."""
     expected = "a whole number" + _bounds(lo, hi, False, False)
 
     def check(value: Value) -> int:
-        if not isinstance(value, Num) or not math.isfinite(value.value) or value.value != int(value.value):
+        if not isinstance(value, Num) or not _finite(value.value) or value.value != int(value.value):
             raise BadValue(expected)
         x = int(value.value)
         if (lo is not None and x < lo) or (hi is not None and x > hi):
@@ -144,6 +156,14 @@ class Option:
 
 def read_value(value: Value, check: Check, what: str) -> Any:
     """Apply `check`, turning its BadValue into a SpecError at the value, naming `what`."""
+    if isinstance(value, (SetValue, Range)):  # the model's search space, not yet a setting's
+        kind = "set" if isinstance(value, SetValue) else "range"
+        raise SpecError(
+            f"{what} takes one value, not a {kind} {_show(value)}",
+            value.span,
+            hint="sets and ranges are choices of the model's search space (docs/language.md); "
+            "write one value here",
+        )
     try:
         return check(value)
     except BadValue as e:

@@ -39,8 +39,10 @@ def test_a_nonfinite_number_with_no_object_to_flag_it_in_is_refused():
 
 
 def test_history_lines_are_strict_json(tmp_path):
-    write_history(tmp_path, [{"event": "epoch", "epoch": 1, "loss": math.inf}])
-    append_history(tmp_path, [{"event": "epoch", "epoch": 2, "loss": math.nan, "held_out_loss": math.nan}])
+    write_history(tmp_path, [{"event": "epoch", "epoch": 1, "loss": math.inf, "params": 10}])
+    append_history(
+        tmp_path, [{"event": "epoch", "epoch": 2, "loss": math.nan, "held_out_loss": math.nan, "params": 10}]
+    )
     lines = [strict_json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()]
     assert lines[0]["loss"] is None and lines[0]["nonfinite"] == ["loss"]
     assert lines[1]["nonfinite"] == ["loss", "held_out_loss"]

@@ -124,8 +124,11 @@ def _graphml_graph(graph: ArchGraph) -> nx.DiGraph:
     data = to_json(graph)
     g = nx.DiGraph(root=graph.root, input_shape=json.dumps(data["input_shape"]), classes=graph.classes or 0)
     for node in data["nodes"]:
-        attrs = {k: v if isinstance(v, (str, int, float, bool)) else json.dumps(v) for k, v in node.items()}
-        attrs = {k: v for k, v in attrs.items() if k != "id" and v is not None}
+        attrs = {  # an unset attribute (an unlabelled node's label: None) is left out, not "null"
+            k: v if isinstance(v, (str, int, float, bool)) else json.dumps(v)
+            for k, v in node.items()
+            if k != "id" and v is not None
+        }
         g.add_node(node["id"], **attrs)
     for edge in data["edges"]:
         g.add_edge(edge["source"], edge["target"], pos=edge["pos"])

@@ -132,6 +132,32 @@ def _max_change(before: torch.Tensor | None, after: torch.Tensor | None) -> floa
     return change if change == change and change != float("inf") else None
 
 
+def nothing_grew(
+    transforms: list[Transform],
+    candidates: dict[int, list[Candidate]],
+    skipped: list[dict[str, Any]],
+    epoch: int,
+) -> list[dict[str, Any]]:
+    """A `grow_skipped` line for each transform of a step that added nothing (those the guard
+    skipped have theirs), saying why: it proposed nothing, nothing it proposed was predicted to
+    lower the loss (the policy takes only scores > 0), or nothing fit the ranges and the budget."""
+    guarded = {line["transform"] for line in skipped}
+    lines = []
+    for i, transform in enumerate(transforms):
+        if transform.name in guarded:
+            continue
+        cands = candidates.get(i, [])
+        if not cands:
+            reason = "no candidate: the transform found nothing to propose"
+        elif max(c.score for c in cands) <= 0:
+            best = max(c.score for c in cands)
+            reason = f"no candidate predicted to lower the loss: {len(cands)} scored, the best {best:.3g}"
+        else:
+            reason = "no candidate fits the ranges or this step's share of the budget"
+        lines.append({"event": "grow_skipped", "epoch": epoch, "transform": transform.name, "reason": reason})
+    return lines
+
+
 def grow_step(
     state: Any,
     policy: GrowthPolicy,
@@ -159,7 +185,8 @@ def grow_step(
         state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
         chosen = policy.select(net, candidates, share)
         picked = [(t, picks) for t, picks in zip(policy.transforms, chosen, strict=True) if picks]
-        if not picked:
+        if not picked:  # a due step that adds nothing says why, or a run could fail to grow in silence
+            state.history.extend(nothing_grew(policy.transforms, candidates, skipped, state.epoch))
             return []
         applied = apply_chosen(net, picked, generator=rng, probe=train[0][:PROBE])
     if policy.after.optimizer == "fresh":

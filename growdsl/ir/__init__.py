@@ -14,13 +14,14 @@ from growdsl.ir.dataflow import (
 )
 from growdsl.ir.dot import to_dot
 from growdsl.ir.edits import AppendCopy, Edit, Graft, Insert, Widen, Wrap, apply_edit, fold, room
-from growdsl.ir.graph import ArchGraph, from_json, graph_difference, to_json
+from growdsl.ir.graph import ArchGraph, GraphFormatError, from_json, graph_difference, to_json
 from growdsl.ir.lower import lower
 from growdsl.ir.sample import fix_sizes, sample
 from growdsl.ir.shapes import NodeShapes, infer_shapes
 
 __all__ = [
     "ArchGraph",
+    "GraphFormatError",
     "Consumer",
     "DataFlow",
     "Reach",

@@ -46,13 +46,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import reprlib
 from dataclasses import dataclass
 from typing import Any
 
 import networkx as nx
 
 from growdsl import strict_json
-from growdsl.ir.graph import ArchGraph, from_json, to_json
+from growdsl.ir.graph import ArchGraph, GraphFormatError, check_node_link, from_json, to_json
 from growdsl.ir.ops import OPS, WEIGHT_OPS
 from growdsl.ir.shapes import infer_shapes
 
@@ -502,21 +503,68 @@ def edit_to_json(edit: Edit) -> dict[str, Any]:
     return data
 
 
-def edit_from_json(data: dict[str, Any]) -> Edit:
-    """The edit `edit_to_json` wrote; EditError for anything else."""
+def edit_from_json(data: Any) -> Edit:
+    """The edit `edit_to_json` wrote; EditError for anything else, each field's type checked (a
+    logged edit is read back from a file a person can edit: `"added": "abc"` must not widen by
+    three)."""
+    if not isinstance(data, dict):
+        raise EditError(f"an edit is a JSON object, not {reprlib.repr(data)}")
     kind = data.get("kind")
     if kind not in EDIT_KINDS:
         raise EditError(f"unknown edit kind {kind!r} (known: {', '.join(EDIT_KINDS)})")
     fields = {k: v for k, v in data.items() if k != "kind"}
+    for name, value in fields.items():
+        expected = _FIELD_TYPES.get(name)
+        if expected is not None and not _has_type(value, expected):
+            what = "a string" if expected is str else "an integer"
+            raise EditError(f"{kind} edit: {name} must be {what}, not {reprlib.repr(value)}")
     try:
         if kind == "widen":
-            fields["added"] = tuple(fields["added"])
+            fields["added"] = _neuron_sources(fields["added"])
         elif kind == "insert":
-            fields["args"] = tuple(fields.get("args", {}).items())
+            fields["args"] = tuple(_mapping(fields.get("args", {}), "insert edit: args").items())
         elif kind == "graft":
-            fields["donor"] = strict_json.dumps(fields["donor"], sort_keys=True)
+            fields["donor"] = _donor_text(fields["donor"])
         elif kind == "several":
+            if not isinstance(fields["edits"], list):
+                raise EditError(f"several edit: edits must be a list, not {reprlib.repr(fields['edits'])}")
             fields["edits"] = tuple(edit_from_json(part) for part in fields["edits"])
         return EDIT_KINDS[kind](**fields)
     except (KeyError, TypeError) as e:
-        raise EditError(f"malformed {kind} edit {data!r}: {e}") from None
+        raise EditError(f"malformed {kind} edit {reprlib.repr(data)}: {e}") from None
+
+
+_FIELD_TYPES = {"node": str, "seq": str, "parent": str, "merge": str, "op": str, "paths": int, "pos": int,
+                "count": int}  # fmt: skip
+
+
+def _has_type(value: Any, expected: type) -> bool:
+    return isinstance(value, expected) and not isinstance(value, bool)
+
+
+def _neuron_sources(added: Any) -> tuple[int | None, ...]:
+    """A widen edit's `added`: a list of neuron indices (or null for a fresh neuron)."""
+    if not isinstance(added, list) or not all(s is None or (_has_type(s, int) and s >= 0) for s in added):
+        raise EditError(
+            f"widen edit: added must be a list of neuron indices or nulls, not {reprlib.repr(added)}"
+        )
+    return tuple(added)
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise EditError(f"{what} must be a JSON object, not {reprlib.repr(value)}")
+    return value
+
+
+def _donor_text(donor: Any) -> str:
+    """A graft's donor as the canonical text `Graft` holds, checked to be a subtree (`nodes` and
+    `edges` of a tree under SUBTREE_ROOT)."""
+    donor = _mapping(donor, "graft edit: donor")
+    if set(donor) != {"nodes", "edges"}:
+        raise EditError(f"graft edit: donor must hold nodes and edges only, not {sorted(donor)}")
+    try:
+        check_node_link({"root": SUBTREE_ROOT, "input_shape": [], **donor})
+    except GraphFormatError as e:
+        raise EditError(f"graft edit: the donor is not a subtree: {e}") from None
+    return strict_json.dumps(donor, sort_keys=True)

@@ -28,6 +28,7 @@ module; `ArchGraph` itself only holds the tree and answers structural questions.
 from __future__ import annotations
 
 import copy
+import reprlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -193,7 +194,15 @@ def to_json(graph: ArchGraph) -> dict[str, Any]:
     }
 
 
+class GraphFormatError(ValueError):
+    """Data that is not the node-link JSON `to_json` writes (a damaged or hand-edited `graph.json`,
+    a logged edit's donor); the message says what is wrong in words."""
+
+
 def from_json(data: dict[str, Any]) -> ArchGraph:
+    """The graph `to_json` wrote; a GraphFormatError for data of any other shape (checked before
+    anything is built: a tree of nodes of known kinds, each but the root under one parent)."""
+    check_node_link(data)
     graph = ArchGraph(data["root"], tuple(data["input_shape"]), data.get("classes"))
     for node in data["nodes"]:
         attrs = {k: _from_jsonable(k, v) for k, v in node.items() if k != "id"}
@@ -201,6 +210,50 @@ def from_json(data: dict[str, Any]) -> ArchGraph:
     for edge in data["edges"]:
         graph.g.add_edge(edge["source"], edge["target"], pos=edge["pos"])
     return graph
+
+
+def check_node_link(data: Any) -> None:
+    """A GraphFormatError unless `data` has the shape `to_json` writes: `root` (a string),
+    `input_shape` (integers), `classes` (an integer or null), `nodes` (objects with a string `id`
+    and a `kind` of KINDS) and `edges` (`source` and `target` among the nodes, an integer `pos`)
+    forming a tree from `root`. The nodes' other attributes are the compiler's to judge."""
+    if not isinstance(data, dict):
+        raise GraphFormatError(f"a graph is a JSON object, not {reprlib.repr(data)}")
+    missing = [k for k in ("root", "input_shape", "nodes", "edges") if k not in data]
+    if missing:
+        raise GraphFormatError(f"a graph needs {', '.join(missing)}")
+    shape, classes = data["input_shape"], data.get("classes")
+    if not isinstance(data["root"], str):
+        raise GraphFormatError(f"root must be a node id, not {reprlib.repr(data['root'])}")
+    if not isinstance(shape, list) or not all(_is_int(d) for d in shape):
+        raise GraphFormatError(f"input_shape must be a list of integers, not {reprlib.repr(shape)}")
+    if classes is not None and not _is_int(classes):
+        raise GraphFormatError(f"classes must be an integer or null, not {reprlib.repr(classes)}")
+    nodes, edges = data["nodes"], data["edges"]
+    if not isinstance(nodes, list) or not all(isinstance(n, dict) for n in nodes):
+        raise GraphFormatError(f"nodes must be a list of objects, not {reprlib.repr(nodes)}")
+    if not isinstance(edges, list) or not all(isinstance(e, dict) for e in edges):
+        raise GraphFormatError(f"edges must be a list of objects, not {reprlib.repr(edges)}")
+    ids = [n.get("id") for n in nodes]
+    for node in nodes:
+        if not isinstance(node.get("id"), str) or node.get("kind") not in KINDS:
+            raise GraphFormatError(
+                f"a node needs a string id and a kind of {', '.join(KINDS)}: {reprlib.repr(node)}"
+            )
+    tree = nx.DiGraph()
+    tree.add_nodes_from(ids)
+    for edge in edges:
+        if edge.get("source") not in tree or edge.get("target") not in tree or not _is_int(edge.get("pos")):
+            raise GraphFormatError(f"an edge joins two nodes at an integer pos: {reprlib.repr(edge)}")
+        tree.add_edge(edge["source"], edge["target"])
+    if len(set(ids)) != len(ids) or data["root"] not in tree or not nx.is_arborescence(tree):
+        raise GraphFormatError(f"the nodes and edges are not one tree under the root {data['root']!r}")
+    if tree.in_degree(data["root"]) != 0:
+        raise GraphFormatError(f"the root {data['root']!r} has a parent")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def graph_difference(a: ArchGraph, b: ArchGraph, *, ignore: tuple[str, ...] = ("span",)) -> str | None:

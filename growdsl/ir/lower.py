@@ -195,6 +195,12 @@ class _Lowerer:
             graph.add(parent, node, "seq", **common)
         for i in range(lo):
             self.copy(graph, node, f"{node}.{i}", i, term.body, env)
+            if len(graph.g) > MAX_NODES:  # checked as it grows: `repeat 1000000` must not fill memory
+                raise SpecError(
+                    f"the model lowers to more than {MAX_NODES:,} nodes ({lo:,} copies of this repeat)",
+                    term.span,
+                    hint="fewer copies, or a smaller body",
+                )
 
     def copy(self, graph: ArchGraph, parent: str, node: str, pos: int, body: ast.SeqTerm, env: Env) -> None:
         """One copy of a repeat's body: the term itself when the body is a single term, so ids
@@ -339,6 +345,7 @@ class _Lowerer:
 
 
 MAX_SIZE = 2**24
+MAX_NODES = 100_000  # a lowered model's nodes: deep nets have thousands; more is a runaway repeat
 """The largest width, kernel, stride or count a spec may give: far above any network that fits a
 machine, and small enough that a typo such as `linear(1e12)` fails at `check`, not in the
 allocator halfway through a run."""

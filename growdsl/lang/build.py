@@ -19,7 +19,7 @@ from growdsl.lang import ast
 from growdsl.lang.suggest import unknown_name_message
 
 SUFFIXES = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9}
-_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)([A-Za-z_]*)")
+_NUMBER = re.compile(r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)((?:[A-Za-z_][A-Za-z0-9_]*)?)")
 
 
 @dataclass(frozen=True)

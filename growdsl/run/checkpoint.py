@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,36 @@ def save_checkpoint(run_dir: Path, payload: dict[str, Any]) -> Path:
     return path
 
 
+def load_tensors(path: Path) -> Any:
+    """`torch.load(path, weights_only=True)` onto the CPU, without the warning torch prints for a
+    file of another pickle protocol (a plain pickle where a checkpoint should be): the caller
+    refuses such a file with its own message, and torch's would come first, misleading."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Detected pickle protocol", category=UserWarning)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def is_the_folders_checkpoint(run_dir: Path) -> bool:
+    """Whether `run_dir/checkpoint.pt` carries the run id of the folder's `run.json`: where a
+    folder holds both a run's checkpoint and a search's state (reused with --force by a growdsl
+    that left the other's files behind), `run.json` names the one that is the folder's."""
+    path = Path(run_dir) / FILE
+    if not path.is_file() or run_id(Path(run_dir)) is None:
+        return False
+    try:
+        data = load_tensors(path)
+    except Exception:  # noqa: BLE001 - an unreadable checkpoint is not this folder's
+        return False
+    return isinstance(data, dict) and data.get("run_id") == run_id(Path(run_dir))
+
+
 def load_checkpoint(run_dir: str | Path) -> dict[str, Any]:
     """Read RUN_DIR/checkpoint.pt with weights_only=True; any problem is a CheckpointError."""
     path = Path(run_dir) / FILE
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}: is {run_dir} a growdsl run directory?")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        data = load_tensors(path)
     except Exception as e:  # a damaged file fails anywhere in unzipping or unpickling, any type
         # (torch's own message suggests loading without weights_only, which would run the file's code)
         raise CheckpointError(

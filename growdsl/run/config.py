@@ -31,7 +31,11 @@ SETTINGS = (
     "precision",
     "compile",
     "memory_format",
+    "max_params",
 )
+# The largest net `check` lets a run build by default: 10^9 float32 parameters are 4 GB of weights,
+# 16 GB with their gradients and Adam's two moments; `max_params` in the train block raises it.
+MAX_PARAMS = 10**9
 LOSSES = ("cross_entropy", "mse")
 PRECISIONS = ("fp32", "bf16", "fp16")
 # `compile true` is torch.compile's default backend; the others trace the net the same way but
@@ -107,6 +111,7 @@ class TrainConfig:
     precision: str = "fp32"
     compile: str | None = None  # the torch.compile backend, None for an uncompiled net
     memory_format: str = "contiguous"
+    max_params: int = MAX_PARAMS
 
 
 def train_setting_names() -> tuple[str, ...]:
@@ -174,6 +179,8 @@ def _read(setting: Setting, regression: bool) -> Any:
         return read_value(value, integer(1), "train setting 'epochs'")
     if name == "batch":
         return read_value(value, integer(1), "train setting 'batch'")
+    if name == "max_params":
+        return read_value(value, integer(1), "train setting 'max_params'")
     if name == "seed":
         return read_value(value, integer(0, 2**32 - 1), "train setting 'seed'")
     if name == "optimizer":
@@ -244,6 +251,22 @@ def check_loss(
             hint="end the model with linear(classes)"
             if classes is not None
             else "end the model with linear(1)",
+        )
+
+
+def check_size(block: TrainBlock | None, params: int, span: Span | None) -> None:
+    """A SpecError at the model (`span`) when the net as it starts has more parameters than
+    `max_params` allows: a model that cannot be allocated is refused by `check`, not by the
+    allocator after the run has started."""
+    bound = train_config(block).max_params if block else MAX_PARAMS
+    if params > bound:
+        given = any(s.name == "max_params" for s in block.settings) if block else False
+        raise SpecError(
+            f"the model has {params:,} parameters, more than max_params allows ({bound:,}"
+            f"{'' if given else ', the default'}): {params * 4 / 1e9:,.1f} GB of float32 weights alone",
+            span,
+            hint="make the model smaller, or, if the machine has the memory, raise the bound: "
+            "`max_params N` in the train block (or --set train.max_params=N)",
         )
 
 

@@ -94,7 +94,7 @@ def _channels(value: Value) -> int:
     return channels
 
 
-_N = integer(10)
+_N = integer(10, 10**8)  # a synthetic set of 10^8 samples is gigabytes already; past it, a typo
 _NOISE = number(0.0)
 _VISION = {
     "root": Option("data", string, "folder holding the files"),

@@ -10,16 +10,16 @@ relies on to load `model.pt` into a module built from it (tested on every shippe
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from growdsl import ir
 from growdsl.compile import compile_graph
-from growdsl.errors import CheckpointError, RunError
+from growdsl.errors import CheckpointError, GrowDSLError, RunError
 from growdsl.export import FILE_NAMES
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import nn, torch
+from growdsl.run.checkpoint import load_tensors
+from growdsl.run.records import read_graph
 from growdsl.run.rundir import MODEL, load_run_plugins
 
 
@@ -40,12 +40,17 @@ def load_run(run_dir: str | Path) -> LoadedRun:
         if not path.is_file():
             raise RunError(f"{run_dir} is not a finished run: it has no {path.name}")
     load_run_plugins(run_dir)
+    graph = read_graph(graph_file)
     try:
-        graph = ir.from_json(json.loads(graph_file.read_text()))
-        weights = torch.load(weights_file, weights_only=True, map_location="cpu")
-    except (OSError, ValueError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{run_dir}: cannot read the run's graph or weights: {e}") from None
-    model = compile_graph(graph)
+        weights = load_tensors(weights_file)
+    except Exception as e:  # a damaged file fails anywhere in unzipping or unpickling, any type
+        raise CheckpointError(f"{weights_file} is corrupt or unreadable ({type(e).__name__})") from None
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{weights_file} is not a state dict (node id -> tensor)")
+    try:
+        model = compile_graph(graph)
+    except (GrowDSLError, KeyError, TypeError, ValueError) as e:  # an op's attributes hand-edited
+        raise RunError(f"{graph_file}: not an architecture growdsl can build: {e}") from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as e:

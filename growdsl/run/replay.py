@@ -12,7 +12,6 @@ edits in order, and returns the graph, which must equal the run's `graph.json` (
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from growdsl import ir, lang
@@ -21,7 +20,8 @@ from growdsl.export import FILE_NAMES
 from growdsl.ir.edits import EditError, edit_from_json, fold
 from growdsl.ir.graph import ArchGraph
 from growdsl.run import datasets
-from growdsl.run.rundir import SPEC, load_run_plugins, read_history
+from growdsl.run.records import read_graph, read_history
+from growdsl.run.rundir import HISTORY, SPEC, load_run_plugins
 
 # The history events that carry an edit (in `edit`), replayed in order: growth steps, a search
 # member's draw from the space, its crossover with a second parent, the path-level controller's
@@ -35,23 +35,22 @@ def replay(run_dir: str | Path) -> ArchGraph:
     spec_path = run_dir / SPEC
     if not spec_path.is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no {SPEC}")
+    if not (run_dir / HISTORY).exists():
+        raise RunError(f"{run_dir} is not a run folder: it has no {HISTORY}")
     load_run_plugins(run_dir)
     spec = lang.load(spec_path)
     info = datasets.describe(spec.data)
     start = ir.lower(spec, info.input_shape, info.classes)
     edits = []
-    for number, line in enumerate(read_history(run_dir), 1):
-        if line.get("event") not in EDIT_EVENTS:
+    for number, line in enumerate(read_history(run_dir), 1):  # each line checked as read
+        if line["event"] not in EDIT_EVENTS:
             continue
-        if "edit" not in line:
+        if "edit" not in line:  # a grow line of a history written before edits were logged
             raise RunError(
-                f"{run_dir / 'history.jsonl'}: {line['event']} line {number} has no edit "
+                f"{run_dir / HISTORY}:{number}: a {line['event']} line without its edit "
                 "(the run predates replayable histories)"
             )
-        try:
-            edits.append(edit_from_json(line["edit"]))
-        except EditError as e:
-            raise RunError(f"{run_dir / 'history.jsonl'}: line {number}: {e}") from None
+        edits.append(edit_from_json(line["edit"]))
     try:
         return fold(start, edits)
     except EditError as e:
@@ -63,6 +62,6 @@ def replay_difference(run_dir: str | Path) -> str | None:
     run_dir = Path(run_dir)
     replayed = replay(run_dir)
     saved = run_dir / FILE_NAMES["json"]
-    if not saved.is_file():
+    if not saved.exists():
         raise RunError(f"{run_dir} has no {saved.name}: the run has not finished")
-    return ir.graph_difference(ir.from_json(json.loads(saved.read_text())), replayed)
+    return ir.graph_difference(read_graph(saved), replayed)

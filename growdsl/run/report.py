@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 from typing import Any
 
 from growdsl import strict_json
 from growdsl.errors import RunError
 from growdsl.export import write_atomically
-from growdsl.ir import ArchGraph, from_json
+from growdsl.ir import ArchGraph
 from growdsl.run.architecture import write_architecture_png
 from growdsl.run.plots import curves, curves_figure, epoch_records, growth_steps, save_png
-from growdsl.run.rundir import read_history
+from growdsl.run.records import read_graph, read_history, read_metrics
 
 REPORT_PNG, ARCHITECTURE_PNG, METRICS = "report.png", "architecture.png", "metrics.json"
 
@@ -117,11 +116,8 @@ def final_metrics_of(run_dir: Path, history: list[dict[str, Any]]) -> dict[str, 
     """The run's `metrics.json`, or (a run that stopped early, or one written before it existed)
     what the last epoch line says: epochs, held-out accuracy or loss, params, FLOPs."""
     path = run_dir / METRICS
-    if path.is_file():
-        try:
-            return json.loads(path.read_text())
-        except (OSError, ValueError) as e:
-            raise RunError(f"cannot read {path}: {e}") from e
+    if path.exists():
+        return read_metrics(path)
     last = epoch_records(history)[-1] if epoch_records(history) else {}
     keys = ("epoch", "acc", "held_out_loss", "params", "flops")
     return {
@@ -134,18 +130,21 @@ def final_metrics_of(run_dir: Path, history: list[dict[str, Any]]) -> dict[str, 
 def rebuild_report(run_dir: str | Path) -> list[Path]:
     """`growdsl report DIR`: the report of the run in DIR, from its history (and graph.json when
     there is one); returns the files written."""
+    from growdsl.search.driver import is_search_dir  # the search imports this module
+    from growdsl.search.folder import read_search_log
+
     run_dir = Path(run_dir)
-    try:
-        history = read_history(run_dir)
-    except (OSError, ValueError) as e:  # a damaged line: say which file, not a traceback
-        raise RunError(f"cannot read {run_dir / 'history.jsonl'}: {e}") from e
-    if not epoch_records(history):
+    history = read_history(run_dir)
+    if is_search_dir(run_dir) and read_search_log(run_dir).best is None:
+        ending = read_search_log(run_dir).ending.removeprefix("search: ")
+        raise RunError(
+            f"{run_dir} is a search without a result to report ({ending}); its log is "
+            f"{run_dir / 'search.jsonl'}, its members' histories are in {run_dir / 'members'}"
+        )
+    if not any(r["event"] in ("epoch", "diverged") for r in history):
         raise RunError(f"{run_dir} holds no history.jsonl with epoch lines: is it a run directory?")
     graph_file = run_dir / "graph.json"
-    try:
-        graph = from_json(json.loads(graph_file.read_text())) if graph_file.is_file() else None
-    except (OSError, ValueError, KeyError) as e:
-        raise RunError(f"cannot read {graph_file}: {e}") from e
+    graph = read_graph(graph_file) if graph_file.exists() else None
     write_report(
         run_dir, f"growdsl run {run_dir.resolve().name}", history, final_metrics_of(run_dir, history), graph
     )

@@ -2,9 +2,11 @@
 
 Default: `runs/<model name>-<YYYYmmdd-HHMMSS>/`, never an existing folder (a `-2`, `-3`, ...
 suffix is added when two runs start in the same second). With `--out DIR`: DIR must not exist
-or be empty, unless `force`. With `force`, a non-empty DIR is used as it is: the files a run
-writes (`RUN_FILES`, the export files) are replaced, and every other file is left alone; nothing
-is deleted, so `force` can never lose data that growdsl did not write.
+or be empty, unless `force`. With `force`, a non-empty DIR is reused: what a previous run or
+search wrote there (`RUN_FILES`, the export files, and the `leftovers` the caller names: a
+search's state, log and members' folder) is removed first, so the folder holds one run, never
+another's checkpoint or metrics beside this one's; every other file is left alone, so `force`
+can never lose data that growdsl did not write.
 
 One owner at a time: `run` and `resume` hold an exclusive lock on the folder for their whole life
 (`fcntl.flock` on `run.lock`, which holds the owner's pid), so a second process is refused with
@@ -25,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -34,6 +37,7 @@ from typing import Any
 from growdsl import plugins, strict_json
 from growdsl.errors import CheckpointError, RunError
 from growdsl.export import FILE_NAMES, write_atomically
+from growdsl.run.records import read_history  # noqa: F401 - the history's reader, for this module's users
 
 SPEC = "spec.grow"
 HISTORY = "history.jsonl"
@@ -63,12 +67,21 @@ _STALE = _stale_pattern((*RUN_FILES, *FILE_NAMES.values()))
 
 
 def make_run_dir(
-    out: str | Path | None, model_name: str, *, force: bool = False, root: str | Path = "runs"
+    out: str | Path | None,
+    model_name: str,
+    *,
+    force: bool = False,
+    root: str | Path = "runs",
+    leftovers: Iterable[str] = (),
 ) -> Path:
-    """Create (or, with `force`, accept) the folder a new run writes to; a folder that cannot be
-    made (a file in the way, no permission, a dangling link) is a RunError naming it."""
+    """Create (or, with `force`, reuse, removing what a previous run wrote and the `leftovers`
+    named) the folder a new run writes to; a folder that cannot be made (a file in the way, no
+    permission, a dangling link) is a RunError naming it."""
     try:
-        return _make_run_dir(out, model_name, force, Path(root))
+        path = _make_run_dir(out, model_name, force, Path(root))
+        if force:
+            clear_previous_run(path, leftovers)
+        return path
     except OSError as e:
         where = e.filename or out or root
         raise RunError(f"cannot create the run folder {where}: {e.strerror or e}") from e
@@ -93,6 +106,19 @@ def _refuse_unless_empty(path: Path, force: bool) -> None:
             f"--out {path} exists and is not empty; choose another folder, or pass --force to write "
             "into it (the files a run writes are replaced, other files are kept)"
         )
+
+
+def clear_previous_run(run_dir: Path, leftovers: Iterable[str] = ()) -> None:
+    """Remove the files a previous run wrote in `run_dir` (its run files and exports) and the
+    `leftovers` (files or folders); only the folder's owner may call this."""
+    for name in (*RUN_FILES, *FILE_NAMES.values(), *leftovers):
+        path = run_dir / name
+        if name == LOCK:
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _fresh_default(root: Path, model_name: str) -> Path:
@@ -129,13 +155,6 @@ def append_history(run_dir: Path, records: Iterable[dict[str, Any]]) -> None:
             f.flush()
     except OSError as e:  # a failed write names no file; the message should
         raise OSError(e.errno, e.strerror, str(path)) from e
-
-
-def read_history(run_dir: str | Path) -> list[dict[str, Any]]:
-    path = Path(run_dir) / HISTORY
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 # ---------------------------------------------------------------- one owner

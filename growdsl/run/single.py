@@ -65,8 +65,18 @@ class Run:
             acc = f", average acc over {len(m['accs'])} tasks {m['avg_acc']:.4f}"
         return (
             f"{self.dir}: {m['epochs']} epochs, test loss {m['test_loss']:.4f}{acc}, "
-            f"{m['params']:,} params, {m['flops']:,} FLOPs"
+            f"{m['params']:,} params, {m['flops']:,} FLOPs" + _growth_note(self.history)
         )
+
+
+def _growth_note(history: list[dict[str, Any]]) -> str:
+    """What the summary says of growth steps that added nothing: when the net never grew, the
+    first reason (the `grow_skipped` lines of history.jsonl hold every one)."""
+    skipped = [r for r in history if r.get("event") == "grow_skipped"]
+    if not skipped or any(r.get("event") == "grow" for r in history):
+        return ""
+    steps = len({r["epoch"] for r in skipped})
+    return f"; it never grew: {steps} growth step(s) added nothing ({skipped[0]['reason']})"
 
 
 def spec_text(spec: Spec) -> str:
@@ -107,10 +117,13 @@ def run(
     data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
     refuse_to_overwrite(spec.file, out)
     board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None else None
-    run_dir = make_run_dir(out, graph.root, force=force)
+    from growdsl.search.driver import MEMBERS, SEARCH_FILES  # the search imports this module
+
     text = spec_text(spec)
-    write_identity(run_dir, text)
+    # the net is built before the folder is made: one too large to allocate leaves no folder
     payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
+    run_dir = make_run_dir(out, graph.root, force=force, leftovers=(*SEARCH_FILES, MEMBERS))
+    write_identity(run_dir, text)
     write_text(run_dir / SPEC, text)
     write_history(run_dir, [])
     save_checkpoint(run_dir, payload)  # resumable from epoch 0

@@ -8,6 +8,9 @@ indexes tensors, with no per-sample Python.
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections import deque
 from pathlib import Path
 
 from growdsl.errors import DataError
@@ -31,6 +34,10 @@ _CIFAR_FILES = (
     "batches.meta",
 )
 CHANNELS = (1, 3)  # the PIL modes an image folder loads in: L (grey) and RGB
+# bounds of the look at a `folder` set's tree when it is described (by `check` too): what a
+# plausible data set stays far below, and what keeps `root: "/"` a quick, clear error
+MAX_CLASSES = 100_000
+SCAN_LIMIT = 10_000  # directory entries looked at per class folder for a first image
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
 
@@ -98,7 +105,41 @@ def folder_classes(root: str) -> list[str]:
     classes = sorted(p.name for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"image folder {path} has no class subfolders (expected {path}/<class>/<image>)")
+    if len(classes) > MAX_CLASSES:
+        raise DataError(
+            f"image folder {path} has {len(classes):,} subfolders, each a class: more than {MAX_CLASSES:,}; "
+            "is it the folder of one data set?"
+        )
+    empty = list(itertools.islice((name for name in classes if not _holds_an_image(path / name)), 6))
+    if empty:
+        shown = ", ".join(empty[:5]) + (" and more" if len(empty) > 5 else "")
+        raise DataError(
+            f"image folder {path}: every subfolder is a class and needs images, but {shown} "
+            f"hold{'s' if len(empty) == 1 else ''} none ({', '.join(IMAGE_SUFFIXES)}) among the first "
+            f"{SCAN_LIMIT:,} entries looked at; is {path} the folder of one data set?"
+        )
     return classes
+
+
+def _holds_an_image(folder: Path) -> bool:
+    """Whether an image turns up under `folder` (at any depth, as ImageFolder looks) within
+    SCAN_LIMIT directory entries, breadth first, symbolic links to folders not followed: the
+    check stays quick on a folder that is not a data set (`root: "/"`)."""
+    queue, seen = deque([folder]), 0
+    while queue and seen <= SCAN_LIMIT:
+        try:
+            with os.scandir(queue.popleft()) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > SCAN_LIMIT:
+                        break
+                    if entry.is_dir(follow_symlinks=False):
+                        queue.append(entry.path)
+                    elif _is_image(entry.name) and entry.is_file():
+                        return True
+        except OSError:  # an unreadable folder holds no image ImageFolder could load either
+            continue
+    return False
 
 
 def image_folder(root: str, size: list[int], channels: int) -> Pair:

@@ -22,6 +22,7 @@ from growdsl.grow.transform import Candidate
 from growdsl.ir import Widen, param_count
 from growdsl.lang import parse_text
 from growdsl.run import resume, run
+from growdsl.run.rundir import read_history
 
 
 class CopyNeurons:
@@ -244,3 +245,19 @@ def test_finetune_keeps_epochs_of_training_between_two_steps(tmp_path):
 def test_after_growth_mistakes_are_spec_errors(statement, message):
     with pytest.raises(SpecError, match=message):
         GrowthPolicy.from_block(_spec(f"every 2 epochs\n{statement}\ncopy").grow)
+
+
+def test_a_growth_step_that_adds_nothing_logs_why_and_the_summary_says_so(tmp_path):
+    """Path-level without noise scores every candidate 0 by design, so the policy takes none: the
+    step leaves a `grow_skipped` line with the reason, and the run's summary says it never grew."""
+    spec = parse_text(
+        "data spirals(n: 200)\nmodel m { linear(16) as h relu linear(classes) }\n"
+        "train { epochs 3 batch 32 optimizer sgd(lr: 0.1) seed 1 device cpu }\n"
+        "grow { every 2 epochs pathlevel(ops: [replicate_add, split_concat], noise: 0) }\n",
+        "nogrow.grow",
+    )
+    result = run(spec, tmp_path / "run", quiet=True)
+    skipped = [r for r in read_history(result.dir) if r["event"] == "grow_skipped"]
+    assert [(r["epoch"], r["transform"]) for r in skipped] == [(2, "pathlevel")]
+    assert "no candidate predicted to lower the loss" in skipped[0]["reason"]
+    assert "it never grew" in result.summary() and skipped[0]["reason"] in result.summary()

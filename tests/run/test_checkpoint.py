@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
+import warnings
+
 import pytest
 import torch
 
@@ -94,3 +97,12 @@ def test_any_unpickling_failure_is_a_checkpoint_error(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"hello")  # unpickles to a KeyError deep in torch
     with pytest.raises(CheckpointError, match="corrupt or unreadable"):
         load_checkpoint(tmp_path)
+
+
+def test_a_plain_pickle_is_refused_without_torchs_warning_first(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(pickle.dumps({"epoch": 1}))  # protocol 4 or 5, not torch's
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="corrupt or unreadable"):
+            load_checkpoint(tmp_path)
+    assert [str(w.message) for w in caught] == []

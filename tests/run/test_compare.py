@@ -10,6 +10,7 @@ from click.testing import CliRunner
 from matplotlib.image import imread
 
 from growdsl.cli import main
+from growdsl.errors import DivergenceError
 from growdsl.lang import parse_text
 from growdsl.run import run
 
@@ -70,3 +71,13 @@ def test_compare_plot_is_one_picture_of_every_run(runs, tmp_path):
 def test_compare_of_a_folder_that_is_not_a_run_exits_2(runs, tmp_path):
     result = CliRunner().invoke(main, ["compare", str(runs["grew"].dir), str(tmp_path)])
     assert result.exit_code == 2 and "is it a run directory" in result.output
+
+
+def test_a_diverged_run_is_a_row_that_says_where_it_diverged(runs, tmp_path):
+    spec = parse_text(GROWING.replace("sgd(lr: 0.1)", "sgd(lr: 1e30)").split("grow {")[0], "d.grow")
+    with pytest.raises(DivergenceError):
+        run(spec, tmp_path / "diverged", quiet=True)
+    result = CliRunner().invoke(main, ["compare", str(tmp_path / "diverged"), str(runs["plain"].dir)])
+    assert result.exit_code == 0, result.output
+    row = result.output.splitlines()[1]
+    assert row.startswith("diverged") and row.endswith("diverged in epoch 1")

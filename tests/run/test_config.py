@@ -117,6 +117,7 @@ def test_setting_names_match_what_the_block_accepts():
         "precision",
         "compile",
         "memory_format",
+        "max_params",
     }
     check_setting_name("epochs")
     with pytest.raises(SpecError, match="did you mean 'batch'"):

@@ -102,7 +102,7 @@ def test_unknown_option_suggests_the_nearest_at_its_span():
         ("digits(test: 1.5)", "a number in (0.0, 1.0)"),
         ("digits(test: 0)", "a number in (0.0, 1.0)"),
         ("digits(normalize: 1)", "true or false"),
-        ("spirals(n: 2.5)", "a whole number >= 10"),
+        ("spirals(n: 2.5)", "a whole number in [10, 100000000]"),
         ("spirals(classes: 1)", "a whole number >= 2"),
         ('folder(root: "x", size: [32])', "a list of 2 whole numbers >= 1"),
         ("csv(path: data)", "a quoted string"),
@@ -348,3 +348,22 @@ def test_check_catches_a_csv_column_of_the_wrong_type_in_the_first_rows(tmp_path
     (tmp_path / "t.csv").write_text(text)
     with pytest.raises(DataError, match=message):
         describe(data_call(f'csv(path: "{tmp_path / "t.csv"}"{options})'))
+
+
+def test_a_folder_class_without_images_is_refused_naming_it(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "cats" / "deep").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(tmp_path / "cats" / "deep" / "a.png")  # found at any depth
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not an image")
+    with pytest.raises(DataError, match="but notes holds none"):
+        describe(data_call(f'folder(root: "{tmp_path}")'))
+    (tmp_path / "notes" / "readme.txt").unlink()
+    Image.new("RGB", (4, 4)).save(tmp_path / "notes" / "b.jpg")
+    assert describe(data_call(f'folder(root: "{tmp_path}")')).classes == 2
+
+
+def test_a_folder_set_rooted_at_the_file_system_root_is_refused_without_walking_it():
+    with pytest.raises(DataError, match="is / the folder of one data set"):
+        describe(data_call('folder(root: "/")'))

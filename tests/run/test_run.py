@@ -8,7 +8,9 @@ import sys
 
 import pytest
 import torch
+from click.testing import CliRunner
 
+from growdsl.cli import main
 from growdsl.errors import RunError
 from growdsl.lang import parse_text
 from growdsl.run import run
@@ -146,3 +148,16 @@ def test_progress_bar_draws_on_a_terminal(tiny_spec, tmp_path, monkeypatch):
     monkeypatch.setattr(sys, "stdout", screen)
     run(tiny_spec, tmp_path / "out")
     assert "epoch 3/3" in screen.getvalue() and "params" in screen.getvalue()
+
+
+def test_a_model_too_large_to_allocate_exits_2_and_leaves_no_folder(tmp_path):
+    """Past `max_params` (raised here, so `check` lets it through) the allocator refuses the
+    281-trillion-parameter net: a clear error, exit 2, and no half-made run folder."""
+    spec = tmp_path / "huge.grow"
+    spec.write_text(
+        "data digits\nmodel m { flatten linear(16777216) relu linear(16777216) relu linear(classes) }\n"
+        "train { max_params 1000000G }\n"
+    )
+    result = CliRunner().invoke(main, ["run", str(spec), "--out", str(tmp_path / "out"), "--quiet"])
+    assert result.exit_code == 2 and "out of memory" in result.output, result.output
+    assert not (tmp_path / "out").exists()
