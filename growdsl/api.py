@@ -217,8 +217,8 @@ def growth_lines(run_dir: str | Path) -> list[str]:
     """One line of text per edit of a run's history (every event `replay` applies): epoch, what
     made it (a transform; `sample`, `mix` and `pathlevel` for a search member's draw, crossover
     and path-level change), the edit, and for a growth step params and output change."""
-    from growdsl.run.replay import EDIT_EVENTS
     from growdsl.run.records import read_history
+    from growdsl.run.replay import EDIT_EVENTS
 
     if not (Path(run_dir) / "history.jsonl").is_file():
         raise RunError(f"{run_dir} is not a run folder: it has no history.jsonl")
