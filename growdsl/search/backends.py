@@ -12,6 +12,7 @@ gives the same members whichever backend ran them (tested on the CPU).
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import torch
 
+from growdsl.errors import RunError
 from growdsl.lang.ast import GrowBlock
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Splits
@@ -201,21 +203,44 @@ class LocalPool:
                 worker.process.kill()
 
 
-class RayPool:
-    """Members as Ray tasks, one CPU each: on the cluster at `address`, or on a local Ray instance
-    started for the search (with `workers` CPUs) and stopped after it. The context is put in
-    Ray's object store once."""
+@dataclass(frozen=True)
+class Cluster:
+    """A Ray connection made for a search (`connect`), before its folder exists; `started`: the
+    search started a local Ray instance and shuts it down at the end."""
 
-    def __init__(self, context: TrainingContext, workers: int, address: str | None) -> None:
+    started: bool
+
+
+def connect(backend: Backend, workers: int, quiet: bool, in_process: bool = False) -> Cluster | None:
+    """Join the Ray cluster of `ray(address: ...)`, or start a local Ray instance with `workers`
+    CPUs, before anything is written: a cluster that cannot be reached is a RunError, and no
+    half-made folder is left. With `quiet`, Ray's own INFO and WARNING lines are not shown."""
+    if backend.name != "ray" or in_process:
+        return None
+    import ray
+
+    if ray.is_initialized():
+        return Cluster(started=False)
+    level = logging.ERROR if quiet else logging.WARNING
+    try:
+        if backend.address is None:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
+        else:
+            ray.init(address=backend.address, log_to_driver=False, logging_level=level)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"at {backend.address!r}" if backend.address else "on this machine"
+        raise RunError(f"cannot reach a Ray cluster {where}: {e}".rstrip(": ")) from None
+    return Cluster(started=True)
+
+
+class RayPool:
+    """Members as Ray tasks, one CPU each, on the cluster `connect` joined or started (stopped
+    after the search when it started it). The context is put in Ray's object store once."""
+
+    def __init__(self, context: TrainingContext, cluster: Cluster) -> None:
         import ray
 
-        self.ray = ray
-        self.started = not ray.is_initialized()
-        if self.started:
-            if address is None:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(address=address, log_to_driver=False)
+        self.ray, self.cluster = ray, cluster
         self.context = ray.put(context)
         self.task = ray.remote(num_cpus=1)(run_job)
 
@@ -227,16 +252,19 @@ class RayPool:
                 job = pending.pop(ref)
                 try:
                     yield self.ray.get(ref)
-                except self.ray.exceptions.RayError as e:  # the worker died
+                except self.ray.exceptions.RayError as e:  # the worker died (after Ray's own retries)
                     yield MemberResult(job.member, None, None, f"Ray task failed: {e}")
 
     def close(self) -> None:
-        if self.started:
+        if self.cluster.started:
             self.ray.shutdown()
 
 
-def make_backend(backend: Backend, context: TrainingContext, workers: int) -> InProcess | LocalPool | RayPool:
-    """The backend the search block asks for; `local` with one worker trains in this process."""
+def make_backend(
+    backend: Backend, context: TrainingContext, workers: int, cluster: Cluster | None = None
+) -> InProcess | LocalPool | RayPool:
+    """The backend the search block asks for (`ray`: on the cluster `connect` made); `local` with
+    one worker trains in this process."""
     if backend.name == "ray":
-        return RayPool(context, workers, backend.address)
+        return RayPool(context, cluster or connect(backend, workers, quiet=False))
     return LocalPool(context, workers) if workers > 1 else InProcess(context)
