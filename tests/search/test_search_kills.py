@@ -99,3 +99,17 @@ def test_a_search_whose_every_member_diverges_exits_3(tmp_path):
     _, err = proc.communicate(timeout=300)
     assert proc.returncode == 3, err
     assert "every member of the search diverged" in err and "Traceback" not in err
+
+
+def test_a_search_of_a_million_trials_is_refused_at_check(tmp_path):
+    """Finding 3: it drew every member up front, 2.8 GB before training anything."""
+    from growdsl import api
+    from growdsl.errors import SpecError
+
+    path = _spec(tmp_path, trials=6)
+    try:
+        api.check_file(path, ["search.trials=1000000"])
+    except SpecError as e:
+        assert "trials" in e.message and "10000" in e.expected
+    else:
+        raise AssertionError("a million trials passed check")
