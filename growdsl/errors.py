@@ -140,3 +140,13 @@ class DivergenceError(GrowDSLError):
 
     def render(self) -> str:
         return f"error: {self}\nhint: lower the learning rate (the optimizer's `lr` in the train block)"
+
+
+class SearchDivergedError(GrowDSLError):
+    """Every member of a search diverged: the search has no result, for the reason a diverged run
+    has none, so it exits with a diverged run's code (3), not a refused spec's (2)."""
+
+    exit_code = 3
+
+    def render(self) -> str:
+        return f"error: {self}\nhint: lower the learning rate (the optimizer's `lr` in the train block)"

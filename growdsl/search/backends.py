@@ -4,8 +4,8 @@ The driver decides (rank, choose parents, mix) and hands each backend `MemberJob
 checkpoint payload and how many epochs to train it. Every backend runs the same function,
 `run_job`, which calls `growdsl.run.member.train_member`, and yields `MemberResult`s as they
 finish. A member that raises (a crash, a divergence) comes back with its error instead of a
-payload; a worker process that dies fails the jobs that had finished or were running when its
-pool broke, and the others go on in a fresh pool. Each member trains with
+payload; a local worker process that dies fails only the job it ran, after one more try in a
+fresh worker (`LocalPool`). Each member trains with
 `threads` torch threads (the cores shared among the workers), in every backend, so a search
 gives the same members whichever backend ran them (tested on the CPU).
 """
@@ -13,17 +13,19 @@ gives the same members whichever backend ran them (tested on the CPU).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import multiprocessing
 import os
 import time
 from collections.abc import Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait as connection_wait
 from typing import Any
 
 import torch
 
+from growdsl.errors import RunError
 from growdsl.lang.ast import GrowBlock
 from growdsl.plugins import load_plugins
 from growdsl.run.config import TrainConfig
@@ -103,71 +105,152 @@ class InProcess:
         pass
 
 
-_WORKER_CONTEXT: TrainingContext | None = None
+RETRIES = 1  # a job whose worker process died runs once more in a fresh worker before it fails
 
 
-def _init_worker(context: TrainingContext) -> None:
-    global _WORKER_CONTEXT
-    _WORKER_CONTEXT = context
+def _worker_main(context: TrainingContext, conn: Connection) -> None:
+    """A worker process: jobs in, results out, one at a time, until the pipe closes."""
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):  # the search closed the pool
+            return
+        conn.send(run_job(context, job))
 
 
-def _worker_job(job: MemberJob) -> MemberResult:
-    assert _WORKER_CONTEXT is not None, "the pool's initializer sets the context"
-    return run_job(_WORKER_CONTEXT, job)
+def _receive(conn: Connection) -> MemberResult | None:
+    """A worker's result if one is waiting, None where its pipe is closed or empty."""
+    try:
+        return conn.recv() if conn.poll() else None
+    except (EOFError, OSError):
+        return None
+
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    job: MemberJob | None = None  # the job it runs now
 
 
 class LocalPool:
     """Members in `workers` worker processes on this machine (started fresh, `spawn`), the data
-    sent to each worker once; payloads travel as pickled tensors."""
+    sent to each worker once; payloads travel as pickled tensors over one pipe per worker.
+
+    Each worker runs one job at a time and the pool knows which, so a worker that dies (killed,
+    out of memory) fails only its own job: a fresh worker takes its place, the job runs once more
+    there (a kill from outside is not the member's fault, and the same payload trains to the same
+    result), and only a second death makes it a crash. The other workers never notice."""
 
     def __init__(self, context: TrainingContext, workers: int) -> None:
         self.context, self.workers = context, workers
-        self.pool = self._start()
+        self.spawn = multiprocessing.get_context("spawn")
+        self.pool = [self._start() for _ in range(workers)]
 
-    def _start(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            self.workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_worker,
-            initargs=(self.context,),
-        )
+    def _start(self) -> _Worker:
+        ours, theirs = self.spawn.Pipe()
+        process = self.spawn.Process(target=_worker_main, args=(self.context, theirs), daemon=True)
+        process.start()
+        theirs.close()
+        return _Worker(process, ours)
 
     def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
-        pending = {self.pool.submit(_worker_job, job): job for job in jobs}
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            broken = False
-            for future in done:
-                job = pending.pop(future)
-                try:
-                    yield future.result()
-                except BrokenProcessPool as e:  # a worker died (killed, out of memory)
-                    broken = True
-                    yield MemberResult(job.member, None, None, f"worker process died: {e}")
-            if broken:  # the jobs not yet done go on in a fresh pool
-                self.pool.shutdown(cancel_futures=True)
-                self.pool = self._start()
-                pending = {self.pool.submit(_worker_job, job): job for job in pending.values()}
+        todo = iter(jobs)
+        retry: list[MemberJob] = []
+        deaths: dict[int, int] = {}
+        for worker in self.pool:
+            self._hand(worker, retry, todo)
+        while any(w.job is not None for w in self.pool):
+            busy = [w for w in self.pool if w.job is not None]
+            ready = connection_wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+            for worker in busy:
+                if worker.conn not in ready and worker.process.sentinel not in ready:
+                    continue
+                result = _receive(worker.conn)
+                if result is None:  # the pipe closed or the process ended: it died with its job
+                    worker, result = self._replace_dead(worker, deaths, retry)
+                else:
+                    worker.job = None
+                self._hand(worker, retry, todo)  # busy again while the caller takes the result
+                if result is not None:
+                    yield result
+
+    def _hand(self, worker: _Worker, retry: list[MemberJob], todo: Iterator[MemberJob]) -> None:
+        """Give an idle worker the next job: a retried one first, then the next drawn."""
+        job = retry.pop(0) if retry else next(todo, None)
+        if job is not None:
+            worker.job = job
+            try:
+                worker.conn.send(job)
+            except OSError:  # it died idle: its sentinel fires, and the job goes to its successor
+                pass
+
+    def _replace_dead(
+        self, worker: _Worker, deaths: dict[int, int], retry: list[MemberJob]
+    ) -> tuple[_Worker, MemberResult | None]:
+        """The worker died with its job: a fresh, idle worker in its place; the job queued to run
+        again, or (its second death) failed."""
+        worker.process.join()
+        code = worker.process.exitcode
+        job = worker.job
+        assert job is not None
+        worker.conn.close()
+        fresh = self._start()
+        self.pool[self.pool.index(worker)] = fresh
+        deaths[job.member] = deaths.get(job.member, 0) + 1
+        if deaths[job.member] <= RETRIES:
+            retry.append(job)
+            return fresh, None
+        how = f"killed by signal {-code}" if code is not None and code < 0 else f"exit code {code}"
+        return fresh, MemberResult(job.member, None, None, f"worker process died twice running it ({how})")
 
     def close(self) -> None:
-        self.pool.shutdown()
+        for worker in self.pool:
+            worker.conn.close()  # the worker's recv ends: it returns
+        for worker in self.pool:
+            worker.process.join(timeout=10)
+            if worker.process.is_alive():
+                worker.process.kill()
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """A Ray connection made for a search (`connect`), before its folder exists; `started`: the
+    search started a local Ray instance and shuts it down at the end."""
+
+    started: bool
+
+
+def connect(backend: Backend, workers: int, quiet: bool, in_process: bool = False) -> Cluster | None:
+    """Join the Ray cluster of `ray(address: ...)`, or start a local Ray instance with `workers`
+    CPUs, before anything is written: a cluster that cannot be reached is a RunError, and no
+    half-made folder is left. With `quiet`, Ray's own INFO and WARNING lines are not shown."""
+    if backend.name != "ray" or in_process:
+        return None
+    import ray
+
+    if ray.is_initialized():
+        return Cluster(started=False)
+    level = logging.ERROR if quiet else logging.WARNING
+    try:
+        if backend.address is None:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
+        else:
+            ray.init(address=backend.address, log_to_driver=False, logging_level=level)
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        where = f"at {backend.address!r}" if backend.address else "on this machine"
+        raise RunError(f"cannot reach a Ray cluster {where}: {e}".rstrip(": ")) from None
+    return Cluster(started=True)
 
 
 class RayPool:
-    """Members as Ray tasks, one CPU each: on the cluster at `address`, or on a local Ray instance
-    started for the search (with `workers` CPUs) and stopped after it. The context is put in
-    Ray's object store once."""
+    """Members as Ray tasks, one CPU each, on the cluster `connect` joined or started (stopped
+    after the search when it started it). The context is put in Ray's object store once."""
 
-    def __init__(self, context: TrainingContext, workers: int, address: str | None) -> None:
+    def __init__(self, context: TrainingContext, cluster: Cluster) -> None:
         import ray
 
-        self.ray = ray
-        self.started = not ray.is_initialized()
-        if self.started:
-            if address is None:
-                ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
-            else:
-                ray.init(address=address, log_to_driver=False)
+        self.ray, self.cluster = ray, cluster
         self.context = ray.put(context)
         self.task = ray.remote(num_cpus=1)(run_job)
 
@@ -179,16 +262,19 @@ class RayPool:
                 job = pending.pop(ref)
                 try:
                     yield self.ray.get(ref)
-                except self.ray.exceptions.RayError as e:  # the worker died
+                except self.ray.exceptions.RayError as e:  # the worker died (after Ray's own retries)
                     yield MemberResult(job.member, None, None, f"Ray task failed: {e}")
 
     def close(self) -> None:
-        if self.started:
+        if self.cluster.started:
             self.ray.shutdown()
 
 
-def make_backend(backend: Backend, context: TrainingContext, workers: int) -> InProcess | LocalPool | RayPool:
-    """The backend the search block asks for; `local` with one worker trains in this process."""
+def make_backend(
+    backend: Backend, context: TrainingContext, workers: int, cluster: Cluster | None = None
+) -> InProcess | LocalPool | RayPool:
+    """The backend the search block asks for (`ray`: on the cluster `connect` made); `local` with
+    one worker trains in this process."""
     if backend.name == "ray":
-        return RayPool(context, workers, backend.address)
+        return RayPool(context, cluster or connect(backend, workers, quiet=False))
     return LocalPool(context, workers) if workers > 1 else InProcess(context)

@@ -34,7 +34,7 @@ from typing import Any
 import torch
 
 from growdsl import ir, lang, plugins, strict_json
-from growdsl.errors import CheckpointError, RunError
+from growdsl.errors import CheckpointError, RunError, SearchDivergedError
 from growdsl.export import write_atomically
 from growdsl.lang.ast import Spec
 from growdsl.run.config import train_config
@@ -55,7 +55,15 @@ from growdsl.run.rundir import (
     write_text,
 )
 from growdsl.run.single import Run, finish_run, load_splits, refuse_to_overwrite, spec_text
-from growdsl.search.backends import InProcess, MemberJob, TrainingContext, make_backend, threads_per_member
+from growdsl.search.backends import (
+    Cluster,
+    InProcess,
+    MemberJob,
+    TrainingContext,
+    connect,
+    make_backend,
+    threads_per_member,
+)
 from growdsl.search.methods import search_config
 from growdsl.search.pbt import fitness_of
 from growdsl.search.progress import SearchProgress
@@ -90,17 +98,17 @@ def run_search(
     reference a parallel backend must match). `device` overrides `train.device`."""
     setup = _setup(spec, device)  # the spec's mistakes and the data before any folder is made
     refuse_to_overwrite(spec.file, out)
+    cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)  # before the folder
     run_dir = make_run_dir(out, setup.space.root, force=force)
     _own(run_dir)
     run_id = write_identity(run_dir, setup.text)
-    write_text(run_dir / SPEC, setup.text)
     name = setup.search.method
-    method = search_factory(name)(setup)
     state: dict[str, Any] = {"format": STATE_FORMAT, "method": name, "spec": setup.text, "run_id": run_id,
-                             "leg": 0, "next_id": 0, "log": []}  # fmt: skip
-    method.start(state)
-    _save(run_dir, state)  # resumable from round 0, as a run is from epoch 0
-    return _search(setup, method, run_dir, state, quiet, legs_limit, in_process)
+                             "leg": 0, "next_id": 0, "log": [], "started": False}  # fmt: skip
+    _save(run_dir, state)  # a search from here on: a kill from now on leaves a state to resume from
+    write_text(run_dir / SPEC, setup.text)
+    method = search_factory(name)(setup)
+    return _search(setup, method, run_dir, state, quiet, legs_limit, in_process, cluster)
 
 
 @releases_claims
@@ -116,8 +124,10 @@ def resume_search(
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
     setup = _setup(lang.parse_text(state["spec"], str(run_dir / SPEC)), device, state["spec"])
+    cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)
+    write_text(run_dir / SPEC, setup.text)  # a search killed before its spec was written has it now
     method = search_factory(state["method"])(setup)
-    return _search(setup, method, run_dir, state, quiet, None, in_process)
+    return _search(setup, method, run_dir, state, quiet, None, in_process, cluster)
 
 
 def _setup(spec: Spec, device: str | None, text: str | None = None) -> Setup:
@@ -139,9 +149,14 @@ def _search(
     quiet: bool,
     limit: int | None,
     in_process: bool,
+    cluster: Cluster | None,
 ) -> Run:
     """The rounds from `state` on (a new search's or a resumed one's), then the finish."""
     remove_stale(run_dir, method.files)
+    if not state.get("started", True):  # the method's first members (a resumed search: now)
+        method.start(state)
+        state["started"] = True
+        _save(run_dir, state)  # resumable from round 0, as a run is from epoch 0
     method.restore(state)
     _write_log(run_dir, state)  # a resumed search's log is its state's: lines after the last save go
     rounds = method.rounds()
@@ -149,7 +164,9 @@ def _search(
     context = TrainingContext(
         setup.data, method.config, setup.spec.grow, threads_per_member(workers), tuple(plugins.loaded())
     )
-    backend = InProcess(context) if in_process else make_backend(setup.search.backend, context, workers)
+    backend = (
+        InProcess(context) if in_process else make_backend(setup.search.backend, context, workers, cluster)
+    )
     try:
         with SearchProgress(progress_enabled(quiet), rounds) as progress:
             while state["leg"] < rounds and (limit is None or state["leg"] < limit):
@@ -166,9 +183,15 @@ def _round(method: Search, state: dict[str, Any], backend, run_dir: Path, progre
     started = time.perf_counter()
     progress.start_round(state["leg"] + 1)
     jobs: dict[int, Job] = {}
+    partial = state.get("partial")
+    if partial is None or partial["leg"] != state["leg"]:  # a new round (not one resumed halfway)
+        partial = state["partial"] = {"leg": state["leg"], "done": [], "first": len(state["log"])}
+    as_they_finish = getattr(method, "saves_each_job", False)
 
     def handed() -> Iterator[MemberJob]:  # drawn when the backend asks: a job's note stays here
         for job in method.jobs(state):
+            if job.member in partial["done"]:  # finished and saved before the search was stopped
+                continue
             jobs[job.member] = job
             progress.job_started(job.member, summary(job.payload))
             yield MemberJob(job.member, job.payload, job.epochs)
@@ -177,14 +200,26 @@ def _round(method: Search, state: dict[str, Any], backend, run_dir: Path, progre
     for result in backend.run(handed()):  # in the order they finish
         fitness = fitness_of(result.metrics) if result.payload is not None else -math.inf
         progress.member_done(result.member, (result.payload or {}).get("epoch", 0), fitness)
-        finished.append(Finished(jobs[result.member], result, fitness))
+        done = Finished(jobs[result.member], result, fitness)
+        finished.append(done)
+        if as_they_finish:  # logged and saved now: a kill loses no finished job
+            _record(method, state, done)
+            partial["done"].append(done.job.member)
+            _write_member(run_dir, done.job.member, result.payload or done.job.payload)
+            _save(run_dir, state)
+            _write_log(run_dir, state)  # after the state: the log never shows what resume would drop
     trained = time.perf_counter()
-    finished.sort(key=lambda done: done.job.member)  # logged in member order, whoever ran them
-    for done in finished:
-        _record(method, state, done)
+    finished.sort(key=lambda done: done.job.member)
+    if not as_they_finish:
+        for done in finished:
+            _record(method, state, done)
+            _write_member(run_dir, done.job.member, done.result.payload or done.job.payload)
+    # the round's lines in member order, whoever ran them and whenever they finished
+    state["log"][partial["first"] :] = sorted(
+        state["log"][partial["first"] :], key=lambda line: line["member"]
+    )
+    state["partial"] = None
     state["leg"] += 1
-    for done in finished:
-        _write_member(run_dir, done.job.member, done.result.payload or done.job.payload)
     _write_log(run_dir, state)
     fields = method.after(state, finished)
     seconds = {
@@ -214,6 +249,9 @@ def _finish(setup: Setup, method: Search, run_dir: Path, state: dict[str, Any]) 
     """The method's winner becomes the run's result, tested once on the test split."""
     best = method.best(state)
     if best is None:
+        errors = [line["error"] for line in state["log"] if line["event"] == "crash"]
+        if errors and all(error.startswith("DivergenceError") for error in errors):
+            raise SearchDivergedError(f"every member of the search diverged: see {run_dir / LOG}")
         raise RunError(f"every member of the search crashed or diverged: see {run_dir / LOG}")
     config, device = method.config, torch.device("cpu")
     trained = state_from_payload(best.payload, config, device, config.epochs)

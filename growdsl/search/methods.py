@@ -66,14 +66,21 @@ def _controller(value: Value) -> str:
     raise BadValue("treelstm (the learned controller) or random (uniform decisions, the baseline)")
 
 
+MAX_MEMBERS = 10_000
+"""The most trials or members one search takes: a search keeps every finished member's weights in
+its state, and a larger count is far more likely a slip (`trials: 1000000`) than a plan."""
+
 COMMON_OPTIONS = {  # every search's: the loop reads them
     "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
     "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
 }
 SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
-    "random": {"trials": Option(20, integer(1), "architectures drawn and trained"), **COMMON_OPTIONS},
+    "random": {
+        "trials": Option(20, integer(1, MAX_MEMBERS), "architectures drawn and trained"),
+        **COMMON_OPTIONS,
+    },
     "pbt": {
-        "population": Option(8, integer(2), "members trained side by side"),
+        "population": Option(8, integer(2, MAX_MEMBERS), "members trained side by side"),
         "every": Option(2, integer(1), "epochs between exploit steps"),
         "replace": Option(0.25, number(0.0, 0.5, lo_open=True), "share of the population replaced"),
         "mix": Option(0.25, number(0.0, 1.0), "chance a position is taken from parent 2"),

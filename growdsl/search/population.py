@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from growdsl import ir
 from growdsl.export import write_atomically
 from growdsl.ir.edits import Graft, edit_to_json, subtree_json
 from growdsl.ir.graph import ArchGraph
-from growdsl.run.member import initial_payload
+from growdsl.run.member import Payload, initial_payload
 from growdsl.run.plots import population_figure, save_png
 from growdsl.search.inherit import child_payload
 from growdsl.search.pbt import plan_exploit, rank
@@ -46,6 +47,7 @@ class Population:
 
     round_name = "leg"
     files = (LINEAGE, POPULATION_PNG)
+    saves_each_job = True  # members are independent within a leg: each is logged and saved as it ends
 
     def __init__(self, setup: Setup, size: int, every: int, exploit: dict[str, Any] | None) -> None:
         self.setup, self.config = setup, setup.config
@@ -54,9 +56,13 @@ class Population:
 
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
-        state.update(members={}, fitness={}, born={}, lineage=[])
-        for _ in range(self.size):
-            self._add_member(state, sample_member(self.setup.space, self.rng))
+        state.update(members={}, unborn={}, fitness={}, born={}, lineage=[])
+        for _ in range(self.size):  # architectures and seeds now; weights when a member first trains
+            graph = sample_member(self.setup.space, self.rng)
+            state["unborn"][new_member(state)] = {
+                "graph": ir.to_json(graph),
+                "seed": self.rng.randrange(2**31),
+            }
         state["rng"] = self.rng.getstate()
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -66,11 +72,14 @@ class Population:
         return math.ceil(self.config.epochs / self.every)
 
     def width(self, state: dict[str, Any]) -> int:
-        return len(state["members"])
+        return len(state["members"]) + len(state.get("unborn", {}))
 
-    def jobs(self, state: dict[str, Any]) -> list[Job]:
-        members = sorted(state["members"].items())
-        return [Job(m, p, min(self.every, self.config.epochs - p["epoch"])) for m, p in members]
+    def jobs(self, state: dict[str, Any]) -> Iterator[Job]:
+        """Every member's next leg, in member order; a member's weights are made when its first
+        job is handed out, so a large random search holds only what has started."""
+        for member in sorted([*state["members"], *state.get("unborn", {})]):
+            payload = state["members"].get(member) or self._born(state, member)
+            yield Job(member, payload, min(self.every, self.config.epochs - payload["epoch"]))
 
     def record(self, state: dict[str, Any], done: Finished) -> dict[str, Any]:
         member, payload = done.job.member, done.result.payload
@@ -103,12 +112,13 @@ class Population:
         )
         return {caption: run_dir / POPULATION_PNG}
 
-    def _add_member(self, state: dict[str, Any], graph: ArchGraph) -> None:
-        """A new member drawn from the space: its epoch-0 payload, its history opening with the
-        grafts that turn the spec's graph into its architecture (so its history replays)."""
-        member, config = new_member(state), self.config
+    def _born(self, state: dict[str, Any], member: int) -> Payload:
+        """A drawn member's epoch-0 payload, from its architecture and seed: its history opens with
+        the grafts that turn the spec's graph into its architecture (so its history replays)."""
+        drawn = state["unborn"].pop(member)
+        graph = ir.from_json(drawn["graph"])
         payload = initial_payload(
-            graph, config, self.rng.randrange(2**31), config.epochs, {"spec": state["spec"]}
+            graph, self.config, drawn["seed"], self.config.epochs, {"spec": state["spec"]}
         )
         payload["history"] = [
             {"event": "sample", "epoch": 0, "member": member, "edit": edit_to_json(g)}
@@ -116,6 +126,7 @@ class Population:
         ]
         state["members"][member] = payload
         state["born"][member] = 0
+        return payload
 
     def _exploit(self, state: dict[str, Any]) -> None:
         """Replace the bottom share by children (see `pbt.py` and `inherit.py`), logging each."""
