@@ -22,6 +22,7 @@ from growdsl.errors import DivergenceError
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import F, nn, no_grad, np, torch
 from growdsl.run.checkpoint import rng_states
+from growdsl.run.batches import eval_batches, training_batches
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Pair, Splits
 from growdsl.run.progress import TrainingProgress
@@ -93,8 +94,7 @@ def evaluate(
     model.eval()
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for i in range(0, len(x), EVAL_BATCH):
-        xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+    for xb, yb in eval_batches(pair, EVAL_BATCH):
         out = outputs(model, xb, head)
         total_loss += compute_loss(loss_name, out, yb) * len(xb)
         if not yb.is_floating_point():
@@ -128,19 +128,21 @@ def steps_per_epoch(n: int, batch: int) -> int:
 
 
 def train_epoch(state: TrainState, train: Pair, config: TrainConfig, progress: TrainingProgress) -> float:
-    """One pass over the training split; returns the mean training loss."""
-    x, y = train
+    """One pass over the training split (augmented where the data say so, drawing from the
+    shuffle generator after the epoch's order); returns the mean training loss."""
+    x, _ = train
     state.model.train()
     total = torch.zeros((), device=x.device)
     seen = 0
-    for step, idx in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
-        out = outputs(state.model, x.index_select(0, idx), state.head)
-        loss = compute_loss(config.loss, out, y.index_select(0, idx))
+    chunks = batches(len(x), config.batch, state.shuffle, x.device)
+    for step, (xb, yb) in enumerate(training_batches(train, chunks, state.shuffle), start=1):
+        out = outputs(state.model, xb, state.head)
+        loss = compute_loss(config.loss, out, yb)
         state.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         state.optimizer.step()
-        total += loss.detach() * len(idx)
-        seen += len(idx)
+        total += loss.detach() * len(yb)
+        seen += len(yb)
         live = progress.enabled and step % PROGRESS_EVERY == 0
         progress.step((total / seen).item() if live else None)
     if state.scheduler is not None:
