@@ -11,9 +11,11 @@ DeVries & Taylor's Cutout on the normalised tensor):
 
 | augmentation | stage | per sample |
 | --- | --- | --- |
-| `crop(pad: P)` | pixels | zero-pad (black) by P on each side, take the H x W window at a uniform offset in [0, 2P]^2 |
+| `crop(pad: P)` | pixels | pad by P zeros (black) each side; the H x W window at offsets uniform in [0, 2P] |
 | `flip` | pixels | mirror left-right with probability 1/2 |
-| `cutout(size: S)` | standardized | a centre uniform over the image; the S x S square around it (clipped at the borders) set to 0, the channel mean |
+| `cutout(size: S)` | standardized | the S x S square at a uniform centre (clipped at the borders) set to 0 |
+
+(0 after standardization is the training set's mean colour.)
 
 Pixel-stage augmentations run in the order listed, then the batch is standardized, then the
 standardized-stage ones run in the order listed.

@@ -195,8 +195,12 @@ CATALOG: dict[str, DataSet] = {
                     "root": Option(None, string),
                     "size": Option([32, 32], int_list(2)),
                     "channels": Option(3, _channels),
-                    "stream": Option(None, boolean, "read batches from the files (default: above stream_above)"),
-                    "stream_above": Option(4 * 10**9, integer(0), "bytes in memory above which the set streams"),
+                    "stream": Option(
+                        None, boolean, "read batches from the files (default: above stream_above)"
+                    ),
+                    "stream_above": Option(
+                        4 * 10**9, integer(0), "bytes in memory above which the set streams"
+                    ),
                     "workers": Option(2, integer(0), "processes decoding images (0: this one)"),
                 }
             ),

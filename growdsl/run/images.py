@@ -21,7 +21,7 @@ from typing import Any
 from growdsl.lazy import torch
 from growdsl.run.augment import Augmentation
 
-STATS_CHUNK = 4096  # images converted to float at a time while computing the channel statistics
+STATS_CHUNK_BYTES = 2**20  # stored pixels converted to float at a time for the channel statistics
 
 
 def to_unit(pixels: torch.Tensor) -> torch.Tensor:
@@ -30,16 +30,19 @@ def to_unit(pixels: torch.Tensor) -> torch.Tensor:
 
 
 def channel_stats(pixels: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and (unbiased) std per channel of stored pixels in [0, 1] units, shaped [1, C, 1, 1]
-    to broadcast; summed in float64 over chunks, so no float copy of the whole set is made. A
-    channel of zero spread gets std 1 (standardizing leaves it centred)."""
+    """Mean and (unbiased) std per channel of stored pixels (a uint8 tensor, or `ImageFiles`) in
+    [0, 1] units, shaped [1, C, 1, 1] to broadcast; accumulated in float64 over chunks of about
+    STATS_CHUNK_BYTES, so neither a float copy of the set nor (for files) the set itself is ever
+    in memory. A channel of zero spread gets std 1 (standardizing leaves it centred)."""
     n = len(pixels)
-    total = count = 0
-    squares = 0
-    for start in range(0, n, STATS_CHUNK):
-        chunk = to_unit(pixels[start : start + STATS_CHUNK]).double()
-        total = total + chunk.sum(dim=(0, 2, 3))
-        squares = squares + (chunk * chunk).sum(dim=(0, 2, 3))
+    first = pixels[0:1]
+    rows = max(1, STATS_CHUNK_BYTES // first.numel())
+    total = squares = torch.zeros(first.shape[1], dtype=torch.float64)
+    count = 0
+    for start in range(0, n, rows):
+        chunk = to_unit(pixels[start : start + rows]).cpu()
+        total = total + chunk.sum(dim=(0, 2, 3), dtype=torch.float64)
+        squares = squares + (chunk * chunk).sum(dim=(0, 2, 3), dtype=torch.float64)
         count += chunk.numel() // chunk.shape[1]
     mean = total / count
     var = (squares - count * mean * mean) / max(count - 1, 1)
@@ -86,7 +89,9 @@ class Images:
 
     def to(self, device: torch.device) -> Images:
         """The same images on `device` (a stored tensor moves once; files read there)."""
-        return replace(self, pixels=self.pixels.to(device), mean=self.mean.to(device), std=self.std.to(device))
+        return replace(
+            self, pixels=self.pixels.to(device), mean=self.mean.to(device), std=self.std.to(device)
+        )
 
     def standardize(self, pixels: torch.Tensor) -> torch.Tensor:
         """A batch of stored pixels as standardized float32."""

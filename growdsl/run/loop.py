@@ -21,8 +21,8 @@ from growdsl import ir
 from growdsl.errors import DivergenceError
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import F, nn, no_grad, np, torch
-from growdsl.run.checkpoint import rng_states
 from growdsl.run.batches import eval_batches, training_batches
+from growdsl.run.checkpoint import rng_states
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Pair, Splits
 from growdsl.run.progress import TrainingProgress

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from growdsl.errors import DataError
-from growdsl.lazy import torch
+from growdsl.lazy import np, torch
 from growdsl.run import vision
 
 LOAD_BATCH = 256  # images a worker decodes at a time while a folder is read into memory
@@ -41,19 +41,20 @@ class FileRows:
     def __len__(self) -> int:
         return len(self.paths)
 
-    def __getitem__(self, i: int) -> torch.Tensor | str:
+    def __getitem__(self, i: int) -> np.ndarray | str:
         try:
             return vision.read_image(self.paths[i], list(self.size), self.channels)
         except DataError as e:
             return str(e)
 
 
-def stack_or_error(rows: list[torch.Tensor | str]) -> torch.Tensor | str:
-    """A DataLoader `collate_fn`: the batch of rows, or the first row's read error."""
+def stack_or_error(rows: list[np.ndarray | str]) -> torch.Tensor | str:
+    """A DataLoader `collate_fn`: the batch of rows as one uint8 tensor, or the first row's read
+    error."""
     for row in rows:
         if isinstance(row, str):
             return row
-    return torch.stack(rows)
+    return torch.from_numpy(np.stack(rows))
 
 
 @dataclass(frozen=True)

@@ -120,21 +120,12 @@ def folder_samples(root: str) -> list[tuple[str, int]]:
         raise DataError(f"image folder {root} could not be read: {e}") from e
 
 
-def read_image(path: str, size: list[int], channels: int) -> torch.Tensor:
-    """One image file decoded and resized to `size` [H, W], as uint8 [channels, H, W]."""
-    from torchvision.transforms import functional as tf
-
+def read_image(path: str, size: list[int], channels: int) -> np.ndarray:
+    """One image file decoded and resized to `size` [H, W], as a uint8 array [channels, H, W]
+    (numpy: many small tensor copies cost far more in torch, whose threads wake for each)."""
     image = _open_image(path, "L" if channels == 1 else "RGB").resize((size[1], size[0]))
-    return tf.pil_to_tensor(image)
-
-
-def image_folder(root: str, size: list[int], channels: int) -> Pair:
-    """Every image under `root/<class>/` resized to `size`, as x uint8 [n, channels, H, W]."""
-    samples = folder_samples(root)
-    images = torch.empty((len(samples), channels, *size), dtype=torch.uint8)
-    for i, (path, _) in enumerate(samples):
-        images[i] = read_image(path, size, channels)
-    return images, torch.tensor([label for _, label in samples], dtype=torch.long)
+    pixels = np.asarray(image, dtype=np.uint8).reshape(size[0], size[1], channels)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
 def _is_image(path: str) -> bool:

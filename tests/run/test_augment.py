@@ -113,7 +113,11 @@ def error(text: str) -> SpecError:
 @pytest.mark.parametrize(
     "text, message, col",
     [
-        ("spirals(augment: [flip])", "augment applies to images, but 'spirals' gives inputs of shape [2]", 23),
+        (
+            "spirals(augment: [flip])",
+            "augment applies to images, but 'spirals' gives inputs of shape [2]",
+            23,
+        ),
         ("digits(augment: [crop(pad: 8)])", "crop(pad: 8) is larger than the 8x8 image", 23),
         ("digits(augment: [flip, cutout(size: 9)])", "cutout(size: 9) is larger than the 8x8 image", 29),
         ("digits(augment: [flipp])", "unknown augmentation 'flipp': did you mean 'flip'?", 23),
