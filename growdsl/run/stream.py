@@ -88,11 +88,13 @@ class ImageFiles:
         return _on(self.device, stack_or_error([rows[i] for i in picks]))
 
     def load(self) -> torch.Tensor:
-        """Every image decoded into one uint8 tensor [n, channels, H, W] (by the workers), for a
-        folder small enough to keep in memory."""
+        """Every image decoded into one uint8 tensor [n, channels, H, W], for a folder small
+        enough to keep in memory (by the workers, unless one batch holds it all: starting them
+        would cost more)."""
         out = torch.empty((len(self), self.channels, *self.size), dtype=torch.uint8)
         chunks = list(torch.arange(len(self)).split(LOAD_BATCH))
-        for idx, batch in zip(chunks, self.to("cpu").batches(chunks), strict=True):
+        files = replace(self, device=torch.device("cpu"), workers=self.workers if len(chunks) > 1 else 0)
+        for idx, batch in zip(chunks, files.batches(chunks), strict=True):
             out[idx[0] : idx[-1] + 1] = batch
         return out
 
