@@ -7,8 +7,10 @@ epoch (augmented / plain epoch time <= 1.10). The net is benchmarks/specs/resnet
 uses `augment: [crop(pad: 4), flip, cutout(size: 16)]`, the plain one the same stored images
 without it. Both run the training loop's own `train_epoch` (so the batches are indexed,
 standardized and augmented exactly as in `growdsl run`) from the same weights and generator
-state, alternating which goes first each round, so drift in the machine hits both alike. Also
-timed alone: one epoch of batches without the net, plain and augmented (the data path's own cost).
+state, alternating which goes first each round, so drift in the machine hits both alike; wall
+and CPU time (all of this process's threads) are both recorded: on a loaded machine the wall
+time measures the other processes as much as this one. Also timed alone (CPU): one epoch of
+batches without the net, plain and augmented (the data path's own cost).
 
     python benchmarks/augment_cost.py [--n 10000] [--rounds 3] [--threads N] [--markdown]
 """
@@ -40,26 +42,27 @@ SPEC = Path(__file__).parent / "specs" / "resnet20_patterns.grow"
 AUGMENT = "[crop(pad: 4), flip, cutout(size: 16)]"
 
 
-def epoch_seconds(spec, graph, weights, train, seed: int) -> float:
-    """Seconds of one `train_epoch` of the spec's net from `weights` on `train`."""
+def epoch_seconds(spec, graph, weights, train, seed: int) -> tuple[float, float]:
+    """Wall and CPU seconds (this process's threads together) of one `train_epoch` of the spec's
+    net from `weights` on `train`."""
     config = train_config(spec.train, regression=False)
     model = compile_graph(graph)
     model.load_state_dict(weights)
     state = TrainState(graph, model, build_optimizer(config.optimizer, model.parameters()), None,
                        torch.Generator().manual_seed(seed))  # fmt: skip
     with TrainingProgress(False, 1, 1) as progress:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         train_epoch(state, train, config, progress)
-        return time.perf_counter() - start
+        return time.perf_counter() - start, time.process_time() - cpu
 
 
 def batches_seconds(train, batch: int, seed: int) -> float:
-    """Seconds to produce one epoch of training batches (no net)."""
+    """CPU seconds to produce one epoch of training batches (no net)."""
     gen = torch.Generator().manual_seed(seed)
-    start = time.perf_counter()
+    start = time.process_time()
     for _ in training_batches(train, batches(len(train[0]), batch, gen, train[0].device), gen):
         pass
-    return time.perf_counter() - start
+    return time.process_time() - start
 
 
 def main() -> None:
@@ -81,16 +84,21 @@ def main() -> None:
     runs = {"plain": plain, "augmented": augmented}
     batch = train_config(spec.train, regression=False).batch
     data_only = {name: [] for name in runs}
-    epochs = {name: [] for name in runs}
+    epochs = {name: [] for name in runs}  # wall seconds
+    cpu = {name: [] for name in runs}
     for r in range(args.rounds):
         order = list(runs) if r % 2 == 0 else list(reversed(runs))
         for name in order:
             data_only[name].append(batches_seconds(runs[name], batch, r))
         for name in order:
-            epochs[name].append(epoch_seconds(spec, graph, weights, runs[name], r))
-            print(f"round {r + 1}: {name} epoch {epochs[name][-1]:.2f} s", flush=True)
+            wall, used = epoch_seconds(spec, graph, weights, runs[name], r)
+            epochs[name].append(wall)
+            cpu[name].append(used)
+            print(f"round {r + 1}: {name} epoch {wall:.2f} s wall, {used:.2f} s CPU", flush=True)
     ratios = [a / p for a, p in zip(epochs["augmented"], epochs["plain"], strict=True)]
+    cpu_ratios = [a / p for a, p in zip(cpu["augmented"], cpu["plain"], strict=True)]
     fastest = min(epochs["augmented"]) / min(epochs["plain"])
+    fastest_cpu = min(cpu["augmented"]) / min(cpu["plain"])
     extra = min(data_only["augmented"]) - min(data_only["plain"])
     lines = [
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
@@ -101,10 +109,15 @@ def main() -> None:
         "| --- | --- | --- | --- |",
         f"| epoch, fastest (s) | {min(epochs['plain']):.2f} | {min(epochs['augmented']):.2f} "
         f"| {fastest:.3f} |",
-        f"| epoch ratio per round | | | {', '.join(f'{x:.3f}' for x in ratios)} "
+        f"| epoch wall ratio per round | | | {', '.join(f'{x:.3f}' for x in ratios)} "
         f"(median {statistics.median(ratios):.3f}) |",
-        f"| batches alone, fastest (s) | {min(data_only['plain']):.3f} | {min(data_only['augmented']):.3f} "
-        f"| +{extra:.3f} s = {extra / min(epochs['plain']):.1%} of a plain epoch |",
+        f"| epoch CPU, fastest (s) | {min(cpu['plain']):.2f} | {min(cpu['augmented']):.2f} "
+        f"| {fastest_cpu:.3f} |",
+        f"| epoch CPU ratio per round | | | {', '.join(f'{x:.3f}' for x in cpu_ratios)} "
+        f"(median {statistics.median(cpu_ratios):.3f}) |",
+        f"| batches alone, fastest CPU (s) | {min(data_only['plain']):.3f} | "
+        f"{min(data_only['augmented']):.3f} | +{extra:.3f} s = {extra / min(cpu['plain']):.1%} of a plain "
+        "epoch's CPU |",
     ]
     print("\n".join(lines) if args.markdown else "\n".join(line.replace("|", " ") for line in lines))
 

@@ -8,9 +8,14 @@ the seconds to load (the in-memory set decodes every image then; a streamed one 
 files and reads its statistics sample), images per second over one epoch of training batches
 (read, decoded, standardized, augmented: the data path alone, no net), and the rise of the main
 process's peak resident memory (VmHWM, reset after the imports) over the load and the epoch. The
-workers are forked copies of the main process; their own memory is not measured here.
+workers are forked copies of the main process; their own memory is not measured here. glibc's
+malloc keeps freed blocks below its (adaptive) mmap threshold for reuse, which can make the peak
+grow with the batches read: `--mmap-threshold 65536` runs the measured processes with
+MALLOC_MMAP_THRESHOLD_=65536, so that every block of 64 KiB or more goes back at once and the
+peak shows what is alive.
 
-    python benchmarks/stream_cost.py [--n 5000] [--size 96] [--batch 128] [--workers 2] [--markdown]
+    python benchmarks/stream_cost.py [--n 5000] [--size 96] [--batch 128] [--workers 2]
+                                     [--mmap-threshold BYTES] [--markdown]
 """
 
 from __future__ import annotations
@@ -72,8 +77,13 @@ def make_folder(root: Path, n: int, size: int) -> None:
         Image.fromarray(x[i].permute(1, 2, 0).numpy()).save(root / f"class{int(y[i])}" / f"{i}.png")
 
 
-def measure(data: str, batch: int) -> dict:
-    done = subprocess.run([sys.executable, "-c", MEASURE, data, str(batch)], capture_output=True, text=True)
+def measure(data: str, batch: int, mmap_threshold: int | None) -> dict:
+    env = dict(os.environ)
+    if mmap_threshold is not None:
+        env["MALLOC_MMAP_THRESHOLD_"] = str(mmap_threshold)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, data, str(batch)], env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         raise SystemExit(done.stderr)
     return json.loads(done.stdout)
@@ -85,6 +95,12 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=96)
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--mmap-threshold",
+        type=int,
+        default=None,
+        help="run the measured processes with MALLOC_MMAP_THRESHOLD_ set to this many bytes",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -98,11 +114,12 @@ def main() -> None:
             "streamed, 0 workers": f"folder({options}, stream: true, workers: 0)",
             f"streamed, {args.workers} workers": f"folder({options}, stream: true, workers: {args.workers})",
         }
-        results = {name: measure(data, args.batch) for name, data in configs.items()}
+        results = {name: measure(data, args.batch, args.mmap_threshold) for name, data in configs.items()}
     resident = args.n * 3 * args.size * args.size / 2**20
     lines = [
         f"{datetime.datetime.now():%Y-%m-%d %H:%M}, {platform.machine()}, {os.cpu_count()} cores, "
-        f"{args.n} PNGs of {args.size}x{args.size} ({resident:.1f} MiB as uint8), batch {args.batch}",
+        f"{args.n} PNGs of {args.size}x{args.size} ({resident:.1f} MiB as uint8), batch {args.batch}"
+        + (f", MALLOC_MMAP_THRESHOLD_={args.mmap_threshold}" if args.mmap_threshold is not None else ""),
         "",
         "| | load (s) | epoch (s) | images/s | peak memory rise (MiB) |",
         "| --- | --- | --- | --- | --- |",
