@@ -36,10 +36,13 @@ DOCUMENTED_FAILURE = (
 
 @pytest.fixture
 def iris_csv(tmp_path, monkeypatch):
-    """The csv file the docs' csv example reads, as a real file: 4 features, 3 classes."""
+    """The csv file the docs' csv example reads, as a real file: 4 features, 3 classes; and the
+    class folders of the docs' image folder."""
     (tmp_path / "data").mkdir()
     rows = ["a,b,c,d,label"] + [f"{i},{i % 5},{i % 7},{i % 3},{i % 3}" for i in range(30)]
     (tmp_path / "data" / "iris.csv").write_text("\n".join(rows) + "\n")
+    for label in ("cat", "dog"):  # the docs' image folder: check lists its classes
+        (tmp_path / "data" / "imagenet" / "train" / label).mkdir(parents=True)
     monkeypatch.chdir(tmp_path)
 
 

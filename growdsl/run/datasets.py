@@ -2,8 +2,10 @@
 
 Two questions, answered separately because lowering needs the first without paying for the second:
 `describe(call)` gives the input shape and the number of classes cheaply (no big file is read), and
-`load_data(call, seed)` produces the train / test / val splits as tensors. Options are validated
-in both, so `growdsl check` reports a bad option as a SpecError at its span.
+`load_data(call, seed)` produces the train / test / val splits: tensors for features, `Images`
+(growdsl/run/images.py: stored pixels, standardized per batch, the training split augmented) for
+images. Options are validated in both, so `growdsl check` reports a bad option (an augmentation
+that does not fit the data among them) as a SpecError at its span.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ from growdsl.lang.ast import Call, Value
 from growdsl.lang.suggest import unknown_name_message
 from growdsl.lazy import np, torch
 from growdsl.options import BadValue, Option, boolean, int_list, integer, number, read_options, string
-from growdsl.run import synthetic, tabular, vision
+from growdsl.run import stream, synthetic, tabular, vision
+from growdsl.run.augment import augmentation
+from growdsl.run.images import Images, channel_stats
 from growdsl.run.tasks import TaskScheme, select, task_scheme
 
 Pair = tuple["torch.Tensor", "torch.Tensor"]
@@ -63,6 +67,7 @@ _COMMON = {
     "val": Option(0.0, _FRACTION, "fraction of the training data held out for validation"),
     "normalize": Option(True, boolean, "standardize each channel with the training split's statistics"),
     "tasks": Option(None, task_scheme, "a sequence of tasks, split(N): the classes in N equal groups"),
+    "augment": Option(None, augmentation, "random augmentation of training batches: crop, flip, cutout"),
 }
 _TEST = {"test": Option(0.2, number(0.0, 1.0, lo_open=True, hi_open=True), "held-out test fraction")}
 
@@ -197,11 +202,33 @@ CATALOG: dict[str, DataSet] = {
                     "root": Option(None, string),
                     "size": Option([32, 32], int_list(2)),
                     "channels": Option(3, _channels),
+                    "stream": Option(
+                        None, boolean, "read batches from the files (default: above stream_above)"
+                    ),
+                    "stream_above": Option(
+                        4 * 10**9, integer(0), "bytes in memory above which the set streams"
+                    ),
+                    "workers": Option(2, integer(0), "processes decoding images (0: this one)"),
                 }
             ),
             lambda o: ((o["channels"], *o["size"]), len(vision.folder_classes(o["root"]))),
-            lambda o, s: vision.image_folder(o["root"], o["size"], o["channels"]),
-            doc="an ImageFolder tree ROOT/<class>/<image>, resized to size: [H, W]",
+            lambda o, s: _folder(o),
+            doc="an ImageFolder tree ROOT/<class>/<image>, resized to size: [H, W]; streamed when large",
+        ),
+        DataSet(
+            "patterns",
+            _opts(
+                {
+                    "n": Option(2000, _N),
+                    "size": Option([32, 32], int_list(2)),
+                    "channels": Option(3, _channels),
+                    "classes": Option(10, integer(2)),
+                    "noise": Option(0.25, _NOISE),
+                }
+            ),
+            lambda o: ((o["channels"], *o["size"]), o["classes"]),
+            lambda o, s: synthetic.patterns(o["n"], o["size"], o["channels"], o["classes"], o["noise"], s),
+            doc="generated uint8 images: a smooth random template per class, shifted, plus noise",
         ),
         DataSet(
             "csv",
@@ -258,7 +285,22 @@ def _resolve(call: Call | None) -> tuple[DataSet, dict[str, Any]]:
         raise SpecError(f"data set '{call.name}' needs the option '{option}'", call.span, expected=example)
     if opts["tasks"] is not None:
         opts["tasks"].check(entry.info(opts)[1])
+        if opts.get("stream"):
+            raise SpecError("a task sequence cannot stream its images", call.span, expected="stream: false")
+    if opts["augment"] is not None:
+        opts["augment"].check(call.name, tuple(entry.info(opts)[0]))
     return entry, opts
+
+
+def _folder(opts: dict[str, Any]) -> Any:
+    """An image folder's (pixels, labels): its files to stream with `stream: true` or when the
+    pixels would take more than `stream_above` bytes, else every image decoded into memory."""
+    files, labels = stream.folder_files(opts["root"], opts["size"], opts["channels"], opts["workers"])
+    streams = opts["stream"]
+    if streams is None:
+        resident = stream.resident_bytes(len(files), opts["size"], opts["channels"])
+        streams = resident > opts["stream_above"] and opts["tasks"] is None
+    return (files if streams else files.load()), labels
 
 
 def describe(call: Call | None) -> DataInfo:
@@ -286,7 +328,7 @@ def load_tasks(call: Call | None, seed: int) -> list[Splits]:
     entry, opts = _resolve(call)
     loaded = entry.load(opts, seed)
     if not entry.has_split:
-        loaded = _to_pair(*(torch.as_tensor(a) for a in loaded))
+        loaded = _to_pair(*loaded)
     gen = torch.Generator().manual_seed(seed)
     tasks = []
     for classes in opts["tasks"].groups(entry.info(opts)[1]):
@@ -296,18 +338,26 @@ def load_tasks(call: Call | None, seed: int) -> list[Splits]:
 
 
 def _splits(entry: DataSet, opts: dict[str, Any], loaded: Any, gen: torch.Generator) -> Splits:
-    """Train / test / val of what `entry.load` gave, standardized when `normalize` says so."""
+    """Train / test / val of what `entry.load` gave; features standardized here when `normalize`
+    says so, images wrapped as `Images` that standardize each batch (the training split's with
+    the `augment` of the spec)."""
     if entry.has_split:
         train, test = loaded
     else:
-        x, y = (torch.as_tensor(a) for a in loaded)
-        train, test = _split(_to_pair(x, y), opts["test"], gen)
+        train, test = _split(_to_pair(*loaded), opts["test"], gen)
     val = None
     if opts["val"] > 0:
         train, val = _split(train, opts["val"] / (1.0 - opts.get("test", 0.0)), gen)
     if len(train[0]) == 0 or len(test[0]) == 0:
         sizes = f"test {opts.get('test')}, val {opts['val']}"
         raise DataError(f"data set '{entry.name}' is too small to split into {sizes}")
+    if _is_images(train[0]):
+        mean, std = _image_stats(train[0], opts["normalize"], gen)
+
+        def images(pair: Pair | None, augment: Any = None) -> Pair | None:
+            return None if pair is None else (Images(pair[0], mean, std, augment), pair[1])
+
+        return Splits(images(train, opts["augment"]), images(test), images(val))
     if opts["normalize"]:
         mean, std = _channel_stats(train[0])
         train, test = _standardize(train, mean, std), _standardize(test, mean, std)
@@ -315,9 +365,36 @@ def _splits(entry: DataSet, opts: dict[str, Any], loaded: Any, gen: torch.Genera
     return Splits(train, test, val)
 
 
-def _to_pair(x: torch.Tensor, y: torch.Tensor) -> Pair:
+def _is_images(x: Any) -> bool:
+    return isinstance(x, stream.ImageFiles) or x.dim() == 4
+
+
+def _image_stats(pixels: Any, normalize: bool, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """The channel mean and std the images are standardized with: the training split's (over a
+    seeded sample of a streamed one, `stream.stats_sample`), or 0 and 1 without `normalize`."""
+    channels = pixels.channels if isinstance(pixels, stream.ImageFiles) else pixels.shape[1]
+    if not normalize:
+        return torch.zeros(1, channels, 1, 1), torch.ones(1, channels, 1, 1)
+    if isinstance(pixels, stream.ImageFiles):
+        return channel_stats(pixels.subset(stream.stats_sample(len(pixels), gen.initial_seed())))
+    if pixels.dtype != torch.uint8:  # float pixels are resident as float already: in one pass
+        return _channel_stats(pixels)
+    return channel_stats(pixels)
+
+
+def _to_pair(x: Any, y: Any) -> Pair:
+    """Features as float32, stored pixels (uint8, or files to stream) as they are; class labels
+    as long, regression targets as float32."""
+    y = torch.as_tensor(y)
     y = y.float() if y.is_floating_point() else y.long()
-    return x.float(), y
+    if not isinstance(x, stream.ImageFiles):
+        x = torch.as_tensor(x)
+        x = x if x.dtype == torch.uint8 else x.float()
+    return x, y
+
+
+def _rows(x: Any, index: torch.Tensor) -> Any:
+    return x.subset(index) if isinstance(x, stream.ImageFiles) else x[index]
 
 
 def _split(pair: Pair, fraction: float, gen: torch.Generator) -> tuple[Pair, Pair]:
@@ -326,7 +403,7 @@ def _split(pair: Pair, fraction: float, gen: torch.Generator) -> tuple[Pair, Pai
     perm = torch.randperm(len(x), generator=gen)
     k = round(fraction * len(x))
     held, rest = perm[:k], perm[k:]
-    return (x[rest], y[rest]), (x[held], y[held])
+    return (_rows(x, rest), y[rest]), (_rows(x, held), y[held])
 
 
 def _channel_stats(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

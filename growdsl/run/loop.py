@@ -25,6 +25,7 @@ from growdsl import ir
 from growdsl.errors import DivergenceError
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import F, nn, no_grad, np, torch
+from growdsl.run.batches import eval_batches, training_batches
 from growdsl.run.checkpoint import rng_states
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Pair, Splits
@@ -108,8 +109,7 @@ def evaluate(
     model.eval()
     total_loss = torch.zeros((), device=x.device)
     correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for i in range(0, len(x), EVAL_BATCH):
-        xb, yb = x[i : i + EVAL_BATCH], y[i : i + EVAL_BATCH]
+    for xb, yb in eval_batches(pair, EVAL_BATCH):
         if execution is None:
             out = outputs(model, xb, head)
         else:
@@ -153,22 +153,24 @@ def train_epoch(
     progress: TrainingProgress,
     execution: Execution | None = None,
 ) -> float:
-    """One pass over the training split; returns the mean training loss. `execution` (default:
-    the one `config` and the data's device say) runs each batch."""
-    x, y = train
+    """One pass over the training split (augmented where the data say so, drawing from the
+    shuffle generator after the epoch's order); returns the mean training loss. `execution`
+    (default: the one `config` and the data's device say) runs each batch."""
+    x, _ = train
     execution = execution or Execution(config, x.device)
     state.model.train()
     total = torch.zeros((), device=x.device)
     seen = 0
-    for step, idx in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
+    chunks = batches(len(x), config.batch, state.shuffle, x.device)
+    for step, (xb, yb) in enumerate(training_batches(train, chunks, state.shuffle), start=1):
         with execution.autocast():
             forward = functools.partial(execution.forward, state.model)
-            out = outputs(forward, x.index_select(0, idx), state.head)
-            loss = compute_loss(config.loss, out.float(), y.index_select(0, idx))
+            out = outputs(forward, xb, state.head)
+            loss = compute_loss(config.loss, out.float(), yb)
         state.optimizer.zero_grad(set_to_none=True)
         backward_and_step(loss, state.optimizer, state.scaler)
-        total += loss.detach() * len(idx)
-        seen += len(idx)
+        total += loss.detach() * len(yb)
+        seen += len(yb)
         live = progress.enabled and step % PROGRESS_EVERY == 0
         progress.step((total / seen).item() if live else None)
     if state.scheduler is not None:

@@ -2,8 +2,8 @@
 
 Nothing is downloaded unless the spec says `download: true`. Before torchvision is asked, the
 expected files are checked here, so a missing set is a DataError naming the folder and the files,
-not a torchvision traceback. Images are loaded once into float tensors in [0, 1]: training then
-indexes tensors, with no per-sample Python.
+not a torchvision traceback. Images are loaded once into uint8 tensors (0..255), standardized per
+batch (growdsl/run/images.py): training then indexes tensors, with no per-sample Python.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def _unreadable(name: str, folder: Path, files: tuple[str, ...], error: Exceptio
 
 
 def mnist_like(name: str, root: str, download: bool) -> tuple[Pair, Pair]:
-    """MNIST or Fashion-MNIST as ((train x, y), (test x, y)), x [n, 1, 28, 28] in [0, 1]."""
+    """MNIST or Fashion-MNIST as ((train x, y), (test x, y)), x uint8 [n, 1, 28, 28]."""
     from torchvision import datasets as tvd
 
     cls = tvd.MNIST if name == "mnist" else tvd.FashionMNIST
@@ -74,12 +74,12 @@ def mnist_like(name: str, root: str, download: bool) -> tuple[Pair, Pair]:
             ds = cls(root, train=train, download=download)
         except Exception as e:  # a malformed file fails anywhere in torchvision
             raise _unreadable(name, folder, _MNIST_FILES, e) from e
-        splits.append((ds.data.unsqueeze(1).float() / 255.0, ds.targets.long()))
+        splits.append((ds.data.unsqueeze(1).contiguous(), ds.targets.long()))
     return splits[0], splits[1]
 
 
 def cifar10(root: str, download: bool) -> tuple[Pair, Pair]:
-    """CIFAR-10 as ((train x, y), (test x, y)), x [n, 3, 32, 32] in [0, 1]."""
+    """CIFAR-10 as ((train x, y), (test x, y)), x uint8 [n, 3, 32, 32]."""
     from torchvision import datasets as tvd
 
     folder = Path(root) / tvd.CIFAR10.base_folder
@@ -91,7 +91,7 @@ def cifar10(root: str, download: bool) -> tuple[Pair, Pair]:
             ds = tvd.CIFAR10(root, train=train, download=download)
         except Exception as e:  # a malformed file fails anywhere in torchvision
             raise _unreadable("cifar10", folder, _CIFAR_FILES, e) from e
-        x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).float() / 255.0
+        x = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2).contiguous()
         splits.append((x, torch.tensor(ds.targets, dtype=torch.long)))
     return splits[0], splits[1]
 
@@ -142,10 +142,9 @@ def _holds_an_image(folder: Path) -> bool:
     return False
 
 
-def image_folder(root: str, size: list[int], channels: int) -> Pair:
-    """Every image under `root/<class>/` resized to `size`, as x [n, channels, H, W] in [0, 1]."""
+def folder_samples(root: str) -> list[tuple[str, int]]:
+    """(path, class index) of every image under `root/<class>/`, in torchvision's order."""
     from torchvision import datasets as tvd
-    from torchvision.transforms import functional as tf
 
     classes = folder_classes(root)  # the clear error for a missing or empty folder
 
@@ -156,17 +155,18 @@ def image_folder(root: str, size: list[int], channels: int) -> Pair:
         def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
             return classes, {name: i for i, name in enumerate(classes)}
 
-    mode = "L" if channels == 1 else "RGB"
     try:
-        ds = Folder(root, loader=lambda p: _open_image(p, mode), is_valid_file=_is_image)
+        return Folder(root, is_valid_file=_is_image).samples
     except (RuntimeError, OSError, FileNotFoundError) as e:
         raise DataError(f"image folder {root} could not be read: {e}") from e
-    images, labels = [], []
-    for path, label in ds.samples:
-        image = ds.loader(path).resize((size[1], size[0]))
-        images.append(tf.pil_to_tensor(image))
-        labels.append(label)
-    return torch.stack(images).float() / 255.0, torch.tensor(labels, dtype=torch.long)
+
+
+def read_image(path: str, size: list[int], channels: int) -> np.ndarray:
+    """One image file decoded and resized to `size` [H, W], as a uint8 array [channels, H, W]
+    (numpy: many small tensor copies cost far more in torch, whose threads wake for each)."""
+    image = _open_image(path, "L" if channels == 1 else "RGB").resize((size[1], size[0]))
+    pixels = np.asarray(image, dtype=np.uint8).reshape(size[0], size[1], channels)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
 def _is_image(path: str) -> bool:

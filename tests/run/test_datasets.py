@@ -67,7 +67,7 @@ def test_val_is_a_fraction_of_the_whole_set_taken_from_the_training_part():
 
 
 def test_digits_without_normalize_is_scaled_to_unit_interval():
-    x = load_data(data_call("digits(normalize: false)"), 0).train[0]
+    x = load_data(data_call("digits(normalize: false)"), 0).train[0][:]
     assert x.min() == 0.0 and x.max() == 1.0
 
 
@@ -156,7 +156,7 @@ def test_local_mnist_in_raw_format_loads_with_its_own_test_split(tmp_path):
     splits = load_data(data_call(f'mnist(root: "{tmp_path}", val: 0.2, normalize: false)'), 0)
     assert splits.train[0].shape == (24, 1, 28, 28) and len(splits.val[0]) == 6
     assert splits.test[0].shape == (10, 1, 28, 28)
-    assert 0.0 <= splits.train[0].min() and splits.train[0].max() <= 1.0
+    assert 0.0 <= splits.train[0][:].min() and splits.train[0][:].max() <= 1.0
 
 
 @pytest.mark.parametrize("name, folder, files", [
@@ -194,6 +194,7 @@ def test_image_folder_loads_resized_images_with_classes_from_subfolders(tmp_path
     splits = load_data(call, 0)
     x, y = splits.train
     assert x.shape == (8, 3, 8, 6) and len(splits.test[0]) == 2
+    assert x.pixels.dtype == torch.uint8  # stored as read, standardized per batch
     red = x[y == 0]
     assert torch.allclose(red[:, 0], torch.ones_like(red[:, 0])) and red[:, 2].max() == 0
 
@@ -231,7 +232,7 @@ def test_hidden_subfolders_are_never_classes_so_labels_do_not_shift(tmp_path, hi
     call = data_call(f'folder(root: "{tmp_path}", size: [4, 4], test: 0.2, normalize: false)')
     assert describe(call).classes == 2
     splits = load_data(call, 0)
-    x = torch.cat([splits.train[0], splits.test[0]])
+    x = torch.cat([splits.train[0][:], splits.test[0][:]])
     y = torch.cat([splits.train[1], splits.test[1]])
     assert len(y) == 10 and set(y.tolist()) == {0, 1}
     assert torch.equal(y, (x[:, 2, 0, 0] == 1).long())  # cat (red) is 0, dog (blue) is 1
