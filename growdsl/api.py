@@ -134,7 +134,11 @@ def run_spec(
     folder as it trains."""
     check(spec)
     if spec.search is not None:
+        from growdsl.run.distributed import launched
         from growdsl.search.driver import run_search
+
+        if launched():
+            raise RunError("a search runs on one process (its members on its backend), not under torchrun")
 
         return run_search(spec, out, device=device, quiet=quiet, force=force)
     return run_stage.run(spec, out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)

@@ -19,8 +19,10 @@ from typing import Any
 
 from growdsl import ir
 from growdsl.errors import DivergenceError
+from growdsl.grow import collective
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import F, nn, no_grad, np, torch
+from growdsl.run import distributed
 from growdsl.run.checkpoint import rng_states
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Pair, Splits
@@ -131,13 +133,15 @@ def train_epoch(state: TrainState, train: Pair, config: TrainConfig, progress: T
     """One pass over the training split; returns the mean training loss."""
     x, y = train
     state.model.train()
+    model = distributed.training_model(state.model)  # wrapped anew after growth replaced it
     total = torch.zeros((), device=x.device)
-    seen = 0
-    for step, idx in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
-        out = outputs(state.model, x.index_select(0, idx), state.head)
-        loss = compute_loss(config.loss, out, y.index_select(0, idx))
+    seen = torch.zeros((), device=x.device)
+    for step, batch in enumerate(batches(len(x), config.batch, state.shuffle, x.device), start=1):
+        idx, weight = distributed.rank_batch(batch)  # this rank's part of the global batch
+        out = outputs(model, x.index_select(0, idx), state.head)
+        loss = compute_loss(config.loss, out, y.index_select(0, idx)) if len(idx) else out.sum() * 0.0
         state.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if weight != 1.0 else loss).backward()
         state.optimizer.step()
         total += loss.detach() * len(idx)
         seen += len(idx)
@@ -145,7 +149,8 @@ def train_epoch(state: TrainState, train: Pair, config: TrainConfig, progress: T
         progress.step((total / seen).item() if live else None)
     if state.scheduler is not None:
         state.scheduler.step()
-    return total.item() / seen
+    distributed.same_buffers(state.model)
+    return float(collective.all_sum(total)) / float(collective.all_sum(seen))
 
 
 def fit(
