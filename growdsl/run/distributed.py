@@ -80,8 +80,9 @@ def stop() -> None:
 
 
 def writes() -> bool:
-    """Whether this process writes the run folder: rank 0, or the only process."""
-    return collective.rank() == 0
+    """Whether this process writes the run folder: rank 0, or the only process (known from the
+    launcher's environment before the process group is joined)."""
+    return collective.rank() == 0 if collective.active() else rank0_process()
 
 
 def rank_batch(idx: torch.Tensor) -> tuple[torch.Tensor, float]:
