@@ -1,7 +1,9 @@
 """Communication in a growth step on several processes: its share of the step and the bytes moved.
 
 One growth step (`grow_step`: propose, decide, apply, checksum) of each transform on an MLP on
-digits, flatten -> linear(W) tanh -> linear(W) tanh -> linear(10), from the same seeded weights,
+digits, flatten -> linear(W) tanh -> linear(W) tanh -> linear(10) (path-level: the second layer
+is a cell, linear(W) tanh then a linear added to an identity path, whose identity the step may
+replace), from the same seeded, untrained weights,
 on 1 process and on `--nproc` processes of torch's launcher (docs/distributed.md). On the ranks,
 every collective goes through `growdsl/grow/collective.py`, which counts the seconds spent in
 it (waiting for the slower rank included) and the bytes this rank hands to it; rank 0's figures
@@ -38,14 +40,17 @@ from growdsl.run.datasets import describe, load_data
 from growdsl.run.loop import compute_loss
 from growdsl.run.member import initial_payload, state_from_payload
 
-TRANSFORMS = {
-    "split": "split(frac: 0.25, eps: 0.01, method: fast)",
-    "firefly": "firefly(wider: 16, candidates: 16, eps: 0.01, frac: 0.25)",
-    "pathlevel": "pathlevel(ops: [replicate_add, insert], count: 1)",
+MLP = "flatten linear({w}..{w4}) tanh linear({w}..{w4}) tanh linear(classes)"
+CELL = "flatten linear({w}..{w4}) tanh cell({w}) as c1 linear(classes)"  # path-level acts on cells
+TRANSFORMS = {  # transform: (model, grow block)
+    "split": (MLP, "split(frac: 0.25, eps: 0.01, method: fast)"),
+    "firefly": (MLP, "firefly(wider: 16, candidates: 16, eps: 0.01, frac: 0.25)"),
+    "pathlevel": (CELL, "pathlevel(on: [c1], ops: [replace], steps: 5)"),
 }
 SPEC = """
 data digits(test: 0.2)
-model mlp {{ flatten linear({w}..{w4}) tanh linear({w}..{w4}) tanh linear(classes) }}
+block cell(c) {{ linear(c) tanh branch add {{ linear(c) | identity }} }}
+model mlp {{ {model} }}
 train {{ epochs 10 batch 64 optimizer sgd(lr: 0.05, momentum: 0.9) seed 0 device {device} }}
 grow {{ every 1 epochs
  {grow} }}
@@ -55,7 +60,9 @@ grow {{ every 1 epochs
 def step_cost(transform: str, width: int, device: str, repeats: int) -> dict:
     """The fastest of `repeats` growth steps from the same state: seconds, seconds in collectives,
     bytes handed to them, params before and after."""
-    spec = parse_text(SPEC.format(w=width, w4=4 * width, device=device, grow=TRANSFORMS[transform]), "b.grow")
+    model, grow = TRANSFORMS[transform]
+    model = model.format(w=width, w4=4 * width)
+    spec = parse_text(SPEC.format(model=model, device=device, grow=grow), "b.grow")
     info = describe(spec.data)
     config = train_config(spec.train, regression=False)
     graph = lower(spec, info.input_shape, info.classes)
@@ -145,15 +152,17 @@ def main() -> None:
         worker(args)
         return
     one, many = measure(1, args), measure(args.nproc, args)
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, backend {args.backend}, "
-          f"width {args.width}, fastest of {args.repeats}")  # fmt: skip
+    machine = platform.processor() or platform.machine()
+    print(f"# {machine}, torch {torch.__version__}, backend {args.backend}, width {args.width}, "
+          f"fastest of {args.repeats}")  # fmt: skip
     print(f"| transform | step, 1 proc (s) | step, {args.nproc} procs (s) | in collectives (s) | share | "
           "bytes per rank | collectives | params |")  # fmt: skip
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
     for t in args.transforms:
         a, b = one[t], many[t]
+        size = f"{b['params_before']:,} -> {b['params_after']:,}"
         print(f"| {t} | {a['step_s']:.3f} | {b['step_s']:.3f} | {b['comm_s']:.3f} | {b['comm_share']:.1%} | "
-              f"{b['bytes']:,} | {b['collectives']} | {b['params_before']:,} -> {b['params_after']:,} |")  # fmt: skip
+              f"{b['bytes']:,} | {b['collectives']} | {size} |")  # fmt: skip
     if args.json:
         Path(args.json).write_text(json.dumps({"one": one, str(args.nproc): many}, indent=1))
 

@@ -147,11 +147,28 @@ def leaves_group(function: Callable[..., T]) -> Callable[..., T]:
     def wrapper(*args: Any, **kwargs: Any) -> T:
         try:
             return function(*args, **kwargs)
+        except RuntimeError as error:
+            if not launched() or not _lost_peer(error):
+                raise
+            raise RunError(
+                f"rank {os.environ.get('RANK', '?')}: another rank did not answer within {timeout()} s "
+                f"({TIMEOUT_ENV}) or has ended: {str(error).splitlines()[0]}"
+            ) from None
         finally:
             if launched():
                 stop()
 
     return wrapper
+
+
+_PEER_LOST = ("gloo", "NCCL", "ProcessGroup", "Connection closed by peer", "Connection reset by peer")
+
+
+def _lost_peer(error: RuntimeError) -> bool:
+    """Whether `error` is a collective that failed because another rank hung or died (torch
+    raises these as RuntimeErrors of its backends, `DistError` or not)."""
+    message = str(error)
+    return isinstance(error, torch.distributed.DistError) or any(m in message for m in _PEER_LOST)
 
 
 def rank0_process() -> bool:
@@ -167,10 +184,8 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    args = get_args_parser().parse_args(
-        ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0", "--monitor-interval", "0.5",
-         "-m", "growdsl", *argv]  # fmt: skip
-    )
+    launcher = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0"]
+    args = get_args_parser().parse_args([*launcher, "--monitor-interval", "0.5", "-m", "growdsl", *argv])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     try:
         run(args)

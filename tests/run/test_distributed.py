@@ -183,7 +183,8 @@ def test_a_rank_killed_mid_training_ends_the_run_which_resumes_on_two_or_one(tmp
     shutil.copytree(killed, tmp_path / "killed_on_one")
     code, _, err = finished(growdsl("resume", str(killed), "--nproc", "2"))
     assert code == 0, err
-    assert all(torch.equal(a, b) for a, b in zip(weights(killed).values(), weights(tmp_path / "whole").values()))
+    resumed, whole = weights(killed), weights(tmp_path / "whole")
+    assert resumed.keys() == whole.keys() and all(torch.equal(resumed[k], whole[k]) for k in whole)
     resume_run(tmp_path / "killed_on_one", quiet=True)
     assert_same_growth(tmp_path / "whole", tmp_path / "killed_on_one")
 
@@ -200,5 +201,18 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
     started = time.monotonic()
     code, _, err = finished(proc, timeout=120)
     assert code == 2 and "rank 0 of 2 ended" in err, err
+    assert "rank 0: another rank did not answer within 5 s" in err and "Traceback" not in err, err
     assert time.monotonic() - started < 60
     assert read_history(tmp_path / "hung")  # the folder holds what was done
+
+
+def test_nproc_is_taken_out_of_the_command_each_rank_runs():
+    from growdsl.run.distributed import main_argv
+
+    assert main_argv(["run", "a.grow", "--nproc", "2", "--quiet"]) == ["run", "a.grow", "--quiet"]
+    assert main_argv(["resume", "runs/x", "--nproc=4"]) == ["resume", "runs/x"]
+
+
+def test_a_search_is_refused_on_several_processes():
+    code, _, err = finished(growdsl("run", "specs/random_search.grow", "--nproc", "2"))
+    assert code == 2 and "--nproc runs one net on several processes" in err, err
