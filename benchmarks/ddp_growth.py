@@ -13,7 +13,10 @@ are reported. Each step is timed `--repeats` times from the same state and the f
     python benchmarks/ddp_growth.py [--nproc 2] [--backend gloo|nccl] [--width 256]
         [--repeats 3] [--transforms split firefly pathlevel] [--json FILE]
 
-`--backend nccl` puts rank r on GPU r (needs `--nproc` GPUs); gloo runs on the CPU.
+`--backend nccl` puts rank r on GPU r (needs `--nproc` GPUs); gloo runs on the CPU. Each process
+uses `OMP_NUM_THREADS` threads (default 1): on the CPU, 1 process then computes on one core and
+N processes on N, the comparison data parallelism is about (two threads in one process against
+two processes on a loaded machine also measured thread contention, many times the step).
 """
 
 from __future__ import annotations
@@ -133,8 +136,8 @@ def measure(nproc: int, args: argparse.Namespace) -> dict:
         else:
             command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                        "--nproc-per-node", str(nproc), __file__, *common]  # fmt: skip
-        subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": os.environ.get(
-            "OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))})  # fmt: skip
+        threads = os.environ.get("OMP_NUM_THREADS", "1")  # per process: 1 process uses 1 core, N use N
+        subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": threads})
         return json.loads(out.read_text())
 
 
