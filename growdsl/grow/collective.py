@@ -37,6 +37,7 @@ the communication benchmark (benchmarks/ddp_growth.py).
 
 from __future__ import annotations
 
+import io
 import pickle
 import time
 from collections.abc import Iterator, Mapping
@@ -200,7 +201,7 @@ def decided(value: Any) -> Any:
     if not active():
         return value
     dev = _comm_device()
-    data = pickle.dumps(value) if rank() == 0 else b""
+    data = _pickled(value) if rank() == 0 else b""
     size = torch.tensor([len(data)], dtype=torch.long, device=dev)
     with _timed(size.element_size()):
         torch.distributed.broadcast(size, 0)
@@ -212,6 +213,28 @@ def decided(value: Any) -> Any:
     with _timed(buffer.numel()):
         torch.distributed.broadcast(buffer, 0)
     return value if rank() == 0 else pickle.loads(buffer.cpu().numpy().tobytes())
+
+
+def _pickled(value: Any) -> bytes:
+    """`value` pickled, each tensor with only its own elements: a plain pickle of a view writes
+    the whole storage it views (a split's 128 directions, rows of one [128, D] tensor, were each
+    written with all 128 rows: 13.6 MB instead of 0.13)."""
+    buffer = io.BytesIO()
+    _CompactPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(value)
+    return buffer.getvalue()
+
+
+class _CompactPickler(pickle.Pickler):
+    def reducer_override(self, obj: Any) -> Any:
+        if not isinstance(obj, torch.Tensor):
+            return NotImplemented
+        if obj.untyped_storage().nbytes() > obj.numel() * obj.element_size():
+            return _same, (obj.clone(),)
+        return NotImplemented
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def checksums(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -6,6 +6,7 @@ every rank."""
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -34,6 +35,14 @@ def test_checksums_see_a_swap_of_two_entries():
     b = torch.tensor([2.0, 1.0, 3.0])
     assert not torch.equal(collective.checksums({"w": a}), collective.checksums({"w": b}))
     assert torch.equal(collective.checksums({"w": a}), collective.checksums({"w": a.clone()}))
+
+
+def test_a_decision_carries_each_tensor_without_the_storage_it_views():
+    rows = list(torch.randn(128, 257).unbind())  # a split's directions: views of one tensor
+    sent = collective._pickled({"directions": rows})
+    assert len(sent) < 2 * 128 * 257 * 4  # each row alone, not all 128 rows for each
+    got = pickle.loads(sent)["directions"]
+    assert all(torch.equal(a, b) for a, b in zip(got, rows, strict=True))
 
 
 RANKS = """
