@@ -110,7 +110,7 @@ def run(
     text = spec_text(spec)
     if writes:
         write_identity(run_dir, text)
-    # the device recorded is the kind, not this rank's GPU: a resume may run on other ranks
+    # rank 0 records its device (`cuda:0` on GPUs); a resume under the launcher drops the index
     payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
     if writes:
         write_text(run_dir / SPEC, text)
