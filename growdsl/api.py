@@ -146,9 +146,12 @@ def run_spec(
 
 def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
     """Continue an interrupted run from `run_dir/checkpoint.pt`, or a search from its saved state."""
+    from growdsl.run.distributed import launched
     from growdsl.search.driver import is_search_dir, resume_search
 
     if is_search_dir(run_dir):
+        if launched():
+            raise RunError("a search resumes on one process (its members on its backend), not under torchrun")
         return resume_search(run_dir, device=device, quiet=quiet)
     return run_stage.resume(run_dir, device=device, quiet=quiet)
 
