@@ -203,13 +203,16 @@ def resume(run_dir: Path, device: str | None, quiet: bool, nproc: int) -> None:
     """Continue an interrupted run from RUN_DIR/checkpoint.pt."""
     from growdsl import api
 
-    if _launch(nproc):
-        return
+    if nproc > 1:
+        from growdsl.search.driver import is_search_dir
+
+        if _launch(nproc, searches=is_search_dir(run_dir)):
+            return
     result = api.resume_run(run_dir, device=device, quiet=quiet)
     _summary(result)
 
 
-def _launch(nproc: int, spec: Any = None) -> bool:
+def _launch(nproc: int, spec: Any = None, searches: bool = False) -> bool:
     """With `--nproc N` > 1: run this command on N processes through torch's launcher
     (docs/distributed.md) and return True once they are done."""
     if nproc == 1:
@@ -219,7 +222,7 @@ def _launch(nproc: int, spec: Any = None) -> bool:
 
     if distributed.launched():
         raise RunError("--nproc inside a process torch's launcher started: give one or the other")
-    if spec is not None and spec.search is not None:
+    if searches or (spec is not None and spec.search is not None):
         raise RunError("--nproc runs one net on several processes; a search's members run on its backend")
     distributed.launch(nproc, distributed.main_argv())
     return True
