@@ -152,7 +152,8 @@ def leaves_group(function: Callable[..., T]) -> Callable[..., T]:
                 raise
             raise RunError(
                 f"rank {os.environ.get('RANK', '?')}: another rank did not answer within {timeout()} s "
-                f"({TIMEOUT_ENV}) or has ended: {str(error).splitlines()[0]}"
+                f"({TIMEOUT_ENV}) or has ended: {str(error).splitlines()[0]}. The run folder holds the "
+                "last checkpoint: `growdsl resume DIR` (with --nproc N, any N) continues it"
             ) from None
         finally:
             if launched():
@@ -196,6 +197,8 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
 def failure_message(failed: Any, nproc: int) -> str:
     """What a user reads when a rank of an `--nproc` run fails: the first failure, named."""
     rank, failure = failed.get_first_failure()
+    if failure.exitcode == 2:  # a GrowDSLError, which the rank has printed
+        return f"rank {rank} of {nproc} stopped with the error above; the launcher stopped the other ranks"
     how = failure.signal_name() if failure.exitcode < 0 else f"exit code {failure.exitcode}"
     return (
         f"rank {rank} of {nproc} ended ({how}); the launcher stopped the other ranks. The run "

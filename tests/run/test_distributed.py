@@ -200,7 +200,7 @@ def test_a_rank_that_hangs_ends_the_run_within_the_timeout(tmp_path):
     os.kill(ranks_of(proc.pid)[1], signal.SIGSTOP)
     started = time.monotonic()
     code, _, err = finished(proc, timeout=120)
-    assert code == 2 and "rank 0 of 2 ended" in err, err
+    assert code == 2 and "rank 0 of 2 stopped with the error above" in err, err
     assert "rank 0: another rank did not answer within 5 s" in err and "Traceback" not in err, err
     assert time.monotonic() - started < 60
     assert read_history(tmp_path / "hung")  # the folder holds what was done
