@@ -147,8 +147,11 @@ def run_spec(
     check(spec)
     with allocation_failures_refused():
         if spec.search is not None:
+            from growdsl.run.distributed import launched
             from growdsl.search.driver import run_search
 
+            if launched():
+                raise RunError("a search runs on one process (its members on its backend), not torchrun")
             return run_search(spec, out, device=device, quiet=quiet, force=force)
         return run_stage.run(spec, out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
 
@@ -157,11 +160,14 @@ def resume_run(run_dir: str | Path, *, device: str | None = None, quiet: bool = 
     """Continue an interrupted run from `run_dir/checkpoint.pt`, or a search from its saved state:
     whichever of the two `run.json` names, should a folder hold both."""
     from growdsl.run.checkpoint import is_the_folders_checkpoint
+    from growdsl.run.distributed import launched
     from growdsl.run.memory import allocation_failures_refused
     from growdsl.search.driver import is_search_dir, resume_search
 
     with allocation_failures_refused():
         if is_search_dir(run_dir) and not is_the_folders_checkpoint(Path(run_dir)):
+            if launched():
+                raise RunError("a search resumes on one process (its members on its backend), not torchrun")
             return resume_search(run_dir, device=device, quiet=quiet)
         return run_stage.resume(run_dir, device=device, quiet=quiet)
 

@@ -51,6 +51,15 @@ def plugin_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+NPROC = click.option(
+    "--nproc",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Train on this many processes (DDP through torch's launcher; docs/distributed.md).",
+)
+
+
 def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Render growdsl's errors without a traceback and exit with their code (2)."""
 
@@ -194,6 +203,7 @@ def fmt(spec: Path, write: bool, check_only: bool, drop_comments: bool) -> None:
     help="Also write TensorBoard logs to this folder as the run goes (needs growdsl[tensorboard]).",
 )
 @plugin_option
+@NPROC
 @_user_errors
 def run(
     spec: Path,
@@ -203,26 +213,59 @@ def run(
     device: str | None,
     quiet: bool,
     tensorboard: Path | None,
+    nproc: int,
 ) -> None:
     """Train (and grow) the network of SPEC; write the run directory."""
     from growdsl import api
 
     spec_ = api.load(spec, list(overrides))
+    if _launch(nproc, spec_):
+        return
     result = api.run_spec(spec_, out=out, device=device, quiet=quiet, force=force, tensorboard=tensorboard)
-    click.echo(result.summary())
+    _summary(result)
 
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--device", help="cpu, cuda, cuda:N or auto (default: the device the run used).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@NPROC
 @_user_errors
-def resume(run_dir: Path, device: str | None, quiet: bool) -> None:
+def resume(run_dir: Path, device: str | None, quiet: bool, nproc: int) -> None:
     """Continue an interrupted run from RUN_DIR/checkpoint.pt."""
     from growdsl import api
 
+    if nproc > 1:
+        from growdsl.search.driver import is_search_dir
+
+        if _launch(nproc, searches=is_search_dir(run_dir)):
+            return
     result = api.resume_run(run_dir, device=device, quiet=quiet)
-    click.echo(result.summary())
+    _summary(result)
+
+
+def _launch(nproc: int, spec: Any = None, searches: bool = False) -> bool:
+    """With `--nproc N` > 1: run this command on N processes through torch's launcher
+    (docs/distributed.md) and return True once they are done."""
+    if nproc == 1:
+        return False
+    from growdsl.errors import RunError
+    from growdsl.run import distributed
+
+    if distributed.launched():
+        raise RunError("--nproc inside a process torch's launcher started: give one or the other")
+    if searches or (spec is not None and spec.search is not None):
+        raise RunError("--nproc runs one net on several processes; a search's members run on its backend")
+    distributed.launch(nproc, distributed.main_argv())
+    return True
+
+
+def _summary(result: Any) -> None:
+    """The one line a run prints, by rank 0 only under torch's launcher."""
+    from growdsl.run import distributed
+
+    if distributed.rank0_process():
+        click.echo(result.summary())
 
 
 @main.command()

@@ -21,7 +21,7 @@ from growdsl.grow.eps_search import EpsSearch, decrease_measurer, search_eps
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
 from growdsl.grow.splitting.eigen import EigenPairs, exact_eigenpairs, fast_eigenpairs
-from growdsl.grow.splitting.factors import SplitFactors, collect_factors
+from growdsl.grow.splitting.factors import SplitFactors, shared_factors
 from growdsl.grow.splitting.schemes import (
     POSITIVE,
     NeuronSplits,
@@ -200,7 +200,7 @@ class SplitTransform(OptionsTransform):
         take = torch.randperm(len(x), generator=rng)[: self.options["samples"]].to(x.device)
         device = net.device
         batch = (x[take].to(device), y[take].to(device))
-        factors = collect_factors(net.model, sites, *batch, loss_fn)
+        factors = shared_factors(net.model, sites, *batch, loss_fn)
         auto = self.options["eps"] == "auto"
         eps = 1.0 if auto else self.options["eps"]  # with auto: decreases per ε², scaled below
         limit = self._limit(net.graph, sites)

@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from growdsl import ir
+from growdsl.grow import collective
 from growdsl.grow.carry import carried_optimizer
 from growdsl.grow.guard import propose_finite
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Carry, carry
 from growdsl.grow.transform import Candidate, LossFn, Pair, Transform
-from growdsl.ir.edits import Renames, Widen, compose_renames, edit_to_json, rename_edit
+from growdsl.ir.edits import Renames, Widen, compose_renames, edit_from_json, edit_to_json, rename_edit
 from growdsl.lazy import torch
 
 if TYPE_CHECKING:
@@ -182,13 +183,15 @@ def grow_step(
     net = Net(state.graph, state.model)
     with torch.autocast(net.device.type, enabled=False):  # fp32 statistics: the module docstring
         candidates, skipped = propose_finite(policy.transforms, net, train, loss_fn, rng, state.epoch)
-        state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
         chosen = policy.select(net, candidates, share)
+        skipped, chosen = rank0_decision(skipped, chosen, rng)  # one decision for every rank
+        state.history.extend(skipped)  # non-finite statistics skip a transform (grow/guard.py)
         picked = [(t, picks) for t, picks in zip(policy.transforms, chosen, strict=True) if picks]
         if not picked:  # a due step that adds nothing says why, or a run could fail to grow in silence
             state.history.extend(nothing_grew(policy.transforms, candidates, skipped, state.epoch))
             return []
         applied = apply_chosen(net, picked, generator=rng, probe=train[0][:PROBE])
+    collective.check_same(applied.net.model.state_dict(), f"after the growth step of epoch {state.epoch}")
     if policy.after.optimizer == "fresh":
         optimizer = make_optimizer(applied.net.model.parameters())
     else:
@@ -210,6 +213,30 @@ def grow_step(
     lines = [grow_line(state.epoch, r) for r in applied.records]
     state.history.extend(lines)
     return lines
+
+
+def rank0_decision(
+    skipped: list[dict[str, Any]], chosen: list[list[Candidate]], rng: torch.Generator
+) -> tuple[list[dict[str, Any]], list[list[Candidate]]]:
+    """Rank 0's decision on every rank of a distributed run (as is, alone): its skipped lines, its
+    chosen candidates (edits as their JSON values, payloads as they are) and the state of its
+    growth generator, which the carry draws fresh weights from (docs/distributed.md)."""
+    if not collective.active():
+        return skipped, chosen
+    sent = {
+        "skipped": skipped,
+        "chosen": [
+            [(c.transform, edit_to_json(c.edit), c.score, c.detail, c.payload) for c in picks]
+            for picks in chosen
+        ],
+        "rng": rng.get_state(),
+    }
+    got = collective.decided(sent)
+    rng.set_state(got["rng"])
+    return got["skipped"], [
+        [Candidate(t, edit_from_json(e), score, detail, payload) for t, e, score, detail, payload in picks]
+        for picks in got["chosen"]
+    ]
 
 
 GROW_LINE_KEYS = ("transform", "node", "params_before", "params_after", "score", "edit", "delta_out")

@@ -23,8 +23,10 @@ from typing import Any
 
 from growdsl import ir
 from growdsl.errors import DivergenceError
+from growdsl.grow import collective
 from growdsl.ir.graph import ArchGraph
 from growdsl.lazy import F, nn, no_grad, np, torch
+from growdsl.run import distributed
 from growdsl.run.batches import eval_batches, training_batches
 from growdsl.run.checkpoint import rng_states
 from growdsl.run.config import TrainConfig
@@ -159,23 +161,30 @@ def train_epoch(
     x, _ = train
     execution = execution or Execution(config, x.device)
     state.model.train()
+    model = distributed.training_model(state.model)  # wrapped anew after growth replaced it
     total = torch.zeros((), device=x.device)
-    seen = 0
+    model = distributed.training_model(state.model)  # wrapped anew after growth replaced it
+    seen = torch.zeros((), device=x.device)
     chunks = batches(len(x), config.batch, state.shuffle, x.device)
     for step, (xb, yb) in enumerate(training_batches(train, chunks, state.shuffle), start=1):
+        weight = 1.0
+        if collective.active():  # this rank's part of the global batch (augmented alike on every rank)
+            rows, weight = distributed.rank_batch(torch.arange(len(yb), device=yb.device))
+            xb, yb = xb.index_select(0, rows), yb.index_select(0, rows)
         with execution.autocast():
-            forward = functools.partial(execution.forward, state.model)
+            forward = functools.partial(execution.forward, model)
             out = outputs(forward, xb, state.head)
-            loss = compute_loss(config.loss, out.float(), yb)
+            loss = compute_loss(config.loss, out.float(), yb) if len(yb) else out.sum() * 0.0
         state.optimizer.zero_grad(set_to_none=True)
-        backward_and_step(loss, state.optimizer, state.scaler)
+        backward_and_step(loss * weight if weight != 1.0 else loss, state.optimizer, state.scaler)
         total += loss.detach() * len(yb)
         seen += len(yb)
         live = progress.enabled and step % PROGRESS_EVERY == 0
         progress.step((total / seen).item() if live else None)
     if state.scheduler is not None:
         state.scheduler.step()
-    return total.item() / seen
+    distributed.same_buffers(state.model)
+    return float(collective.all_sum(total)) / float(collective.all_sum(seen))
 
 
 def fit(

@@ -8,6 +8,7 @@ that was never interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from growdsl.export import FILE_NAMES, write_atomically, write_exports
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Spec
 from growdsl.lazy import nn, torch
-from growdsl.run import datasets
+from growdsl.run import datasets, distributed
 from growdsl.run.checkpoint import load_checkpoint, save_checkpoint
 from growdsl.run.config import TrainConfig, resolve_device, train_config
 from growdsl.run.continual import fit_tasks, task_metrics, total_epochs
@@ -92,6 +93,7 @@ def spec_text(spec: Spec) -> str:
     return header + lang.format_spec(spec)
 
 
+@distributed.leaves_group
 @releases_claims
 def run(
     spec: Spec,
@@ -111,36 +113,42 @@ def run(
     """
     info = datasets.describe(spec.data)
     config = train_config(default_train(spec.train), regression=info.classes is None)
-    dev = resolve_device(device or config.device)
+    dev = _start(resolve_device(device or config.device), info)
     Execution(config, dev).check()  # a precision or compile the device cannot do: before the folder
     graph = ir.lower(spec, info.input_shape, info.classes)
     data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
     refuse_to_overwrite(spec.file, out)
-    board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None else None
+    writes = distributed.writes()  # only rank 0 of a distributed run writes the folder
+    board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None and writes else None
     from growdsl.search.driver import MEMBERS, SEARCH_FILES  # the search imports this module
 
     text = spec_text(spec)
-    # the net is built before the folder is made: one too large to allocate leaves no folder
+    # the net is built before the folder is made: one too large to allocate leaves no folder;
+    # rank 0 records its device (`cuda:0` on GPUs); a resume under the launcher drops the index
     payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
-    run_dir = make_run_dir(out, graph.root, force=force, leftovers=(*SEARCH_FILES, MEMBERS))
-    write_identity(run_dir, text)
-    write_text(run_dir / SPEC, text)
-    write_history(run_dir, [])
-    save_checkpoint(run_dir, payload)  # resumable from epoch 0
+    leftovers = (*SEARCH_FILES, MEMBERS)
+    run_dir = distributed.on_rank0(lambda: make_run_dir(out, graph.root, force=force, leftovers=leftovers))
+    if writes:
+        write_identity(run_dir, text)
+        write_text(run_dir / SPEC, text)
+        write_history(run_dir, [])
+        save_checkpoint(run_dir, payload)  # resumable from epoch 0
     total = total_epochs(config, info)
     stop_at = total if epochs_limit is None else min(total, epochs_limit)
-    with stop_cleanly(run_dir, functools.partial(finish_run, spec)):
+    with _stop_cleanly(run_dir, spec):
         result = _train(spec, info, payload, data, config, dev, run_dir, quiet, stop_at, board)
     if board is not None:
         board.finish(result.final_metrics)
     return result
 
 
+@distributed.leaves_group
 @releases_claims
 def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = False) -> Run:
     """Continue the run in `run_dir` from its checkpoint to the spec's last epoch."""
     run_dir = Path(run_dir)
-    claim(run_dir)  # one owner at a time (growdsl/run/rundir.py)
+    if distributed.writes():
+        claim(run_dir)  # one owner at a time (growdsl/run/rundir.py)
     load_run_plugins(run_dir)
     ckpt = load_checkpoint(run_dir)
     text = ckpt["spec"]
@@ -148,11 +156,37 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     info = datasets.describe(spec.data)
     config = train_config(default_train(spec.train), regression=info.classes is None)
     # the device the run used, unless the caller asks for another (a run started with --device)
-    dev = resolve_device(device or ckpt.get("device") or config.device)
+    dev = _start(resolve_device(device or _device_kind(ckpt.get("device")) or config.device), info)
     data = load_splits(spec, info, config.seed)
-    write_history(run_dir, ckpt["history"])  # drop lines of an epoch that ran past the checkpoint
-    with stop_cleanly(run_dir, functools.partial(finish_run, spec)):
+    if distributed.writes():
+        write_history(run_dir, ckpt["history"])  # drop lines of an epoch that ran past the checkpoint
+    with _stop_cleanly(run_dir, spec):
         return _train(spec, info, ckpt, data, config, dev, run_dir, quiet, total_epochs(config, info))
+
+
+def _start(device: torch.device, info: DataInfo) -> torch.device:
+    """The device this process trains on; under torch's launcher, after joining the process
+    group (growdsl/run/distributed.py). A task sequence runs in one process only."""
+    if not distributed.launched():
+        return device
+    if info.tasks:
+        raise RunError("a task sequence (data ... tasks:) runs on one process: leave out --nproc")
+    return distributed.start(device)
+
+
+def _device_kind(device: str | None) -> str | None:
+    """A checkpoint's device without the GPU index of the rank that saved it (`cuda:1` → `cuda`),
+    under torch's launcher, where each rank takes its own GPU."""
+    if device is None or not distributed.launched():
+        return device
+    return device.split(":")[0]
+
+
+def _stop_cleanly(run_dir: Path, spec: Spec) -> contextlib.AbstractContextManager:
+    """`stop_cleanly` on the process that writes the folder; the other ranks only re-raise."""
+    if not distributed.writes():
+        return contextlib.nullcontext()
+    return stop_cleanly(run_dir, functools.partial(finish_run, spec))
 
 
 def refuse_to_overwrite(spec_file: str, out: str | Path | None) -> None:
@@ -194,11 +228,14 @@ def _train(
     checkpointing every epoch."""
 
     def log(records: list[dict[str, Any]]) -> None:
+        if not distributed.writes():
+            return
         append_history(run_dir, records)
         if board is not None:
             board(records)
 
-    save = _checkpointer(run_dir, payload["spec"], device)
+    save = _checkpointer(run_dir, payload["spec"], device) if distributed.writes() else lambda _state: None
+    quiet = quiet or not distributed.writes()
     if info.tasks:
         state = state_from_payload(payload, config, device, total_epochs(config, info))
         tasks = [to_device(d, device) for d in data]
@@ -238,9 +275,11 @@ def finish_run(
     """Final metrics (with size), weights, report (with `pictures`, `{caption: png}`, besides its
     own) and exports of a run that trained (or, after a divergence, of its last good state)."""
     final_metrics = {**metrics, "params": ir.param_count(state.graph), "flops": ir.flops(state.graph)}
-    weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
-    write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))
-    write_report(run_dir, f"growdsl run {run_dir.name}", state.history, final_metrics, state.graph, pictures)
-    formats = tuple(f.id for f in spec.export.formats) if spec.export else ()
-    write_exports(run_dir, spec, state.graph, state.model, formats)
+    if distributed.writes():  # rank 0 of a distributed run, or the only process
+        weights = {k: v.detach().cpu() for k, v in state.model.state_dict().items()}
+        write_atomically(run_dir / MODEL, lambda p: torch.save(weights, p))
+        title = f"growdsl run {run_dir.name}"
+        write_report(run_dir, title, state.history, final_metrics, state.graph, pictures)
+        formats = tuple(f.id for f in spec.export.formats) if spec.export else ()
+        write_exports(run_dir, spec, state.graph, state.model, formats)
     return Run(run_dir, state.graph, state.model, state.history, final_metrics)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from growdsl.grow import collective
 from growdsl.grow.deepen import NotIdentity, deepen
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Axis, axes, carry, incoming_keys
@@ -180,11 +181,15 @@ class Augmented:
         params = self.parameters(gates, learned)
         return loss_fn(torch.func.functional_call(self.net.model, params, (x,)), y)
 
-    def objective(self, x: torch.Tensor, y: torch.Tensor, loss_fn) -> torch.Tensor:
+    def objective(self, x: torch.Tensor, y: torch.Tensor, loss_fn, weight: float = 1.0) -> torch.Tensor:
         """Stage 1's objective: the loss with every gate at its applied value, plus the penalty,
-        from one set of views of `flat` (`_views`)."""
+        from one set of views of `flat` (`_views`). On a rank of a distributed run, `(x, y)` are
+        its rows of the mini-batch and `weight` their share (growdsl/grow/collective.py): its
+        part of the loss and of the penalty, which summed over the ranks give the objective."""
         head, learned = self._views()
-        return self.loss(None, x, y, loss_fn, learned) + self.penalty(head, learned)
+        loss = collective.part_of_mean(self.loss(None, x, y, loss_fn, learned), weight)
+        penalty = self.penalty(head, learned)
+        return loss + (penalty if weight == 1.0 else penalty / collective.ranks())
 
     def penalty(self, head: torch.Tensor, learned: dict[str, torch.Tensor]) -> torch.Tensor:
         """The authors' `1e-2 (‖δ‖² + 1e-2 ‖θ_new‖²)`: δ (splits' `u`, new layers' `D`) and θ_new
@@ -209,8 +214,10 @@ class Augmented:
         the right derivative (the side `g = ε` moves to) predicts the step; autograd's
         `relu'(0) = 0` would drop it. The function moves by 1e-20 of itself (`_ZERO_PLUS`)."""
         gates = torch.full_like(self.scales, _ZERO_PLUS).requires_grad_(True)
-        (grad,) = torch.autograd.grad(self.loss(gates, x, y, loss_fn), gates)
-        return -self.scales * grad
+        x, y, weight = collective.my_rows(x, y)  # a distributed run's ranks share the batch
+        loss = collective.part_of_mean(self.loss(gates, x, y, loss_fn), weight)
+        (grad,) = torch.autograd.grad(loss, gates)
+        return -self.scales * collective.all_sum(grad)
 
 
 def _penalty_weight(name: str) -> float:

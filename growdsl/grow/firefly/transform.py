@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
+from growdsl.grow import collective
 from growdsl.grow.firefly.augment import Augmented, augment
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
@@ -224,9 +225,11 @@ class FireflyTransform(OptionsTransform):
         device = aug.net.device
         for _ in range(self.options["steps"]):
             batch = torch.randperm(len(x), generator=rng)[: self.options["batch"]]
-            loss = aug.objective(x[batch].to(device), y[batch].to(device), loss_fn)
+            xb, yb, weight = collective.my_rows(x[batch], y[batch])  # this rank's part of it
+            loss = aug.objective(xb.to(device), yb.to(device), loss_fn, weight)
             optimizer.zero_grad()
             loss.backward()
+            collective.all_sum_grads([aug.flat])  # the mini-batch's gradient, on every rank
             optimizer.step()
         aug.flat.grad = None
 

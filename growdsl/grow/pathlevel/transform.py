@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import SpecError
+from growdsl.grow import collective
 from growdsl.grow.deepen import InputStats
 from growdsl.grow.net import Net, rebuild
 from growdsl.grow.pathlevel import sites
@@ -217,14 +218,18 @@ class PathLevelTransform(OptionsTransform):
         trial = rebuild(net.graph, net.model.state_dict()) if copy else net
         trial.model.train()
         optimizer = torch.optim.SGD(trial.model.parameters(), lr=self.options["lr"])
-        for batch in order:
-            loss = loss_fn(trial.model(xs[batch]), ys[batch])
+        params = list(trial.model.parameters())
+        for batch in order:  # the ranks of a distributed run share each batch (grow/collective.py)
+            xb, yb, weight = collective.my_rows(xs[batch], ys[batch])
+            loss = collective.part_of_mean(loss_fn(trial.model(xb), yb), weight)
             optimizer.zero_grad()
             loss.backward()
+            collective.all_sum_grads(params)
             optimizer.step()
         trial.model.eval()
         with torch.no_grad():
-            return float(loss_fn(trial.model(xs), ys))
+            xb, yb, weight = collective.my_rows(xs, ys)
+            return float(collective.all_sum(collective.part_of_mean(loss_fn(trial.model(xb), yb), weight)))
 
     # ------------------------------------------------------------ applying
 

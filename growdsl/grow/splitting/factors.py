@@ -16,9 +16,10 @@ fast solver multiply by every S_i at once in O(M·D) per neuron.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from growdsl.grow import collective
 from growdsl.grow.splitting.curvature import CURVATURES
 from growdsl.grow.splitting.sites import SplitSite
 from growdsl.ir.ops import OPS
@@ -123,3 +124,18 @@ def collect_factors(
         w = g * CURVATURES[site.activation](u) * c * c
         factors.append(SplitFactors(site, neuron_inputs(layer, seen_inputs[site.node]), w.detach()))
     return factors
+
+
+def shared_factors(
+    model: GrowNet, sites: Sequence[SplitSite], x: torch.Tensor, y: torch.Tensor, loss_fn: LossFn
+) -> list[SplitFactors]:
+    """`collect_factors` of the batch `(x, y)`, the work shared by the ranks of a distributed run
+    (growdsl/grow/collective.py): each rank collects its rows, `w` weighted by their share of
+    the batch's mean loss, and the rows are gathered in order, so every rank holds the factors
+    one process collects (the sum over m of S_i runs over the whole batch). Alone: the same."""
+    x, y, weight = collective.my_rows(x, y)
+    factors = collect_factors(model, sites, x, y, loss_fn)
+    if not collective.active():
+        return factors
+    gather = collective.gather_rows
+    return [replace(f, h=gather(f.h), w=gather(collective.part_of_mean(f.w, weight))) for f in factors]

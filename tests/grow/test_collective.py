@@ -1,0 +1,99 @@
+"""growdsl/grow/collective.py, the statistics protocol of growth on several processes: every call
+is the identity in one process, and on 2 gloo ranks (started by torch's launcher) each does what
+its table says: shares cover the batch in order, sums and gathers equal one process's
+statistics, rank 0's decision reaches every rank, and a checksum mismatch names the tensor on
+every rank."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from growdsl.grow import collective
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_alone_every_call_is_the_identity():
+    t = torch.arange(6.0).reshape(3, 2)
+    assert not collective.active() and collective.ranks() == 1 and collective.rank() == 0
+    assert collective.share(5) == (slice(0, 5), 1.0)
+    x, y, weight = collective.my_rows(t, t[:, 0])
+    assert x is t and weight == 1.0
+    assert collective.part_of_mean(t, 1.0) is t
+    assert collective.all_sum(t) is t and collective.gather_rows(t) is t and collective.from_rank0(t) is t
+    assert collective.decided({"a": 1}) == {"a": 1}
+    collective.check_same({"w": t}, "now")  # nothing to compare with
+
+
+def test_checksums_see_a_swap_of_two_entries():
+    a = torch.tensor([1.0, 2.0, 3.0])
+    b = torch.tensor([2.0, 1.0, 3.0])
+    assert not torch.equal(collective.checksums({"w": a}), collective.checksums({"w": b}))
+    assert torch.equal(collective.checksums({"w": a}), collective.checksums({"w": a.clone()}))
+
+
+def test_a_decision_carries_each_tensor_without_the_storage_it_views():
+    rows = list(torch.randn(128, 257).unbind())  # a split's directions: views of one tensor
+    sent = collective._pickled({"directions": rows})
+    assert len(sent) < 2 * 128 * 257 * 4  # each row alone, not all 128 rows for each
+    got = pickle.loads(sent)["directions"]
+    assert all(torch.equal(a, b) for a, b in zip(got, rows, strict=True))
+
+
+RANKS = """
+import torch
+from growdsl.grow import collective
+from growdsl.lazy import F
+
+torch.distributed.init_process_group("gloo")
+r = collective.rank()
+assert collective.ranks() == 2
+# shares of 5 rows: 3 then 2, in order, weights summing to 1
+rows, weight = collective.share(5)
+assert (rows, weight) == ((slice(0, 3), 0.6) if r == 0 else (slice(3, 5), 0.4)), (rows, weight)
+# a mean loss in parts, its gradient summed: the whole batch's gradient
+torch.manual_seed(0)
+x, y = torch.randn(5, 4), torch.tensor([0, 1, 2, 1, 0])
+w = torch.randn(4, 3, requires_grad=True)
+F.cross_entropy(x @ w, y).backward()
+whole = w.grad.clone()
+w.grad = None
+xb, yb, weight = collective.my_rows(x, y)
+collective.part_of_mean(F.cross_entropy(xb @ w, yb), weight).backward()
+collective.all_sum_grads([w])
+assert torch.allclose(w.grad, whole, atol=1e-6), (w.grad, whole)
+# rows gathered in rank order, uneven counts
+got = collective.gather_rows(torch.full((r + 1, 2), float(r)))
+assert torch.equal(got, torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])), got
+# rank 0's decision everywhere
+assert collective.decided({"rank": r, "t": torch.tensor([r])})["rank"] == 0
+assert torch.equal(collective.from_rank0(torch.tensor([float(r)])), torch.tensor([0.0]))
+# a checksum mismatch stops every rank, naming the tensor
+same = {"a": torch.ones(3), "b": torch.ones(2)}
+collective.check_same(same, "after the test step")
+other = {"a": torch.ones(3), "b": torch.ones(2) * (1 + r)}
+try:
+    collective.check_same(other, "after the test step")
+    raise SystemExit("no mismatch seen")
+except collective.RankMismatch as e:
+    assert "tensor 'b' on rank(s) 1" in str(e) and "after the test step" in str(e), str(e)
+with collective.counted() as moved:
+    collective.all_sum(torch.zeros(10))
+assert moved.bytes == 40 and moved.calls == 1
+torch.distributed.destroy_process_group()
+print("rank", r, "ok")
+"""
+
+
+def test_on_two_gloo_ranks_each_call_does_what_its_table_says(tmp_path):
+    script = tmp_path / "ranks.py"
+    script.write_text(RANKS)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    done = subprocess.run([*launcher, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count(" ok") == 2
