@@ -145,6 +145,20 @@ def number_list(length: int, lo: float, hi: float, *, hi_open: bool = False) -> 
     return check
 
 
+def increasing_fractions(value: Value) -> list[float]:
+    """A non-empty list of increasing numbers in (0, 1) (`at: [0.5, 0.75]`: points of a run)."""
+    expected = "a list of increasing numbers in (0, 1), such as [0.5, 0.75]"
+    if not isinstance(value, ListValue) or not value.items:
+        raise BadValue(expected)
+    try:
+        points = [number(0.0, 1.0, lo_open=True, hi_open=True)(v) for v in value.items]
+    except BadValue:
+        raise BadValue(expected) from None
+    if any(a >= b for a, b in zip(points, points[1:])):
+        raise BadValue(expected)
+    return points
+
+
 @dataclass(frozen=True)
 class Option:
     """One named option: its default (None: absent unless given) and its check."""

@@ -57,6 +57,22 @@ class ChannelSlice(nn.Module):
         return f"start={self.start}, end={self.end}"
 
 
+class PadChannels(nn.Module):
+    """`pad_channels(out)`: the input's channels, then zero channels up to `out` (dimension 1 after
+    the batch); the parameter-free shortcut of He et al.'s CIFAR ResNets where channels double."""
+
+    def __init__(self, out: int) -> None:
+        super().__init__()
+        self.out = out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        extra = self.out - x.shape[1]
+        return torch.nn.functional.pad(x, (0, 0) * (x.dim() - 2) + (0, extra))
+
+    def extra_repr(self) -> str:
+        return f"out={self.out}"
+
+
 def _linear(a: dict[str, Any], inp: Shape) -> nn.Module:
     return nn.Linear(inp[-1], a["out"], bias=a["bias"])
 
@@ -105,6 +121,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], Shape], nn.Module]] = {
     "dropout": lambda a, inp: nn.Dropout(a["p"]),
     "identity": _fixed(nn.Identity),
     "slice": lambda a, inp: ChannelSlice(a["start"], a["end"]),
+    "pad_channels": lambda a, inp: PadChannels(a["out"]),
 }
 
 

@@ -89,7 +89,9 @@ def widen_blocker(graph, node: str, flow: DataFlow | None = None) -> str | None:
         merge = reach.merges[0]
         return f"{node}'s channels meet other paths in branch {graph[merge]['merge']} at {merge}"
     if reach.slices:
-        return f"{node}'s channels are sliced at {reach.slices[0]} (fixed bounds)"
+        where = reach.slices[0]
+        verb = "sliced" if graph[where]["op"] == "slice" else "zero-padded"
+        return f"{node}'s channels are {verb} at {where} (fixed bounds)"
     if reach.mixers:
         mixer = reach.mixers[0]
         op = graph[mixer]["op"]

@@ -12,8 +12,9 @@ Semantics, exactly:
 - Every other op passes channels through: the transparent ones unchanged, `flatten` by turning
   each channel of a `[C, H, W]` input into `H * W` consecutive features. Merges pass channels
   through too: `add`/`mean` keep each channel's index, `concat` shifts a path's channels by the
-  widths of the paths before it. A `slice` keeps only some channels, and which channel arrives
-  where past it depends on its bounds: a forward walk stops there and records it (`Reach.slices`).
+  widths of the paths before it. A `slice` keeps only some channels and a `pad_channels` appends
+  zero channels after them: which channel arrives where past either depends on its fixed bounds,
+  so a forward walk stops there and records it (`Reach.slices`).
   A plugin op that mixes channels (a layer norm: `OpSig.mixes_channels`) or changes them in a way
   growdsl does not know (a plugin op that is neither transparent nor growable) stops the walk too
   (`Reach.mixers`).
@@ -40,6 +41,8 @@ from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import OPS, WEIGHT_OPS
 from growdsl.ir.shapes import NodeShapes, infer_shapes
 
+FIXED_CHANNEL_MAPS = ("slice", "pad_channels")  # ops whose fixed bounds say where each channel lands
+
 
 @dataclass(frozen=True)
 class Consumer:
@@ -57,10 +60,10 @@ class Reach:
     them: what widening that node must resize (`consumers`, and `passes`: the pass-through ops
     with per-channel state, such as `bn`, at the offset and spread the channels have there), and
     what forbids widening it (`merges`: the `add`/`mean` branches whose other paths would no longer
-    match; `slices`: the `slice` ops whose fixed bounds would drop or shift channels;
-    `reaches_output`: the channels become the network's output; `mixers`: the ops that compute
-    each output from all channels together, such as a layer norm, which a new channel would
-    change)."""
+    match; `slices`: the `slice` and `pad_channels` ops whose fixed bounds would drop or shift
+    channels; `reaches_output`: the channels become the network's output; `mixers`: the ops that
+    compute each output from all channels together, such as a layer norm, which a new channel
+    would change)."""
 
     consumers: list[Consumer] = field(default_factory=list)
     passes: list[Consumer] = field(default_factory=list)
@@ -155,7 +158,7 @@ class DataFlow:
                 kids = self._kids[n]
                 if kind == "op" and stop(n):
                     reach.consumers.append(Consumer(n, offset, spread))
-                elif kind == "op" and self.graph[n]["op"] == "slice":
+                elif kind == "op" and self.graph[n]["op"] in FIXED_CHANNEL_MAPS:
                     reach.slices.append(n)
                 elif kind == "op" and self._mixes(n):
                     reach.mixers.append(n)

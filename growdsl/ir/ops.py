@@ -141,6 +141,12 @@ OPS: dict[str, OpSig] = {
             doc="channels [start, end) of its input ([C] or [C, H, W]): what each path of a split-concat "
             "of an identity, a pool or a grouped conv reads (docs/methods/pathlevel.md)",
         ),
+        OpSig(
+            "pad_channels",
+            (("out", REQUIRED),),
+            doc="its input's channels followed by zero channels up to `out`: the parameter-free shortcut "
+            "of He et al.'s CIFAR ResNets (their option A) where a stage doubles the channels",
+        ),
     )
 }
 

@@ -5,7 +5,8 @@ follows the tree (see `graph.py`): a `seq` chains its children (an empty one is 
 `branch` feeds its input to every path and merges their outputs, a `choice` behaves as its live
 child. The compiler builds modules from these shapes, so the rules here are the ones torch
 applies: `conv` and the pools use `floor((H + 2p - k) / stride) + 1`, `sepconv` pads by `k // 2`,
-`slice(start, end)` keeps channels `[start, end)` of dimension 0 (1 with the batch).
+`slice(start, end)` keeps channels `[start, end)` of dimension 0 (1 with the batch), and
+`pad_channels(out)` appends zero channels to it up to `out`.
 """
 
 from __future__ import annotations
@@ -130,6 +131,10 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
                 f"start < end <= {inp[0]}",
             )
         return (end - start, *inp[1:])
+    if op == "pad_channels":
+        if args["out"] < inp[0]:
+            raise _error(graph, node, f"pads {fmt_shape(inp)} to {args['out']} channels: it cannot drop channels")
+        return (args["out"], *inp[1:])
     return inp  # activations, dropout, identity keep the shape
 
 

@@ -17,7 +17,16 @@ from growdsl.errors import RunError, Span, SpecError
 from growdsl.lang.ast import Call, Name, Setting, Str, TrainBlock, Value
 from growdsl.lang.suggest import unknown_name_message
 from growdsl.lazy import torch
-from growdsl.options import Option, boolean, integer, number, number_list, read_options, read_value
+from growdsl.options import (
+    Option,
+    boolean,
+    increasing_fractions,
+    integer,
+    number,
+    number_list,
+    read_options,
+    read_value,
+)
 
 SETTINGS = (
     "epochs",
@@ -77,6 +86,12 @@ SCHEDULES: dict[str, dict[str, Option]] = {
     "none": {},
     "cosine": {"min_lr": Option(0.0, number(0.0))},  # anneals over the run's epochs
     "step": {"every": Option(10, integer(1)), "gamma": Option(0.1, number(0.0, 1.0, lo_open=True))},
+    # the papers' decays at fixed points of the run (He et al.: at 50 % and 75 %); fractions, so a
+    # schedule restarted after growth decays at the same points of the epochs left
+    "multistep": {
+        "at": Option([0.5, 0.75], increasing_fractions),
+        "gamma": Option(0.1, number(0.0, 1.0, lo_open=True)),
+    },
 }
 
 ON_DIVERGENCE: dict[str, dict[str, Option]] = {
@@ -335,4 +350,7 @@ def build_schedule(
         return torch.optim.lr_scheduler.StepLR(
             optimizer, step_size=method.kwargs["every"], gamma=method.kwargs["gamma"]
         )
+    if method.name == "multistep":
+        milestones = sorted({max(1, round(f * epochs)) for f in method.kwargs["at"]})
+        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, gamma=method.kwargs["gamma"])
     return None

@@ -33,6 +33,8 @@ CASES = [
     (FLAT, "identity", {}),
     (IMAGE, "slice", {"start": 1, "end": 3}),
     (FLAT, "slice", {"start": 0, "end": 6}),
+    (IMAGE, "pad_channels", {"out": 7}),
+    (FLAT, "pad_channels", {"out": 6}),
 ]
 
 
@@ -110,4 +112,14 @@ def test_slice_keeps_channels_start_to_end_of_dimension_one(op_graph, input_shap
     model = compile_graph(op_graph(input_shape, ("slice", {"start": 1, "end": 4})))
     x = torch.randn(3, *input_shape)
     assert torch.equal(model(x), x[:, 1:4])
+    assert not list(model.parameters())
+
+
+@pytest.mark.parametrize("input_shape", [IMAGE, FLAT])
+def test_pad_channels_appends_zero_channels_after_the_input(op_graph, input_shape):
+    model = compile_graph(op_graph(input_shape, ("pad_channels", {"out": input_shape[0] + 3})))
+    x = torch.randn(3, *input_shape)
+    y = model(x)
+    assert y.shape == (3, input_shape[0] + 3, *input_shape[1:])
+    assert torch.equal(y[:, : input_shape[0]], x) and not y[:, input_shape[0] :].any()
     assert not list(model.parameters())

@@ -31,6 +31,7 @@ model all {
     sepconv(8, k: 3) silu
     branch concat { conv(6, k: 1) sigmoid | slice(2, 8) avgpool(1) identity }
     branch add { conv(12, k: 3) bn relu | identity }
+    branch add { conv(16, k: 3) bn relu | pad_channels(16) }
     maxpool(2) dropout(0.3)
     choice { tanh | relu }
     gap flatten linear(16) bn rbf linear(classes)

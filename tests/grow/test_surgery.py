@@ -148,6 +148,12 @@ def test_a_layer_whose_channels_reach_a_slice_cannot_widen():
     assert widen_blocker(graph, "m.a") == "m.a's channels are sliced at m.2 (fixed bounds)"
 
 
+def test_a_layer_whose_channels_are_zero_padded_cannot_widen():
+    """A copied neuron would land where `pad_channels` puts a zero channel."""
+    graph = lower(parse_text("model m { conv(4) as a pad_channels(6) gap flatten linear(3) }"), (2, 6, 6), 3)
+    assert widen_blocker(graph, "m.a") == "m.a's channels are zero-padded at m.1 (fixed bounds)"
+
+
 @pytest.mark.parametrize("case", ["mlp", "conv_into_conv", "into_sepconv"])
 def test_several_widenings_in_one_compile_equal_one_carry_each(case):
     """`Several` of widenings (a layer and the layer that reads it) is carried on the tensors and

@@ -26,6 +26,8 @@ from growdsl.ir import infer_shapes
         ("flatten", (2, 3, 4), (24,)),
         ("slice(1, 3)", (4, 5, 5), (2, 5, 5)),
         ("flatten slice(0, 7)", (2, 2, 2), (7,)),
+        ("pad_channels(6)", (4, 5, 5), (6, 5, 5)),
+        ("flatten pad_channels(9)", (2, 2, 2), (9,)),
         ("{ }", (2, 3, 4), (2, 3, 4)),
     ],
 )
@@ -91,6 +93,7 @@ def test_linear_after_conv_asks_for_flatten(lower_text):
             r"slice at m.1 takes channels \[2, 5\) of a \[4, 8, 8\] input: it needs start < end <= 4",
         ),
         ("flatten slice(3, 3)", r"slice at m.1 takes channels \[3, 3\) of a \[64\] input"),
+        ("conv(4) pad_channels(3)", r"pad_channels at m.1 pads \[4, 8, 8\] to 3 channels: it cannot drop"),
     ],
 )
 def test_shape_errors_name_the_op_and_its_input(lower_text, ops, message):

@@ -169,3 +169,25 @@ def test_precision_compile_and_memory_format_are_read(body, expected):
 
 def test_an_unknown_precision_gets_a_did_you_mean():
     assert "did you mean 'fp16'" in str(error_of("precision fp61"))
+def _rates(schedule: str, epochs: int) -> list[float]:
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    sched = build_schedule(config_of(f"schedule {schedule}").schedule, opt, epochs)
+    rates = []
+    for _ in range(epochs):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return rates
+
+
+def test_multistep_decays_at_fractions_of_the_epochs_it_is_built_for():
+    """He et al.'s schedule: the rate /10 at 50 % and 75 % of the run; built again over the epochs
+    left (a restart after growth), it decays at the same fractions of those."""
+    assert _rates("multistep", 8) == pytest.approx([0.1] * 4 + [0.01] * 2 + [0.001] * 2)
+    assert _rates("multistep(at: [0.25], gamma: 0.5)", 4) == pytest.approx([0.1, 0.05, 0.05, 0.05])
+
+
+@pytest.mark.parametrize("at", ["[0.75, 0.5]", "[0.5, 1.0]", "[]", "[0]", "0.5"])
+def test_multistep_points_must_be_increasing_fractions(at):
+    error = error_of(f"schedule multistep(at: {at})")
+    assert "bad value" in error.message and "increasing numbers in (0, 1)" in error.expected
