@@ -187,7 +187,7 @@ def test_a_plugin_op_grows_by_splitting_with_delta_out_zero(example):
     assert infer_shapes(applied.net.graph)["m.2"].inp == (applied.net.graph["m.p"]["args"]["out"],)
 
 
-def test_firefly_grows_a_plugin_op_with_new_neurons_and_splits_at_zero_eps_leaving_outputs_unchanged(example):
+def test_firefly_proposes_new_neurons_and_splits_of_a_plugin_op_and_new_ones_at_zero_eps_leave_outputs_unchanged(example):
     import dataclasses
 
     from growdsl.grow.firefly import FireflyTransform
@@ -207,9 +207,12 @@ def test_firefly_grows_a_plugin_op_with_new_neurons_and_splits_at_zero_eps_leavi
     firefly = FireflyTransform.from_call(spec.grow.statements[-1].call)
     cands = firefly.propose(net, (x, y), F.cross_entropy, torch.Generator().manual_seed(1))
     assert {c.detail["kind"] for c in cands} == {"new", "split"} and {c.node for c in cands} == {"m.h"}
+    # new neurons enter at eps 0 unchanged; a split is the authors' whole split, theta +- u, which
+    # moves the function by design (docs/methods/firefly.md), so only new neurons are applied here
+    new = [c for c in cands if c.detail["kind"] == "new"]
     still = dataclasses.replace(firefly, options={**firefly.options, "eps": 0.0})
     with torch.no_grad():
         before = net.model(x)
-        grown = apply_chosen(net, [(still, cands)]).net
+        grown = apply_chosen(net, [(still, new)]).net
         torch.testing.assert_close(grown.model(x), before, rtol=0, atol=1e-12)
     assert grown.graph["m.h"]["args"]["out"] > 6
