@@ -154,7 +154,7 @@ def increasing_fractions(value: Value) -> list[float]:
         points = [number(0.0, 1.0, lo_open=True, hi_open=True)(v) for v in value.items]
     except BadValue:
         raise BadValue(expected) from None
-    if any(a >= b for a, b in zip(points, points[1:])):
+    if any(a >= b for a, b in zip(points, points[1:], strict=False)):
         raise BadValue(expected)
     return points
 

@@ -133,7 +133,8 @@ def op_output_shape(graph: ArchGraph, node: str, inp: Shape) -> Shape:
         return (end - start, *inp[1:])
     if op == "pad_channels":
         if args["out"] < inp[0]:
-            raise _error(graph, node, f"pads {fmt_shape(inp)} to {args['out']} channels: it cannot drop channels")
+            message = f"pads {fmt_shape(inp)} to {args['out']} channels: it cannot drop channels"
+            raise _error(graph, node, message)
         return (args["out"], *inp[1:])
     return inp  # activations, dropout, identity keep the shape
 

@@ -187,7 +187,7 @@ def test_a_plugin_op_grows_by_splitting_with_delta_out_zero(example):
     assert infer_shapes(applied.net.graph)["m.2"].inp == (applied.net.graph["m.p"]["args"]["out"],)
 
 
-def test_firefly_proposes_new_neurons_and_splits_of_a_plugin_op_and_new_ones_at_zero_eps_leave_outputs_unchanged(example):
+def test_firefly_grows_a_plugin_op_and_its_new_neurons_at_zero_eps_leave_outputs_unchanged(example):
     import dataclasses
 
     from growdsl.grow.firefly import FireflyTransform

@@ -169,6 +169,8 @@ def test_precision_compile_and_memory_format_are_read(body, expected):
 
 def test_an_unknown_precision_gets_a_did_you_mean():
     assert "did you mean 'fp16'" in str(error_of("precision fp61"))
+
+
 def _rates(schedule: str, epochs: int) -> list[float]:
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
     sched = build_schedule(config_of(f"schedule {schedule}").schedule, opt, epochs)

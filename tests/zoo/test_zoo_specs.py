@@ -156,7 +156,8 @@ def test_zoo_growth_setup_grows_its_net_one_round(name, tmp_path):
     """The papers' set-ups as shipped, on generated CIFAR-shaped images, shortened to two epochs
     with the first growth round after the first: the net grows and stays within its ranges."""
     text = (ZOO / name).read_text()
-    text = re.sub(r"data cifar10\(.*\)", f'data folder(root: "{tmp_path / "images"}", size: [32, 32], val: 0.25)', text)
+    folder = f'data folder(root: "{tmp_path / "images"}", size: [32, 32], val: 0.25)'
+    text = re.sub(r"data cifar10\(.*\)", folder, text)
     text = re.sub(r"at epochs \[[0-9, ]*\]", "at epochs [1]", text)
     text = text.replace("epochs 160", "epochs 2").replace("batch 128", "batch 8")
     spec_file = tmp_path / name
