@@ -87,6 +87,8 @@ class Search(Protocol):
     round_name: str  # the log's name of a round ("leg", "episode") and of its count
     files: tuple[str, ...]  # the files `finish` writes into the run folder
     config: TrainConfig  # the settings every job trains under, and the winner is loaded with
+    # optional `saves_each_job = True`: the round's jobs are independent, so the loop records, logs
+    # and saves each as it finishes (a kill loses no finished job) instead of once a round
 
     def start(self, state: dict[str, Any]) -> None:
         """Put a new search's first members (and anything else the method keeps) into `state`,
