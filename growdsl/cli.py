@@ -363,6 +363,7 @@ def compare(run_dirs: tuple[Path, ...], plot: Path | None) -> None:
 )
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help=SET_HELP)
 @click.option("--quiet", is_flag=True, help="No line per finished training.")
+@plugin_option
 @_user_errors
 def payoff(
     spec: Path,
