@@ -115,7 +115,7 @@ def check(spec: Spec) -> CheckResult:
     check_loss(blocks[0], info.classes, shapes[graph.root].out, spec.model.span)
     check_on_divergence(blocks[0], tasks=info.tasks is not None)
     check_grow(spec.grow, graph)
-    check_search(spec.search, graph, spec.data)
+    check_search(spec.search, graph, spec.data, spec.train)
     check_export(spec.export)
     return CheckResult(spec, graph, shapes, ir.param_count(graph), ir.flops(graph))
 

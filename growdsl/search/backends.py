@@ -32,9 +32,12 @@ from growdsl.search.methods import Backend
 
 @dataclass(frozen=True)
 class MemberJob:
+    """Train `member` from `payload` for `epochs` epochs, with `config` (None: the context's)."""
+
     member: int
     payload: Payload
     epochs: int
+    config: TrainConfig | None = None
 
 
 @dataclass
@@ -66,7 +69,7 @@ def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
     start = time.perf_counter()
     try:
         payload, metrics = train_member(
-            job.payload, context.data, context.config, job.epochs, grow=context.grow
+            job.payload, context.data, job.config or context.config, job.epochs, grow=context.grow
         )
     except Exception as e:  # noqa: BLE001 - a member's failure is data for the search, not a crash of it
         return MemberResult(job.member, None, None, f"{type(e).__name__}: {e}", time.perf_counter() - start)

@@ -17,9 +17,11 @@ from typing import Any
 
 from growdsl.errors import SpecError
 from growdsl.ir.graph import ArchGraph
-from growdsl.lang.ast import Call, Name, Num, SearchDecl, Value
+from growdsl.lang.ast import Call, Name, Num, SearchDecl, TrainBlock, Value
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
 from growdsl.options import BadValue, Option, integer, number, read_options, string
+from growdsl.run.hparams import open_hparams
+from growdsl.search.constraints import read_where
 from growdsl.search.space import positions
 
 KNOWN_SEARCHES: dict[str, str] = {
@@ -33,6 +35,8 @@ SEARCH_MODULES: dict[str, str] = {
     "pbt": "growdsl.search.population",
     "pathlevel": "growdsl.search.pathlevel",
 }
+NO_HPARAMS = ("pathlevel",)  # methods that train every child with the spec's one setting
+SHARED_EPOCHS = ("pbt",)  # methods whose members train in step, so epochs is one for all
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
 
@@ -69,6 +73,7 @@ def _controller(value: Value) -> str:
 COMMON_OPTIONS = {  # every search's: the loop reads them
     "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
     "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
+    "where": Option((), read_where, "bounds every member satisfies: params <= 200k, flops < 5M, or a list"),
 }
 SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
     "random": {"trials": Option(20, integer(1), "architectures drawn and trained"), **COMMON_OPTIONS},
@@ -131,12 +136,27 @@ def search_config(decl: SearchDecl) -> SearchConfig:
     return SearchConfig(call.name, options, decl)
 
 
-def check_search(decl: SearchDecl | None, graph: ArchGraph, data: Call | None) -> None:
+def check_search(
+    decl: SearchDecl | None, graph: ArchGraph, data: Call | None, train: TrainBlock | None = None
+) -> None:
     """Everything `growdsl check` can say of a search before training (see the module docstring):
-    `graph` is the spec's lowered model, `data` its data call (None: the default digits)."""
+    `graph` is the spec's lowered model, `data` its data call (None: the default digits), `train`
+    its train block (whose open settings a search draws too)."""
     if decl is None:
         return
     config = search_config(decl)
+    hypers = open_hparams(train)
+    if hypers and config.method in NO_HPARAMS:
+        raise SpecError(
+            f"{config.method} search draws no hyperparameters, and `{hypers[0].key}` is left open",
+            hypers[0].value.span,
+            hint="give it one value, or search it with random, pbt or evolution",
+        )
+    if config.method in SHARED_EPOCHS and (epochs := next((h for h in hypers if h.key == "epochs"), None)):
+        raise SpecError(
+            f"{config.method} trains its members side by side for the same epochs: `epochs` cannot be drawn",
+            epochs.value.span,
+        )
     if config.method == "pathlevel":
         if not any(graph[n].get("block") for n in graph.walk()):
             raise SpecError(
@@ -144,11 +164,12 @@ def check_search(decl: SearchDecl | None, graph: ArchGraph, data: Call | None) -
                 decl.method.span,
                 hint="put the part to transform in a block (block cell(c) { ... }) and use it in the model",
             )
-    elif not positions(graph):
+    elif not positions(graph) and not hypers:
         raise SpecError(
-            "this model has nothing to search: no choice, no set of values, no range",
+            "this model has nothing to search: no choice, no set of values, no range, no open train setting",
             decl.span,
-            hint="give the model a choice { ... | ... }, a set such as k: {3, 5}, or a range such as 8..64",
+            hint="give the model a choice { ... | ... }, a set such as k: {3, 5}, or a range such as 8..64,"
+            " or the train block a setting such as lr: log(1e-4..1e-1)",
         )
     val = data.keywords.get("val") if data is not None else None
     if not isinstance(val, Num) or val.value <= 0:

@@ -17,6 +17,7 @@ history opens with the grafts that drew it from the space (`sample` lines), so i
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from pathlib import Path
@@ -28,13 +29,14 @@ from growdsl import ir
 from growdsl.export import write_atomically
 from growdsl.ir.edits import Graft, edit_to_json, subtree_json
 from growdsl.ir.graph import ArchGraph
-from growdsl.run.member import initial_payload
+from growdsl.run.member import Payload, initial_payload
 from growdsl.run.plots import population_figure, save_png
+from growdsl.search.hyper import Draft, retune
 from growdsl.search.inherit import child_payload
 from growdsl.search.pbt import plan_exploit, rank
 from growdsl.search.protocol import Best, Finished, Job, Setup, new_member
 from growdsl.search.registry import register_search
-from growdsl.search.space import mix, mutate, sample_member
+from growdsl.search.space import graft_all, mix, mutate
 
 LINEAGE = "lineage.graphml"
 POPULATION_PNG = "population.png"
@@ -54,9 +56,9 @@ class Population:
 
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
-        state.update(members={}, fitness={}, born={}, lineage=[])
+        state.update(members={}, fitness={}, born={}, lineage=[], hparams={})
         for _ in range(self.size):
-            self._add_member(state, sample_member(self.setup.space, self.rng))
+            add_member(self.setup, state, self.setup.members.draw(self.rng), self.rng)
         state["rng"] = self.rng.getstate()
 
     def restore(self, state: dict[str, Any]) -> None:
@@ -69,8 +71,12 @@ class Population:
         return len(state["members"])
 
     def jobs(self, state: dict[str, Any]) -> list[Job]:
-        members = sorted(state["members"].items())
-        return [Job(m, p, min(self.every, self.config.epochs - p["epoch"])) for m, p in members]
+        jobs = []
+        for member, payload in sorted(state["members"].items()):
+            config = self.setup.members.config(state["hparams"][member])
+            epochs = min(self.every, config.epochs - payload["epoch"])
+            jobs.append(Job(member, payload, epochs, config=config))
+        return jobs
 
     def record(self, state: dict[str, Any], done: Finished) -> dict[str, Any]:
         member, payload = done.job.member, done.result.payload
@@ -78,7 +84,7 @@ class Population:
         if payload is None:  # a crash: the member keeps its last payload, and ranks last
             return {}
         state["members"][member] = payload
-        return {"epoch": payload["epoch"]}
+        return {"epoch": payload["epoch"], **self.setup.members.shown(state["hparams"][member])}
 
     def after(self, state: dict[str, Any], done: list[Finished]) -> dict[str, Any]:
         if self.exploit is not None and state["leg"] < self.rounds():
@@ -91,7 +97,7 @@ class Population:
         if not alive:
             return None
         winner = rank(alive)[0]
-        return Best(winner, state["members"][winner], alive[winner])
+        return member_best(self.setup, state, winner, alive[winner])
 
     def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
         """The lineage (GraphML) and the population's picture, for the report."""
@@ -103,46 +109,30 @@ class Population:
         )
         return {caption: run_dir / POPULATION_PNG}
 
-    def _add_member(self, state: dict[str, Any], graph: ArchGraph) -> None:
-        """A new member drawn from the space: its epoch-0 payload, its history opening with the
-        grafts that turn the spec's graph into its architecture (so its history replays)."""
-        member, config = new_member(state), self.config
-        payload = initial_payload(
-            graph, config, self.rng.randrange(2**31), config.epochs, {"spec": state["spec"]}
-        )
-        payload["history"] = [
-            {"event": "sample", "epoch": 0, "member": member, "edit": edit_to_json(g)}
-            for g in _sampled(self.setup.space, graph)
-        ]
-        state["members"][member] = payload
-        state["born"][member] = 0
-
     def _exploit(self, state: dict[str, Any]) -> None:
         """Replace the bottom share by children (see `pbt.py` and `inherit.py`), logging each."""
-        opts, rng = self.exploit, self.rng
+        opts, rng, members = self.exploit, self.rng, self.setup.members
         fitness = {m: state["fitness"][m] for m in state["members"]}
         for step in plan_exploit(fitness, opts["replace"], opts["mode"], rng):
             parent1 = state["members"][step.parent1]
             graph1 = ir.from_json(parent1["graph"])
+            parent2 = state["members"][step.parent2] if step.parent2 is not None else None
+            make = functools.partial(self._child, graph1, parent2, state["hparams"][step.parent1])
+            draft = members.retry(make, "made by exploit")
+            grafts, positions, shrink, perturb = draft.made
             child = new_member(state)
-            if step.parent2 is not None:
-                parent2 = state["members"][step.parent2]
-                grafts, positions = mix(graph1, ir.from_json(parent2["graph"]), opts["mix"], rng)
-                shrink, perturb, donor = opts["shrink"], opts["perturb"], parent2
-            elif opts["mode"] == "mix":  # one parent left alive: its child is a copy of it
-                grafts, positions, shrink, perturb, donor = [], [], 1.0, 0.0, None
-            else:
-                mutation = mutate(graph1, rng)
-                grafts, positions = ([mutation[0]], [mutation[1]]) if mutation else ([], [])
-                shrink, perturb, donor = 1.0, 0.0, None
             parents = [step.parent1] + ([step.parent2] if step.parent2 is not None else [])
             record = {"member": child, "parents": parents, "positions": positions}
             payload = child_payload(
-                parent1, donor, grafts, self.config,
+                parent1, parent2, grafts, self.config,
                 shrink=shrink, perturb=perturb, seed=rng.randrange(2**31), record=record,
             )  # fmt: skip
+            if members.hypers:
+                payload = retune(payload, members.config(draft.values))
+                payload["spec"] = members.spec_text(draft.values, state["spec"])
             del state["members"][step.loser]
             state["members"][child] = payload
+            state["hparams"][child] = draft.values
             state["fitness"][child] = state["fitness"][step.parent1]
             state["born"][child] = state["leg"]
             state["lineage"] += [[p, child] for p in parents]
@@ -157,8 +147,50 @@ class Population:
                     "mode": opts["mode"],
                     "shrink": shrink,
                     "perturb": perturb,
+                    **members.shown(draft.values),
                 }  # fmt: skip
             )
+
+    def _child(self, graph1: ArchGraph, parent2: Payload | None, values: dict[str, Any]) -> Draft:
+        """One try at a child of `graph1` (and `parent2`): its grafts and positions, the shrink and
+        perturb its taken layers get, and its hyperparameters (parent 1's `values`, perturbed as PBT
+        explores), as a draft whose graph the bounds are checked on."""
+        opts, rng = self.exploit, self.rng
+        if parent2 is not None:
+            grafts, positions = mix(graph1, ir.from_json(parent2["graph"]), opts["mix"], rng)
+            made = grafts, positions, opts["shrink"], opts["perturb"]
+        elif opts["mode"] == "mix":  # one parent left alive: its child is a copy of it
+            made = [], [], 1.0, 0.0
+        else:
+            mutation = mutate(graph1, rng)
+            made = ([mutation[0]], [mutation[1]], 1.0, 0.0) if mutation else ([], [], 1.0, 0.0)
+        return Draft(graft_all(graph1, made[0]), self.setup.members.perturb(values, rng), made)
+
+
+def add_member(setup: Setup, state: dict[str, Any], draft: Draft, rng: random.Random) -> int:
+    """A new member drawn from the space: its epoch-0 payload (its settings its own, its spec
+    with its values), its history opening with the grafts that turn the spec's graph into its
+    architecture (so its history replays). Shared by every method that draws members."""
+    member, config = new_member(state), setup.members.config(draft.values)
+    spec = setup.members.spec_text(draft.values, state["spec"])
+    payload = initial_payload(draft.graph, config, rng.randrange(2**31), config.epochs, {"spec": spec})
+    payload["history"] = [
+        {"event": "sample", "epoch": 0, "member": member, "edit": edit_to_json(g)}
+        for g in _sampled(setup.space, draft.graph)
+    ]
+    state["members"][member] = payload
+    state["hparams"][member] = draft.values
+    state["born"][member] = state["leg"]
+    return member
+
+
+def member_best(setup: Setup, state: dict[str, Any], member: int, fitness: float) -> Best:
+    """The winner `member`, with its own settings and spec when it drew hyperparameters."""
+    values, members = state["hparams"][member], setup.members
+    if not members.hypers:
+        return Best(member, state["members"][member], fitness)
+    payload = state["members"][member]
+    return Best(member, payload, fitness, members.config(values), members.member_spec(values))
 
 
 def _sampled(space: ArchGraph, graph: ArchGraph) -> list[Graft]:
@@ -187,8 +219,10 @@ def _write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 def random_search(setup: Setup) -> Population:
-    """`random(trials: N)`: N members trained their whole budget in one leg, no exploit step."""
-    return Population(setup, setup.search.options["trials"], setup.config.epochs, None)
+    """`random(trials: N)`: N members trained their whole budget in one leg (each its own number
+    of epochs when `epochs` is drawn), no exploit step."""
+    longest = max(setup.members.config(corner).epochs for corner in setup.members.corner_values())
+    return Population(setup, setup.search.options["trials"], longest, None)
 
 
 def pbt_search(setup: Setup) -> Population:
