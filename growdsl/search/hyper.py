@@ -122,6 +122,10 @@ class Space:
             hint="loosen the bound, or narrow the space to architectures within it",
         )
 
+    def perturb_one(self, values: dict[str, Any], hyper: Hyper, rng: random.Random) -> dict[str, Any]:
+        """`values` with `hyper`'s value alone perturbed (an evolution's mutation of a setting)."""
+        return {**values, **perturb(values, [hyper], rng)}
+
     def perturb(self, values: dict[str, Any], rng: random.Random) -> dict[str, Any]:
         """PBT's explore step on a copied member's values (`hparams.perturb`)."""
         return perturb(values, self.hypers, rng) if self.hypers else dict(values)

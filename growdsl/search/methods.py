@@ -28,12 +28,14 @@ KNOWN_SEARCHES: dict[str, str] = {
     "random": "random search",
     "pbt": "PBT-NAS (mixing good networks, shrink-perturb)",
     "pathlevel": "path-level search with a tree-LSTM controller",
+    "evolution": "regularized (aging) evolution",
 }
 # the methods that run: the module that registers each (growdsl/search/registry.py)
 SEARCH_MODULES: dict[str, str] = {
     "random": "growdsl.search.population",
     "pbt": "growdsl.search.population",
     "pathlevel": "growdsl.search.pathlevel",
+    "evolution": "growdsl.search.evolution",
 }
 NO_HPARAMS = ("pathlevel",)  # methods that train every child with the spec's one setting
 SHARED_EPOCHS = ("pbt",)  # methods whose members train in step, so epochs is one for all
@@ -85,6 +87,12 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "shrink": Option(0.4, number(0.0), "shrink factor of the weights taken from parent 2"),
         "perturb": Option(0.1, number(0.0), "weight of a fresh initialisation added to them"),
         "mode": Option("mix", _mode, "mix (PBT-NAS) or mutate (mutation-based PBT)"),
+        **COMMON_OPTIONS,
+    },
+    "evolution": {
+        "population": Option(10, integer(2), "members alive at once (the first ones drawn from the space)"),
+        "sample": Option(3, integer(1), "members sampled each cycle; the fittest is the parent"),
+        "cycles": Option(20, integer(1), "children made, each one mutation of its parent"),
         **COMMON_OPTIONS,
     },
     "pathlevel": {

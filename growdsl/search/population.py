@@ -62,7 +62,7 @@ class Population:
         state["rng"] = self.rng.getstate()
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.rng.setstate(_tuples(state["rng"]))
+        self.rng.setstate(rng_state(state["rng"]))
 
     def rounds(self) -> int:
         return math.ceil(self.config.epochs / self.every)
@@ -101,7 +101,7 @@ class Population:
 
     def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
         """The lineage (GraphML) and the population's picture, for the report."""
-        _write_lineage(run_dir, state)
+        write_lineage(run_dir, state)
         figure = population_figure(state["log"], [tuple(e) for e in state["lineage"]], best.member)
         save_png(figure, run_dir / POPULATION_PNG)
         caption = (
@@ -202,12 +202,12 @@ def _sampled(space: ArchGraph, graph: ArchGraph) -> list[Graft]:
     ]
 
 
-def _tuples(value: Any) -> Any:
+def rng_state(value: Any) -> Any:
     """`random.Random.getstate()` as saved (lists where it had tuples) back to tuples."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+    return tuple(rng_state(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def _write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
+def write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
     """Who descends from whom, as GraphML: a node per member (born at which leg, last fitness),
     an edge from each parent to its child."""
     lineage = nx.DiGraph()
