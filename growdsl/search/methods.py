@@ -38,6 +38,7 @@ SEARCH_MODULES: dict[str, str] = {
     "evolution": "growdsl.search.evolution",
 }
 NO_HPARAMS = ("pathlevel",)  # methods that train every child with the spec's one setting
+NO_WHERE = ("pathlevel",)  # its children are a controller's edits: a redraw would bias its estimate
 SHARED_EPOCHS = ("pbt",)  # methods whose members train in step, so epochs is one for all
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
@@ -137,6 +138,11 @@ def search_config(decl: SearchDecl) -> SearchConfig:
     given = call.keywords
     if options["backend"].name == "ray" and importlib.util.find_spec("ray") is None:
         raise SpecError("backend ray needs Ray, which is not installed", given["backend"].span, hint=RAY_HINT)
+    if call.name in NO_WHERE and options["where"]:
+        raise SpecError(
+            f"{call.name} search does not honour where: bounds yet (docs/search.md, \"Constraints\")",
+            given["where"].span,
+        )
     if call.name == "pbt" and options["mode"] == "mutate":
         for name in ("mix", "shrink", "perturb"):
             if name in given:
