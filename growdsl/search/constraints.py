@@ -40,7 +40,9 @@ def read_where(value: Value) -> tuple[Constraint, ...]:
     items = value.items if isinstance(value, ListValue) else (value,)
     if not items or not all(isinstance(v, Compare) and v.metric in METRICS for v in items):
         raise BadValue(EXPECTED)
-    return tuple(Constraint(v.metric, v.op, float(v.bound.value), f"{v.metric} {v.op} {v.bound.text}") for v in items)
+    return tuple(
+        Constraint(v.metric, v.op, float(v.bound.value), f"{v.metric} {v.op} {v.bound.text}") for v in items
+    )
 
 
 def broken(graph: ArchGraph, constraints: tuple[Constraint, ...]) -> Constraint | None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from growdsl.errors import SpecError
 from growdsl.ir.graph import ArchGraph
@@ -40,6 +40,9 @@ SEARCH_MODULES: dict[str, str] = {
 NO_HPARAMS = ("pathlevel",)  # methods that train every child with the spec's one setting
 NO_WHERE = ("pathlevel",)  # its children are a controller's edits: a redraw would bias its estimate
 SHARED_EPOCHS = ("pbt",)  # methods whose members train in step, so epochs is one for all
+if TYPE_CHECKING:
+    from growdsl.search.stopping import Rule
+
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
 
@@ -62,9 +65,31 @@ def _backend(value: Value) -> Backend:
 
 
 def _mode(value: Value) -> str:
-    if isinstance(value, Name) and value.id in ("mix", "mutate"):
+    if isinstance(value, Name) and value.id in ("mix", "mutate", "searl"):
         return value.id
-    raise BadValue("mix (PBT-NAS) or mutate (mutation-based PBT)")
+    raise BadValue("mix (PBT-NAS), mutate (one position redrawn) or searl (the authors' mutation baseline)")
+
+
+def _donor(value: Value) -> str:
+    if isinstance(value, Name) and value.id in ("other", "self"):
+        return value.id
+    raise BadValue("other (a second parent, PBT-NAS) or self (mixing with itself: no new architecture)")
+
+
+def _stop(value: Value) -> Rule:
+    from growdsl.search.stopping import Rule
+
+    if isinstance(value, Call) and value.name == "asha":
+        options = {
+            "grace": Option(1, integer(1), "epochs before the first rung"),
+            "eta": Option(3, integer(2), "the reduction factor"),
+        }
+        opts = read_options(value, options, "asha option")
+        return Rule("asha", opts["grace"], opts["eta"])
+    if isinstance(value, Call) and value.name == "median":
+        options = {"grace": Option(2, integer(1), "epochs before any stop")}
+        return Rule("median", read_options(value, options, "median option")["grace"])
+    raise BadValue("asha(grace: 1, eta: 3) or median(grace: 2)")
 
 
 def _controller(value: Value) -> str:
@@ -79,7 +104,11 @@ COMMON_OPTIONS = {  # every search's: the loop reads them
     "where": Option((), read_where, "bounds every member satisfies: params <= 200k, flops < 5M, or a list"),
 }
 SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
-    "random": {"trials": Option(20, integer(1), "architectures drawn and trained"), **COMMON_OPTIONS},
+    "random": {
+        "trials": Option(20, integer(1), "architectures drawn and trained"),
+        "stop": Option(None, _stop, "early stopping: asha(grace: 1, eta: 3) or median(grace: 2)"),
+        **COMMON_OPTIONS,
+    },
     "pbt": {
         "population": Option(8, integer(2), "members trained side by side"),
         "every": Option(2, integer(1), "epochs between exploit steps"),
@@ -87,7 +116,8 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "mix": Option(0.25, number(0.0, 1.0), "chance a position is taken from parent 2"),
         "shrink": Option(0.4, number(0.0), "shrink factor of the weights taken from parent 2"),
         "perturb": Option(0.1, number(0.0), "weight of a fresh initialisation added to them"),
-        "mode": Option("mix", _mode, "mix (PBT-NAS) or mutate (mutation-based PBT)"),
+        "mode": Option("mix", _mode, "mix (PBT-NAS), mutate (one position redrawn) or searl"),
+        "donor": Option("other", _donor, "other (a second parent) or self (no new architecture)"),
         **COMMON_OPTIONS,
     },
     "evolution": {
@@ -143,8 +173,8 @@ def search_config(decl: SearchDecl) -> SearchConfig:
             f"{call.name} search does not honour where: bounds yet (docs/search.md, \"Constraints\")",
             given["where"].span,
         )
-    if call.name == "pbt" and options["mode"] == "mutate":
-        for name in ("mix", "shrink", "perturb"):
+    if call.name == "pbt" and options["mode"] != "mix":
+        for name in ("mix", "shrink", "perturb", "donor"):
             if name in given:
                 raise SpecError(f"pbt option '{name}' applies to mode: mix only", given[name].span)
     return SearchConfig(call.name, options, decl)

@@ -32,13 +32,15 @@ from growdsl.ir.graph import ArchGraph
 from growdsl.run.member import Payload, initial_payload
 from growdsl.run.plots import population_figure, save_png
 from growdsl.search.hyper import Draft, retune
-from growdsl.search.inherit import child_payload
+from growdsl.search.inherit import child_payload, searl_weight_mutation
 from growdsl.search.pbt import plan_exploit, rank
 from growdsl.search.protocol import Best, Finished, Job, Setup, new_member
 from growdsl.search.registry import register_search
 from growdsl.search.space import graft_all, mix, mutate
+from growdsl.search.stopping import Rule, decide
 
 LINEAGE = "lineage.graphml"
+SEARL_KINDS = ("copy", "weights", "gene")  # mode: searl's three children, a third each
 POPULATION_PNG = "population.png"
 
 
@@ -49,14 +51,18 @@ class Population:
     round_name = "leg"
     files = (LINEAGE, POPULATION_PNG)
 
-    def __init__(self, setup: Setup, size: int, every: int, exploit: dict[str, Any] | None) -> None:
+    def __init__(
+        self, setup: Setup, size: int, every: int, exploit: dict[str, Any] | None, stop: Rule | None = None
+    ) -> None:
         self.setup, self.config = setup, setup.config
-        self.size, self.every, self.exploit = size, every, exploit
+        self.size, self.every, self.exploit, self.stop = size, every, exploit, stop
+        self.longest = max(setup.members.config(c).epochs for c in setup.members.corner_values())
         self.rng = random.Random()
 
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
         state.update(members={}, fitness={}, born={}, lineage=[], hparams={})
+        state.update(results={}, stopped=[], rungs={})  # early stopping's (`stopping.py`)
         for _ in range(self.size):
             add_member(self.setup, state, self.setup.members.draw(self.rng), self.rng)
         state["rng"] = self.rng.getstate()
@@ -65,7 +71,7 @@ class Population:
         self.rng.setstate(rng_state(state["rng"]))
 
     def rounds(self) -> int:
-        return math.ceil(self.config.epochs / self.every)
+        return math.ceil(self.longest / self.every)
 
     def width(self, state: dict[str, Any]) -> int:
         return len(state["members"])
@@ -75,7 +81,8 @@ class Population:
         for member, payload in sorted(state["members"].items()):
             config = self.setup.members.config(state["hparams"][member])
             epochs = min(self.every, config.epochs - payload["epoch"])
-            jobs.append(Job(member, payload, epochs, config=config))
+            if epochs > 0 and member not in state["stopped"]:
+                jobs.append(Job(member, payload, epochs, config=config))
         return jobs
 
     def record(self, state: dict[str, Any], done: Finished) -> dict[str, Any]:
@@ -84,11 +91,14 @@ class Population:
         if payload is None:  # a crash: the member keeps its last payload, and ranks last
             return {}
         state["members"][member] = payload
+        state["results"].setdefault(member, []).append(done.fitness)
         return {"epoch": payload["epoch"], **self.setup.members.shown(state["hparams"][member])}
 
     def after(self, state: dict[str, Any], done: list[Finished]) -> dict[str, Any]:
         if self.exploit is not None and state["leg"] < self.rounds():
             self._exploit(state)
+        if self.stop is not None:
+            self._stop(state, [d.job.member for d in done if d.result.payload is not None])
         state["rng"] = self.rng.getstate()
         return {}
 
@@ -109,24 +119,40 @@ class Population:
         )
         return {caption: run_dir / POPULATION_PNG}
 
+    def _stop(self, state: dict[str, Any], trained: list[int]) -> None:
+        """Early stopping (`stopping.py`): the members the rule stops now, each a `stop` line."""
+        members = self.setup.members
+        for trained_member in trained:  # a member's own budget: the rule never stops one at its end
+            epochs = members.config(state["hparams"][trained_member]).epochs
+            for stop in decide(self.stop, state["results"], [trained_member], state["rungs"], epochs):
+                state["stopped"].append(stop.member)
+                state["log"].append({"event": "stop", "leg": state["leg"], "member": stop.member,
+                                     "rule": self.stop.name, "epoch": stop.epoch, "fitness": stop.fitness,
+                                     "cutoff": stop.cutoff})  # fmt: skip
+
     def _exploit(self, state: dict[str, Any]) -> None:
         """Replace the bottom share by children (see `pbt.py` and `inherit.py`), logging each."""
         opts, rng, members = self.exploit, self.rng, self.setup.members
         fitness = {m: state["fitness"][m] for m in state["members"]}
-        for step in plan_exploit(fitness, opts["replace"], opts["mode"], rng):
+        pairs = opts["mode"] == "mix" and opts["donor"] == "other"  # else one parent a child
+        for step in plan_exploit(fitness, opts["replace"], "mix" if pairs else "mutate", rng):
             parent1 = state["members"][step.parent1]
             graph1 = ir.from_json(parent1["graph"])
             parent2 = state["members"][step.parent2] if step.parent2 is not None else None
-            make = functools.partial(self._child, graph1, parent2, state["hparams"][step.parent1])
+            if opts["mode"] == "mix" and opts["donor"] == "self":  # the authors' mix_with_itself
+                parent2 = parent1
+            make = functools.partial(self._child, parent1, graph1, parent2, state["hparams"][step.parent1])
             draft = members.retry(make, "made by exploit")
-            grafts, positions, shrink, perturb = draft.made
+            made = draft.made
             child = new_member(state)
             parents = [step.parent1] + ([step.parent2] if step.parent2 is not None else [])
-            record = {"member": child, "parents": parents, "positions": positions}
+            record = {"member": child, "parents": parents, "positions": made["positions"]}
             payload = child_payload(
-                parent1, parent2, grafts, self.config,
-                shrink=shrink, perturb=perturb, seed=rng.randrange(2**31), record=record,
+                parent1, made["donor"], made["grafts"], self.config,
+                shrink=made["shrink"], perturb=made["perturb"], seed=rng.randrange(2**31), record=record,
             )  # fmt: skip
+            if made.get("searl") == "weights":
+                payload["model"] = searl_weight_mutation(payload["model"], rng)
             if members.hypers:
                 payload = retune(payload, members.config(draft.values))
                 payload["spec"] = members.spec_text(draft.values, state["spec"])
@@ -143,28 +169,43 @@ class Population:
                     "child": child,
                     "replaces": step.loser,
                     "parents": parents,
-                    "positions": positions,
+                    "positions": made["positions"],
                     "mode": opts["mode"],
-                    "shrink": shrink,
-                    "perturb": perturb,
+                    **({"donor": "self"} if opts["donor"] == "self" and opts["mode"] == "mix" else {}),
+                    **({"searl": made["searl"]} if "searl" in made else {}),
+                    "shrink": made["shrink"],
+                    "perturb": made["perturb"],
                     **members.shown(draft.values),
                 }  # fmt: skip
             )
 
-    def _child(self, graph1: ArchGraph, parent2: Payload | None, values: dict[str, Any]) -> Draft:
-        """One try at a child of `graph1` (and `parent2`): its grafts and positions, the shrink and
-        perturb its taken layers get, and its hyperparameters (parent 1's `values`, perturbed as PBT
-        explores), as a draft whose graph the bounds are checked on."""
+    def _child(
+        self, parent1: Payload, graph1: ArchGraph, parent2: Payload | None, values: dict[str, Any]
+    ) -> Draft:
+        """One try at a child of `parent1` (whose graph is `graph1`; and `parent2`, the donor when
+        mixing): its grafts and
+        positions, the donor of the grafted layers with their shrink and perturb, and its
+        hyperparameters (parent 1's `values`, perturbed as PBT explores), as a draft whose graph
+        the bounds are checked on. `mode: searl` makes, a third of the time each, a copy, a copy
+        whose weights get SEARL's mutation (`searl_weight_mutation`), or a copy with one position
+        redrawn to another value whose layers are drawn afresh (shrink 0, perturb 1)."""
         opts, rng = self.exploit, self.rng
+        copy = {"grafts": [], "positions": [], "shrink": 1.0, "perturb": 0.0, "donor": None}
         if parent2 is not None:
             grafts, positions = mix(graph1, ir.from_json(parent2["graph"]), opts["mix"], rng)
-            made = grafts, positions, opts["shrink"], opts["perturb"]
+            made = {"grafts": grafts, "positions": positions, "shrink": opts["shrink"],
+                    "perturb": opts["perturb"], "donor": parent2}  # fmt: skip
         elif opts["mode"] == "mix":  # one parent left alive: its child is a copy of it
-            made = [], [], 1.0, 0.0
+            made = copy
+        elif opts["mode"] == "searl":
+            made = {**copy, "searl": SEARL_KINDS[rng.randrange(len(SEARL_KINDS))]}
+            if made["searl"] == "gene" and (mutation := mutate(graph1, rng, other=True)):
+                fresh = {"shrink": 0.0, "perturb": 1.0, "donor": parent1}  # 0 · its own + 1 · fresh
+                made.update(grafts=[mutation[0]], positions=[mutation[1]], **fresh)
         else:
             mutation = mutate(graph1, rng)
-            made = ([mutation[0]], [mutation[1]], 1.0, 0.0) if mutation else ([], [], 1.0, 0.0)
-        return Draft(graft_all(graph1, made[0]), self.setup.members.perturb(values, rng), made)
+            made = {**copy, "grafts": [mutation[0]], "positions": [mutation[1]]} if mutation else copy
+        return Draft(graft_all(graph1, made["grafts"]), self.setup.members.perturb(values, rng), made)
 
 
 def add_member(setup: Setup, state: dict[str, Any], draft: Draft, rng: random.Random) -> int:
@@ -221,8 +262,11 @@ def write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
 def random_search(setup: Setup) -> Population:
     """`random(trials: N)`: N members trained their whole budget in one leg (each its own number
     of epochs when `epochs` is drawn), no exploit step."""
+    opts = setup.search.options
     longest = max(setup.members.config(corner).epochs for corner in setup.members.corner_values())
-    return Population(setup, setup.search.options["trials"], longest, None)
+    if opts["stop"] is not None:  # an epoch a round, so the rule decides between epochs
+        return Population(setup, opts["trials"], 1, None, opts["stop"])
+    return Population(setup, opts["trials"], longest, None)
 
 
 def pbt_search(setup: Setup) -> Population:

@@ -135,3 +135,51 @@ def test_evolution_removes_the_oldest_member_each_cycle_and_resumes_to_the_unint
     assert _log(cut) == log
     mine, theirs = (torch.load(d / "model.pt", weights_only=True) for d in (cut, whole))
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+
+
+def test_asha_stops_members_below_a_rungs_top_third_and_never_trains_them_again(tmp_path):
+    spec = api.load(SPECS / "asha_search.grow", ["search.trials=5", "train.epochs=2", "search.workers=1"])
+    log = _log(run_search(spec, tmp_path / "run", quiet=True, in_process=True).dir)
+    stops = [line for line in log if line["event"] == "stop"]
+    assert stops and all(s["rule"] == "asha" and s["epoch"] == 1 for s in stops)
+    assert all(s["fitness"] < s["cutoff"] for s in stops)
+    stopped = {s["member"] for s in stops}
+    second = {m["member"] for m in _members(log) if m["leg"] == 2}
+    assert second == set(range(5)) - stopped and 0 in second  # the first at a rung is never below it
+    assert all(1e-4 <= m["hparams"]["optimizer.lr"] <= 3e-2 for m in _members(log))
+
+
+def test_the_median_rule_stops_a_member_whose_best_is_below_the_median_of_running_averages():
+    from growdsl.search.stopping import Rule, decide, rungs
+
+    rule = Rule("median", grace=2)
+    results = {0: [0.5, 0.7], 1: [0.6, 0.8], 2: [0.4, 0.6], 3: [0.1, 0.2]}  # averages 0.6, 0.7, 0.5
+    (stop,) = decide(rule, results, [3], {}, epochs=5)
+    assert stop.member == 3 and stop.cutoff == pytest.approx(0.6)
+    assert decide(rule, results, [0], {}, epochs=5) == []  # its best, 0.7, beats the median 0.5
+    assert decide(rule, {3: [0.1, 0.2], 0: [0.5, 0.7]}, [3], {}, epochs=5) == []  # too few others
+    assert rungs(Rule("asha", 1, 3), 10) == [1, 3, 9]
+
+
+PBT_SPACE = """\
+data spirals(n: 200, val: 0.2)
+model m {{ linear(8..24) as a choice {{ tanh | relu }} linear(classes) }}
+train {{ epochs 3 batch 32 optimizer sgd(lr: 0.1, momentum: 0.9) seed 2 device cpu }}
+search pbt(population: 4, every: 1, replace: 0.5, workers: 1, {extra})
+"""
+
+
+def test_pbt_mixing_with_itself_and_the_searl_baseline_make_the_children_the_authors_make(tmp_path):
+    log = _log(run_search(parse_text(PBT_SPACE.format(extra="donor: self, mix: 1"), "s.grow"),
+                          tmp_path / "self", quiet=True, in_process=True).dir)  # fmt: skip
+    exploits = [line for line in log if line["event"] == "exploit"]
+    assert exploits and all(len(e["parents"]) == 1 and e["donor"] == "self" for e in exploits)
+    assert all(e["positions"] and (e["shrink"], e["perturb"]) == (0.4, 0.1) for e in exploits)
+    log = _log(run_search(parse_text(PBT_SPACE.format(extra="mode: searl"), "s.grow"),
+                          tmp_path / "searl", quiet=True, in_process=True).dir)  # fmt: skip
+    exploits = [line for line in log if line["event"] == "exploit"]
+    assert {e["searl"] for e in exploits} <= {"copy", "weights", "gene"} and len(exploits) == 4
+    for e in exploits:
+        fresh = e["searl"] == "gene"
+        expected = (0.0, 1.0, True) if fresh else (1.0, 0.0, False)
+        assert (e["shrink"], e["perturb"], bool(e["positions"])) == expected
