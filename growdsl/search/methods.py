@@ -170,7 +170,7 @@ def search_config(decl: SearchDecl) -> SearchConfig:
         raise SpecError("backend ray needs Ray, which is not installed", given["backend"].span, hint=RAY_HINT)
     if call.name in NO_WHERE and options["where"]:
         raise SpecError(
-            f"{call.name} search does not honour where: bounds yet (docs/search.md, \"Constraints\")",
+            f'{call.name} search does not honour where: bounds yet (docs/search.md, "Constraints")',
             given["where"].span,
         )
     if call.name == "pbt" and options["mode"] != "mix":

@@ -97,7 +97,6 @@ def test_mutation_redraws_exactly_one_position():
         assert all(subtree_json(child, c) == subtree_json(member, c) for c in untouched)
 
 
-
 def test_a_mutation_to_another_value_changes_a_width_or_depth_position():
     spec = parse_text("data spirals(n: 100)\nmodel m { linear(8..9) tanh linear(classes) }\n", "w.grow")
     graph = lower(spec, (2,), 2)
