@@ -69,6 +69,10 @@ class Population:
 
     def restore(self, state: dict[str, Any]) -> None:
         self.rng.setstate(rng_state(state["rng"]))
+        # a state saved before members had settings and early stopping: none drawn, none stopped
+        state.setdefault("hparams", {member: {} for member in state["born"]})
+        for key, empty in (("results", {}), ("stopped", []), ("rungs", {})):
+            state.setdefault(key, empty)
 
     def rounds(self) -> int:
         return math.ceil(self.longest / self.every)
