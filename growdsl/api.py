@@ -119,7 +119,7 @@ def check(spec: Spec) -> CheckResult:
     check_on_divergence(blocks[0], tasks=info.tasks is not None)
     check_memory_format(blocks[0], info.input_shape)
     check_grow(spec.grow, graph)
-    check_search(spec.search, graph, spec.data)
+    check_search(spec.search, graph, spec.data, spec.train)
     check_export(spec.export)
     params = ir.param_count(graph)
     check_size(blocks[0], params, spec.model.span)

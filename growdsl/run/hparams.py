@@ -217,11 +217,15 @@ def corners(block: TrainBlock | None) -> list[TrainBlock | None]:
     hypers = open_hparams(block)
     if not hypers:
         return [block]
+    return [fix_train(block, values, hypers) for values in corner_values(hypers)]
+
+
+def corner_values(hypers: list[Hyper]) -> list[dict[str, Any]]:
+    """The values of `corners`' blocks (one dict, empty, when nothing is open); the first is
+    every set's first value and every distribution's low end."""
     ends = {h.key: (range(len(h.values)) if h.kind == "set" else _ends(h)) for h in hypers}
-    count = max(len(v) for v in ends.values())
-    return [
-        fix_train(block, {k: v[min(i, len(v) - 1)] for k, v in ends.items()}, hypers) for i in range(count)
-    ]
+    count = max((len(v) for v in ends.values()), default=1)
+    return [{k: v[min(i, len(v) - 1)] for k, v in ends.items()} for i in range(count)]
 
 
 def _ends(h: Hyper) -> tuple[Any, Any]:

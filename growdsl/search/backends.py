@@ -36,15 +36,16 @@ from growdsl.search.methods import Backend
 
 @dataclass(frozen=True)
 class MemberJob:
-    """A member to train for `epochs`; `grows: False` trains it without the context's grow block
-    and `seed` replaces the config's seed (growth's samples are drawn from it), so jobs of
-    several arms and seeds share one pool (`growdsl payoff`, growdsl/run/payoff.py)."""
+    """A member to train for `epochs`, with `config` (None: the context's); `grows: False` trains it
+    without the context's grow block and `seed` replaces the config's seed (growth's samples are
+    drawn from it), so jobs of several arms and seeds share one pool (`growdsl payoff`)."""
 
     member: int
     payload: Payload
     epochs: int
     grows: bool = True
     seed: int | None = None
+    config: TrainConfig | None = None
 
 
 @dataclass
@@ -77,7 +78,8 @@ def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
     start = time.perf_counter()
     try:
         load_plugins(context.plugins)
-        config = context.config if job.seed is None else dataclasses.replace(context.config, seed=job.seed)
+        config = job.config or context.config
+        config = config if job.seed is None else dataclasses.replace(config, seed=job.seed)
         grow = context.grow if job.grows else None
         payload, metrics = train_member(job.payload, context.data, config, job.epochs, grow=grow)
     except Exception as e:  # noqa: BLE001 - a member's failure is data for the search, not a crash of it

@@ -24,7 +24,6 @@ who won). The loop does the rest, the same for every method:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Iterator
@@ -37,7 +36,6 @@ from growdsl import ir, lang, plugins, strict_json
 from growdsl.errors import CheckpointError, RunError, SearchDivergedError
 from growdsl.export import write_atomically
 from growdsl.lang.ast import Spec
-from growdsl.run.config import train_config
 from growdsl.run.datasets import describe
 from growdsl.run.loop import evaluate, to_device
 from growdsl.run.member import Payload, state_from_payload
@@ -64,6 +62,7 @@ from growdsl.search.backends import (
     make_backend,
     threads_per_member,
 )
+from growdsl.search.hyper import Space
 from growdsl.search.methods import search_config
 from growdsl.search.pbt import fitness_of
 from growdsl.search.progress import SearchProgress
@@ -99,7 +98,8 @@ def run_search(
     setup = _setup(spec, device)  # the spec's mistakes and the data before any folder is made
     refuse_to_overwrite(spec.file, out)
     cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)  # before the folder
-    run_dir = make_run_dir(out, setup.space.root, force=force)
+    # --force over an earlier search: its state, log and members go too, so the folder holds one search
+    run_dir = make_run_dir(out, setup.space.root, force=force, leftovers=(*SEARCH_FILES, MEMBERS))
     _own(run_dir)
     run_id = write_identity(run_dir, setup.text)
     name = setup.search.method
@@ -133,12 +133,13 @@ def resume_search(
 def _setup(spec: Spec, device: str | None, text: str | None = None) -> Setup:
     """The search's settings (each mistake a SpecError at its place), its space and its data."""
     info = describe(spec.data)
-    config = train_config(spec.train, regression=info.classes is None)
-    config = dataclasses.replace(config, device=device) if device else config
     search = search_config(spec.search)
     space = ir.lower(spec, info.input_shape, info.classes)
+    where = spec.search.method.keywords.get("where")
+    members = Space(spec, space, search.options["where"], where and where.span, info.classes is None, device)
+    config = members.base()
     data = load_splits(spec, info, config.seed)
-    return Setup(spec, search, config, space, data, spec_text(spec) if text is None else text)
+    return Setup(spec, search, config, space, data, spec_text(spec) if text is None else text, members)
 
 
 def _search(
@@ -194,7 +195,7 @@ def _round(method: Search, state: dict[str, Any], backend, run_dir: Path, progre
                 continue
             jobs[job.member] = job
             progress.job_started(job.member, summary(job.payload))
-            yield MemberJob(job.member, job.payload, job.epochs)
+            yield MemberJob(job.member, job.payload, job.epochs, job.config)
 
     finished = []
     for result in backend.run(handed()):  # in the order they finish
@@ -253,7 +254,7 @@ def _finish(setup: Setup, method: Search, run_dir: Path, state: dict[str, Any]) 
         if errors and all(error.startswith("DivergenceError") for error in errors):
             raise SearchDivergedError(f"every member of the search diverged: see {run_dir / LOG}")
         raise RunError(f"every member of the search crashed or diverged: see {run_dir / LOG}")
-    config, device = method.config, torch.device("cpu")
+    config, device = best.config or method.config, torch.device("cpu")
     trained = state_from_payload(best.payload, config, device, config.epochs)
     test_loss, test_acc = evaluate(trained.model, to_device(setup.data, device).test, config.loss)
     line = {"event": "best", "member": best.member, "fitness": best.fitness}
@@ -262,7 +263,7 @@ def _finish(setup: Setup, method: Search, run_dir: Path, state: dict[str, Any]) 
     write_history(run_dir, trained.history)
     pictures = method.finish(state, run_dir, best)
     metrics = {"epochs": trained.epoch, "test_loss": test_loss, "test_acc": test_acc, "member": best.member}
-    return finish_run(setup.spec, trained, run_dir, metrics, pictures)
+    return finish_run(best.spec or setup.spec, trained, run_dir, metrics, pictures)
 
 
 # ---------------------------------------------------------------- files

@@ -14,6 +14,8 @@ redrawn position is a graft too, with no donor: weights are inherited where shap
 
 from __future__ import annotations
 
+import math
+import random
 from typing import Any
 
 import torch
@@ -50,6 +52,39 @@ def shrink_perturb(
             state[key].copy_(mixed)
 
     return init
+
+
+SEARL = {"strength": 0.1, "fraction": 0.1, "super_strength": 10.0, "super_prob": 0.05, "reset_prob": 0.10}
+SEARL_LIMIT = 1e6  # the hard limit SEARL clamps a mutated weight to
+
+
+def searl_weight_mutation(weights: dict[str, torch.Tensor], rng: random.Random) -> dict[str, torch.Tensor]:
+    """SEARL's weight mutation (`classic_parameter_mutation`, as the PBT-NAS authors vectorised
+    it): a random number (1 to all) of the weight tensors of two or more dimensions is chosen;
+    in each, every entry is mutated with probability n / rows, n drawn from [0, ceil(0.1 rows));
+    a mutated entry is, with probability 0.05, moved by N(0, |10 w|) (a super mutation), with
+    probability 0.05 reset to N(0, 1), else moved by N(0, |0.1 w|); then clamped to ±1e6.
+    docs/methods/pbt_nas.md, "The SEARL baseline". Returns new tensors; `weights` is untouched."""
+    out = dict(weights)
+    keys = [k for k, w in weights.items() if w.is_floating_point() and w.dim() > 1]
+    if not keys:
+        return out
+    generator = torch.Generator().manual_seed(rng.randrange(2**31))
+    for key in rng.sample(keys, rng.randint(1, len(keys))):
+        w = weights[key].clone()
+        rows = w.shape[0]
+        chance = rng.randrange(math.ceil(SEARL["fraction"] * rows)) / rows
+        mutated = torch.rand(w.shape, generator=generator) < chance
+        kind = torch.rand(w.shape, generator=generator)
+        noise = torch.randn(w.shape, generator=generator)
+        superm = mutated & (kind < SEARL["super_prob"])
+        reset = mutated & (kind > SEARL["super_prob"]) & (kind < SEARL["reset_prob"])
+        normal = mutated & (kind > SEARL["reset_prob"])
+        w = torch.where(superm, w + noise * (SEARL["super_strength"] * w).abs(), w)
+        w = torch.where(reset, noise, w)
+        w = torch.where(normal, w + noise * (SEARL["strength"] * w).abs(), w)
+        out[key] = w.clamp(-SEARL_LIMIT, SEARL_LIMIT)
+    return out
 
 
 def child_payload(

@@ -13,26 +13,36 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from growdsl.errors import SpecError
 from growdsl.ir.graph import ArchGraph
-from growdsl.lang.ast import Call, Name, Num, SearchDecl, Value
+from growdsl.lang.ast import Call, Name, Num, SearchDecl, TrainBlock, Value
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
 from growdsl.options import BadValue, Option, integer, number, read_options, string
+from growdsl.run.hparams import open_hparams
+from growdsl.search.constraints import read_where
 from growdsl.search.space import positions
 
 KNOWN_SEARCHES: dict[str, str] = {
     "random": "random search",
     "pbt": "PBT-NAS (mixing good networks, shrink-perturb)",
     "pathlevel": "path-level search with a tree-LSTM controller",
+    "evolution": "regularized (aging) evolution",
 }
 # the methods that run: the module that registers each (growdsl/search/registry.py)
 SEARCH_MODULES: dict[str, str] = {
     "random": "growdsl.search.population",
     "pbt": "growdsl.search.population",
     "pathlevel": "growdsl.search.pathlevel",
+    "evolution": "growdsl.search.evolution",
 }
+NO_HPARAMS = ("pathlevel",)  # methods that train every child with the spec's one setting
+NO_WHERE = ("pathlevel",)  # its children are a controller's edits: a redraw would bias its estimate
+SHARED_EPOCHS = ("pbt",)  # methods whose members train in step, so epochs is one for all
+if TYPE_CHECKING:
+    from growdsl.search.stopping import Rule
+
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
 
 
@@ -55,9 +65,31 @@ def _backend(value: Value) -> Backend:
 
 
 def _mode(value: Value) -> str:
-    if isinstance(value, Name) and value.id in ("mix", "mutate"):
+    if isinstance(value, Name) and value.id in ("mix", "mutate", "searl"):
         return value.id
-    raise BadValue("mix (PBT-NAS) or mutate (mutation-based PBT)")
+    raise BadValue("mix (PBT-NAS), mutate (one position redrawn) or searl (the authors' mutation baseline)")
+
+
+def _donor(value: Value) -> str:
+    if isinstance(value, Name) and value.id in ("other", "self"):
+        return value.id
+    raise BadValue("other (a second parent, PBT-NAS) or self (mixing with itself: no new architecture)")
+
+
+def _stop(value: Value) -> Rule:
+    from growdsl.search.stopping import Rule
+
+    if isinstance(value, Call) and value.name == "asha":
+        options = {
+            "grace": Option(1, integer(1), "epochs before the first rung"),
+            "eta": Option(3, integer(2), "the reduction factor"),
+        }
+        opts = read_options(value, options, "asha option")
+        return Rule("asha", opts["grace"], opts["eta"])
+    if isinstance(value, Call) and value.name == "median":
+        options = {"grace": Option(2, integer(1), "epochs before any stop")}
+        return Rule("median", read_options(value, options, "median option")["grace"])
+    raise BadValue("asha(grace: 1, eta: 3) or median(grace: 2)")
 
 
 def _controller(value: Value) -> str:
@@ -73,10 +105,12 @@ its state, and a larger count is far more likely a slip (`trials: 1000000`) than
 COMMON_OPTIONS = {  # every search's: the loop reads them
     "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
     "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
+    "where": Option((), read_where, "bounds every member satisfies: params <= 200k, flops < 5M, or a list"),
 }
 SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
     "random": {
         "trials": Option(20, integer(1, MAX_MEMBERS), "architectures drawn and trained"),
+        "stop": Option(None, _stop, "early stopping: asha(grace: 1, eta: 3) or median(grace: 2)"),
         **COMMON_OPTIONS,
     },
     "pbt": {
@@ -86,7 +120,14 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "mix": Option(0.25, number(0.0, 1.0), "chance a position is taken from parent 2"),
         "shrink": Option(0.4, number(0.0), "shrink factor of the weights taken from parent 2"),
         "perturb": Option(0.1, number(0.0), "weight of a fresh initialisation added to them"),
-        "mode": Option("mix", _mode, "mix (PBT-NAS) or mutate (mutation-based PBT)"),
+        "mode": Option("mix", _mode, "mix (PBT-NAS), mutate (one position redrawn) or searl"),
+        "donor": Option("other", _donor, "other (a second parent) or self (no new architecture)"),
+        **COMMON_OPTIONS,
+    },
+    "evolution": {
+        "population": Option(10, integer(2), "members alive at once (the first ones drawn from the space)"),
+        "sample": Option(3, integer(1), "members sampled each cycle; the fittest is the parent"),
+        "cycles": Option(20, integer(1), "children made, each one mutation of its parent"),
         **COMMON_OPTIONS,
     },
     "pathlevel": {
@@ -131,19 +172,39 @@ def search_config(decl: SearchDecl) -> SearchConfig:
     given = call.keywords
     if options["backend"].name == "ray" and importlib.util.find_spec("ray") is None:
         raise SpecError("backend ray needs Ray, which is not installed", given["backend"].span, hint=RAY_HINT)
-    if call.name == "pbt" and options["mode"] == "mutate":
-        for name in ("mix", "shrink", "perturb"):
+    if call.name in NO_WHERE and options["where"]:
+        raise SpecError(
+            f'{call.name} search does not honour where: bounds yet (docs/search.md, "Constraints")',
+            given["where"].span,
+        )
+    if call.name == "pbt" and options["mode"] != "mix":
+        for name in ("mix", "shrink", "perturb", "donor"):
             if name in given:
                 raise SpecError(f"pbt option '{name}' applies to mode: mix only", given[name].span)
     return SearchConfig(call.name, options, decl)
 
 
-def check_search(decl: SearchDecl | None, graph: ArchGraph, data: Call | None) -> None:
+def check_search(
+    decl: SearchDecl | None, graph: ArchGraph, data: Call | None, train: TrainBlock | None = None
+) -> None:
     """Everything `growdsl check` can say of a search before training (see the module docstring):
-    `graph` is the spec's lowered model, `data` its data call (None: the default digits)."""
+    `graph` is the spec's lowered model, `data` its data call (None: the default digits), `train`
+    its train block (whose open settings a search draws too)."""
     if decl is None:
         return
     config = search_config(decl)
+    hypers = open_hparams(train)
+    if hypers and config.method in NO_HPARAMS:
+        raise SpecError(
+            f"{config.method} search draws no hyperparameters, and `{hypers[0].key}` is left open",
+            hypers[0].value.span,
+            hint="give it one value, or search it with random, pbt or evolution",
+        )
+    if config.method in SHARED_EPOCHS and (epochs := next((h for h in hypers if h.key == "epochs"), None)):
+        raise SpecError(
+            f"{config.method} trains its members side by side for the same epochs: `epochs` cannot be drawn",
+            epochs.value.span,
+        )
     if config.method == "pathlevel":
         if not any(graph[n].get("block") for n in graph.walk()):
             raise SpecError(
@@ -151,11 +212,12 @@ def check_search(decl: SearchDecl | None, graph: ArchGraph, data: Call | None) -
                 decl.method.span,
                 hint="put the part to transform in a block (block cell(c) { ... }) and use it in the model",
             )
-    elif not positions(graph):
+    elif not positions(graph) and not hypers:
         raise SpecError(
-            "this model has nothing to search: no choice, no set of values, no range",
+            "this model has nothing to search: no choice, no set of values, no range, no open train setting",
             decl.span,
-            hint="give the model a choice { ... | ... }, a set such as k: {3, 5}, or a range such as 8..64",
+            hint="give the model a choice { ... | ... }, a set such as k: {3, 5}, or a range such as 8..64,"
+            " or the train block a setting such as lr: log(1e-4..1e-1)",
         )
     val = data.keywords.get("val") if data is not None else None
     if not isinstance(val, Num) or val.value <= 0:

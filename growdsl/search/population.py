@@ -17,9 +17,9 @@ history opens with the grafts that drew it from the space (`sample` lines), so i
 
 from __future__ import annotations
 
+import functools
 import math
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +31,16 @@ from growdsl.ir.edits import Graft, edit_to_json, subtree_json
 from growdsl.ir.graph import ArchGraph
 from growdsl.run.member import Payload, initial_payload
 from growdsl.run.plots import population_figure, save_png
-from growdsl.search.inherit import child_payload
+from growdsl.search.hyper import Draft, retune
+from growdsl.search.inherit import child_payload, searl_weight_mutation
 from growdsl.search.pbt import plan_exploit, rank
 from growdsl.search.protocol import Best, Finished, Job, Setup, new_member
 from growdsl.search.registry import register_search
-from growdsl.search.space import mix, mutate, sample_member
+from growdsl.search.space import graft_all, mix, mutate
+from growdsl.search.stopping import Rule, decide
 
 LINEAGE = "lineage.graphml"
+SEARL_KINDS = ("copy", "weights", "gene")  # mode: searl's three children, a third each
 POPULATION_PNG = "population.png"
 
 
@@ -47,39 +50,47 @@ class Population:
 
     round_name = "leg"
     files = (LINEAGE, POPULATION_PNG)
-    saves_each_job = True  # members are independent within a leg: each is logged and saved as it ends
 
-    def __init__(self, setup: Setup, size: int, every: int, exploit: dict[str, Any] | None) -> None:
+    def __init__(
+        self, setup: Setup, size: int, every: int, exploit: dict[str, Any] | None, stop: Rule | None = None
+    ) -> None:
         self.setup, self.config = setup, setup.config
-        self.size, self.every, self.exploit = size, every, exploit
+        self.size, self.every, self.exploit, self.stop = size, every, exploit, stop
+        # members are independent within a leg, so each is logged and saved as it ends; early
+        # stopping decides over the whole round's members in `after`, so it saves once a round
+        self.saves_each_job = stop is None
+        self.longest = max(setup.members.config(c).epochs for c in setup.members.corner_values())
         self.rng = random.Random()
 
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
-        state.update(members={}, unborn={}, fitness={}, born={}, lineage=[])
-        for _ in range(self.size):  # architectures and seeds now; weights when a member first trains
-            graph = sample_member(self.setup.space, self.rng)
-            state["unborn"][new_member(state)] = {
-                "graph": ir.to_json(graph),
-                "seed": self.rng.randrange(2**31),
-            }
+        state.update(members={}, fitness={}, born={}, lineage=[], hparams={})
+        state.update(results={}, stopped=[], rungs={})  # early stopping's (`stopping.py`)
+        for _ in range(self.size):
+            add_member(self.setup, state, self.setup.members.draw(self.rng), self.rng)
         state["rng"] = self.rng.getstate()
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.rng.setstate(_tuples(state["rng"]))
+        self.rng.setstate(rng_state(state["rng"]))
+        # a state saved before members had settings and early stopping: none drawn, none stopped
+        state.setdefault("hparams", {member: {} for member in state["born"]})
+        for key, empty in (("results", {}), ("stopped", []), ("rungs", {})):
+            state.setdefault(key, empty)
 
     def rounds(self) -> int:
-        return math.ceil(self.config.epochs / self.every)
+        return math.ceil(self.longest / self.every)
 
     def width(self, state: dict[str, Any]) -> int:
         return len(state["members"]) + len(state.get("unborn", {}))
 
-    def jobs(self, state: dict[str, Any]) -> Iterator[Job]:
-        """Every member's next leg, in member order; a member's weights are made when its first
-        job is handed out, so a large random search holds only what has started."""
-        for member in sorted([*state["members"], *state.get("unborn", {})]):
-            payload = state["members"].get(member) or self._born(state, member)
-            yield Job(member, payload, min(self.every, self.config.epochs - payload["epoch"]))
+    def jobs(self, state: dict[str, Any]) -> list[Job]:
+        jobs = []
+        for member, payload in sorted(state["members"].items()):
+            config = self.setup.members.config(state["hparams"][member])
+            epochs = min(self.every, config.epochs - payload["epoch"])
+            if epochs > 0 and member not in state["stopped"]:
+                jobs.append(Job(member, payload, epochs, config=config))
+        return jobs
 
     def record(self, state: dict[str, Any], done: Finished) -> dict[str, Any]:
         member, payload = done.job.member, done.result.payload
@@ -87,11 +98,14 @@ class Population:
         if payload is None:  # a crash: the member keeps its last payload, and ranks last
             return {}
         state["members"][member] = payload
-        return {"epoch": payload["epoch"]}
+        state["results"].setdefault(member, []).append(done.fitness)
+        return {"epoch": payload["epoch"], **self.setup.members.shown(state["hparams"][member])}
 
     def after(self, state: dict[str, Any], done: list[Finished]) -> dict[str, Any]:
         if self.exploit is not None and state["leg"] < self.rounds():
             self._exploit(state)
+        if self.stop is not None:
+            self._stop(state, [d.job.member for d in done if d.result.payload is not None])
         state["rng"] = self.rng.getstate()
         return {}
 
@@ -100,11 +114,11 @@ class Population:
         if not alive:
             return None
         winner = rank(alive)[0]
-        return Best(winner, state["members"][winner], alive[winner])
+        return member_best(self.setup, state, winner, alive[winner])
 
     def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
         """The lineage (GraphML) and the population's picture, for the report."""
-        _write_lineage(run_dir, state)
+        write_lineage(run_dir, state)
         figure = population_figure(state["log"], [tuple(e) for e in state["lineage"]], best.member)
         save_png(figure, run_dir / POPULATION_PNG)
         caption = (
@@ -112,48 +126,46 @@ class Population:
         )
         return {caption: run_dir / POPULATION_PNG}
 
-    def _born(self, state: dict[str, Any], member: int) -> Payload:
-        """A drawn member's epoch-0 payload, from its architecture and seed: its history opens with
-        the grafts that turn the spec's graph into its architecture (so its history replays)."""
-        drawn = state["unborn"].pop(member)
-        graph = ir.from_json(drawn["graph"])
-        payload = initial_payload(
-            graph, self.config, drawn["seed"], self.config.epochs, {"spec": state["spec"]}
-        )
-        payload["history"] = [
-            {"event": "sample", "epoch": 0, "member": member, "edit": edit_to_json(g)}
-            for g in _sampled(self.setup.space, graph)
-        ]
-        state["members"][member] = payload
-        state["born"][member] = 0
-        return payload
+    def _stop(self, state: dict[str, Any], trained: list[int]) -> None:
+        """Early stopping (`stopping.py`): the members the rule stops now, each a `stop` line."""
+        members = self.setup.members
+        for trained_member in trained:  # a member's own budget: the rule never stops one at its end
+            epochs = members.config(state["hparams"][trained_member]).epochs
+            for stop in decide(self.stop, state["results"], [trained_member], state["rungs"], epochs):
+                state["stopped"].append(stop.member)
+                state["log"].append({"event": "stop", "leg": state["leg"], "member": stop.member,
+                                     "rule": self.stop.name, "epoch": stop.epoch, "fitness": stop.fitness,
+                                     "cutoff": stop.cutoff})  # fmt: skip
 
     def _exploit(self, state: dict[str, Any]) -> None:
         """Replace the bottom share by children (see `pbt.py` and `inherit.py`), logging each."""
-        opts, rng = self.exploit, self.rng
+        opts, rng, members = self.exploit, self.rng, self.setup.members
         fitness = {m: state["fitness"][m] for m in state["members"]}
-        for step in plan_exploit(fitness, opts["replace"], opts["mode"], rng):
+        pairs = opts["mode"] == "mix" and opts["donor"] == "other"  # else one parent a child
+        for step in plan_exploit(fitness, opts["replace"], "mix" if pairs else "mutate", rng):
             parent1 = state["members"][step.parent1]
             graph1 = ir.from_json(parent1["graph"])
+            parent2 = state["members"][step.parent2] if step.parent2 is not None else None
+            if opts["mode"] == "mix" and opts["donor"] == "self":  # the authors' mix_with_itself
+                parent2 = parent1
+            make = functools.partial(self._child, parent1, graph1, parent2, state["hparams"][step.parent1])
+            draft = members.retry(make, "made by exploit")
+            made = draft.made
             child = new_member(state)
-            if step.parent2 is not None:
-                parent2 = state["members"][step.parent2]
-                grafts, positions = mix(graph1, ir.from_json(parent2["graph"]), opts["mix"], rng)
-                shrink, perturb, donor = opts["shrink"], opts["perturb"], parent2
-            elif opts["mode"] == "mix":  # one parent left alive: its child is a copy of it
-                grafts, positions, shrink, perturb, donor = [], [], 1.0, 0.0, None
-            else:
-                mutation = mutate(graph1, rng)
-                grafts, positions = ([mutation[0]], [mutation[1]]) if mutation else ([], [])
-                shrink, perturb, donor = 1.0, 0.0, None
             parents = [step.parent1] + ([step.parent2] if step.parent2 is not None else [])
-            record = {"member": child, "parents": parents, "positions": positions}
+            record = {"member": child, "parents": parents, "positions": made["positions"]}
             payload = child_payload(
-                parent1, donor, grafts, self.config,
-                shrink=shrink, perturb=perturb, seed=rng.randrange(2**31), record=record,
+                parent1, made["donor"], made["grafts"], self.config,
+                shrink=made["shrink"], perturb=made["perturb"], seed=rng.randrange(2**31), record=record,
             )  # fmt: skip
+            if made.get("searl") == "weights":
+                payload["model"] = searl_weight_mutation(payload["model"], rng)
+            if members.hypers:
+                payload = retune(payload, members.config(draft.values))
+                payload["spec"] = members.spec_text(draft.values, state["spec"])
             del state["members"][step.loser]
             state["members"][child] = payload
+            state["hparams"][child] = draft.values
             state["fitness"][child] = state["fitness"][step.parent1]
             state["born"][child] = state["leg"]
             state["lineage"] += [[p, child] for p in parents]
@@ -164,12 +176,69 @@ class Population:
                     "child": child,
                     "replaces": step.loser,
                     "parents": parents,
-                    "positions": positions,
+                    "positions": made["positions"],
                     "mode": opts["mode"],
-                    "shrink": shrink,
-                    "perturb": perturb,
+                    **({"donor": "self"} if opts["donor"] == "self" and opts["mode"] == "mix" else {}),
+                    **({"searl": made["searl"]} if "searl" in made else {}),
+                    "shrink": made["shrink"],
+                    "perturb": made["perturb"],
+                    **members.shown(draft.values),
                 }  # fmt: skip
             )
+
+    def _child(
+        self, parent1: Payload, graph1: ArchGraph, parent2: Payload | None, values: dict[str, Any]
+    ) -> Draft:
+        """One try at a child of `parent1` (whose graph is `graph1`; and `parent2`, the donor when
+        mixing): its grafts and
+        positions, the donor of the grafted layers with their shrink and perturb, and its
+        hyperparameters (parent 1's `values`, perturbed as PBT explores), as a draft whose graph
+        the bounds are checked on. `mode: searl` makes, a third of the time each, a copy, a copy
+        whose weights get SEARL's mutation (`searl_weight_mutation`), or a copy with one position
+        redrawn to another value whose layers are drawn afresh (shrink 0, perturb 1)."""
+        opts, rng = self.exploit, self.rng
+        copy = {"grafts": [], "positions": [], "shrink": 1.0, "perturb": 0.0, "donor": None}
+        if parent2 is not None:
+            grafts, positions = mix(graph1, ir.from_json(parent2["graph"]), opts["mix"], rng)
+            made = {"grafts": grafts, "positions": positions, "shrink": opts["shrink"],
+                    "perturb": opts["perturb"], "donor": parent2}  # fmt: skip
+        elif opts["mode"] == "mix":  # one parent left alive: its child is a copy of it
+            made = copy
+        elif opts["mode"] == "searl":
+            made = {**copy, "searl": SEARL_KINDS[rng.randrange(len(SEARL_KINDS))]}
+            if made["searl"] == "gene" and (mutation := mutate(graph1, rng, other=True)):
+                fresh = {"shrink": 0.0, "perturb": 1.0, "donor": parent1}  # 0 · its own + 1 · fresh
+                made.update(grafts=[mutation[0]], positions=[mutation[1]], **fresh)
+        else:
+            mutation = mutate(graph1, rng)
+            made = {**copy, "grafts": [mutation[0]], "positions": [mutation[1]]} if mutation else copy
+        return Draft(graft_all(graph1, made["grafts"]), self.setup.members.perturb(values, rng), made)
+
+
+def add_member(setup: Setup, state: dict[str, Any], draft: Draft, rng: random.Random) -> int:
+    """A new member drawn from the space: its epoch-0 payload (its settings its own, its spec
+    with its values), its history opening with the grafts that turn the spec's graph into its
+    architecture (so its history replays). Shared by every method that draws members."""
+    member, config = new_member(state), setup.members.config(draft.values)
+    spec = setup.members.spec_text(draft.values, state["spec"])
+    payload = initial_payload(draft.graph, config, rng.randrange(2**31), config.epochs, {"spec": spec})
+    payload["history"] = [
+        {"event": "sample", "epoch": 0, "member": member, "edit": edit_to_json(g)}
+        for g in _sampled(setup.space, draft.graph)
+    ]
+    state["members"][member] = payload
+    state["hparams"][member] = draft.values
+    state["born"][member] = state["leg"]
+    return member
+
+
+def member_best(setup: Setup, state: dict[str, Any], member: int, fitness: float) -> Best:
+    """The winner `member`, with its own settings and spec when it drew hyperparameters."""
+    values, members = state["hparams"][member], setup.members
+    if not members.hypers:
+        return Best(member, state["members"][member], fitness)
+    payload = state["members"][member]
+    return Best(member, payload, fitness, members.config(values), members.member_spec(values))
 
 
 def _sampled(space: ArchGraph, graph: ArchGraph) -> list[Graft]:
@@ -181,12 +250,12 @@ def _sampled(space: ArchGraph, graph: ArchGraph) -> list[Graft]:
     ]
 
 
-def _tuples(value: Any) -> Any:
+def rng_state(value: Any) -> Any:
     """`random.Random.getstate()` as saved (lists where it had tuples) back to tuples."""
-    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+    return tuple(rng_state(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def _write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
+def write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
     """Who descends from whom, as GraphML: a node per member (born at which leg, last fitness),
     an edge from each parent to its child."""
     lineage = nx.DiGraph()
@@ -198,8 +267,13 @@ def _write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 def random_search(setup: Setup) -> Population:
-    """`random(trials: N)`: N members trained their whole budget in one leg, no exploit step."""
-    return Population(setup, setup.search.options["trials"], setup.config.epochs, None)
+    """`random(trials: N)`: N members trained their whole budget in one leg (each its own number
+    of epochs when `epochs` is drawn), no exploit step."""
+    opts = setup.search.options
+    longest = max(setup.members.config(corner).epochs for corner in setup.members.corner_values())
+    if opts["stop"] is not None:  # an epoch a round, so the rule decides between epochs
+        return Population(setup, opts["trials"], 1, None, opts["stop"])
+    return Population(setup, opts["trials"], longest, None)
 
 
 def pbt_search(setup: Setup) -> Population:

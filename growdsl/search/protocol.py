@@ -32,14 +32,17 @@ if TYPE_CHECKING:
     from growdsl.run.datasets import Splits
     from growdsl.run.member import Payload
     from growdsl.search.backends import MemberResult
+    from growdsl.search.hyper import Space
     from growdsl.search.methods import SearchConfig
 
 
 @dataclass(frozen=True)
 class Setup:
     """What a method is made from: the spec (as run), its validated search declaration, its
-    training settings, the lowered model (the search space), the data splits, and the spec's text
-    (what a member's payload records as its spec)."""
+    training settings (a member's open settings at their first end: `members.base()`), the lowered
+    model (the search space), the data splits, the spec's text (what a member's payload records as
+    its spec), and the space of members: the model with the open train settings and the `where`
+    bounds (`hyper.Space`, through which a method draws and configures members)."""
 
     spec: Spec
     search: SearchConfig
@@ -47,18 +50,20 @@ class Setup:
     space: ArchGraph
     data: Splits
     text: str
+    members: Space
 
 
 @dataclass(frozen=True)
 class Job:
-    """Train member `member` from `payload` for `epochs` epochs. `note` is the method's own (the
-    decisions that made a child, say): the loop hands it back with the job's result and never
-    sends it to a worker."""
+    """Train member `member` from `payload` for `epochs` epochs, with `config` (the member's
+    settings; None: the method's `config`). `note` is the method's own (the decisions that made a
+    child, say): the loop hands it back with the job's result and never sends it to a worker."""
 
     member: int
     payload: Payload
     epochs: int
     note: Any = None
+    config: TrainConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -73,11 +78,14 @@ class Finished:
 
 @dataclass(frozen=True)
 class Best:
-    """The winner of a search: a member, its payload, its validation fitness."""
+    """The winner of a search: a member, its payload, its validation fitness, and the settings
+    and spec it trained with when they are its own (drawn hyperparameters; None: the method's)."""
 
     member: int
     payload: Payload
     fitness: float
+    config: TrainConfig | None = None
+    spec: Spec | None = None
 
 
 class Search(Protocol):

@@ -94,7 +94,9 @@ def mix(
     """PBT-NAS's crossover: the grafts that give parent 1 parent 2's value at each position with
     probability `share`, and the positions taken. One draw per position of parent 1, in tree
     order; a position inside one already taken is skipped (it came with it); a taken position
-    whose value parent 2 shares (or that parent 2 lacks) needs no graft."""
+    parent 2 lacks (or holds as another kind of node) needs no graft. A taken position whose
+    value parent 2 shares is grafted too: as in the authors' code, every drawn position's layers
+    are exchanged (and shrink-perturbed), equal value or not."""
     grafts, taken, inside = [], [], ()
     for pos in positions(parent1):
         if pos.node.startswith(inside):
@@ -104,16 +106,15 @@ def mix(
         taken.append(pos.node)
         inside = (*inside, pos.node + ".")
         if pos.node in parent2 and parent2.kind(pos.node) == parent1.kind(pos.node):
-            donor = subtree_json(parent2, pos.node)
-            if donor != subtree_json(parent1, pos.node):
-                grafts.append(Graft(pos.node, donor))
+            grafts.append(Graft(pos.node, subtree_json(parent2, pos.node)))
     return grafts, taken
 
 
-def mutate(graph: ArchGraph, rng: random.Random) -> tuple[Graft, str] | None:
+def mutate(graph: ArchGraph, rng: random.Random, *, other: bool = False) -> tuple[Graft, str] | None:
     """The mutation baseline: one position, chosen uniformly, redrawn (a choice or set takes
-    another value where it has one); the graft that makes it so and the node, or None when the
-    architecture has no open position."""
+    another value where it has one; with `other`, a width or a repeat's depth too, as SEARL's
+    gene mutation does); the graft that makes it so and the node, or None when the architecture
+    has no open position."""
     open_ = positions(graph)
     if not open_:
         return None
@@ -133,7 +134,11 @@ def mutate(graph: ArchGraph, rng: random.Random) -> tuple[Graft, str] | None:
         args[name] = rng.choice(others) if others else args[name]
         attrs["args"] = args
     else:
+        before = subtree_json(redrawn, pos.node)
         draw(redrawn, pos, rng)
+        while other and subtree_json(redrawn, pos.node) == before:  # a range holds two values at least
+            redrawn = graph.copy()
+            draw(redrawn, pos, rng)
     return Graft(pos.node, subtree_json(redrawn, pos.node)), pos.node
 
 

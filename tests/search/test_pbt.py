@@ -45,3 +45,18 @@ def test_every_crashed_member_is_replaced_by_children_of_members_that_did_not_cr
     assert sorted(r.loser for r in plan) == [0, 2, 5]  # the bottom quarter (2, 5), and 0, crashed too
     assert all({r.parent1, r.parent2} <= {3, 4} for r in plan)
     assert plan_exploit(dict.fromkeys(range(4), -math.inf), 0.25, "mix", random.Random(0)) == []
+
+
+def test_searl_weight_mutation_changes_only_weight_matrices_and_leaves_its_input_as_it_was():
+    import torch
+
+    from growdsl.search.inherit import searl_weight_mutation
+
+    weights = {"a.weight": torch.ones(40, 30), "a.bias": torch.ones(40), "b.weight": torch.ones(20, 10)}
+    before = {k: v.clone() for k, v in weights.items()}
+    changed = [searl_weight_mutation(weights, random.Random(seed)) for seed in range(20)]
+    assert all(torch.equal(weights[k], before[k]) for k in weights)
+    assert all(torch.equal(c["a.bias"], before["a.bias"]) for c in changed)  # biases are never mutated
+    moved = [(c[k] != 1).float().mean().item() for c in changed for k in ("a.weight", "b.weight")]
+    assert max(moved) > 0 and max(moved) <= 0.2  # at most ~ n / rows < 0.1 of the entries, plus noise
+    assert all(c[k].abs().max() <= 1e6 for c in changed for k in c)

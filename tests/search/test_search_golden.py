@@ -5,7 +5,10 @@ The files in `tests/search/golden/` were written by the code before the refactor
 where random and PBT had one loop and path-level a second) by running this file as a script,
 `python tests/search/test_search_golden.py tests/search/golden`, with that commit's growdsl on
 the path; they are that code's logs, never rewritten by the code they check. A change that
-changes a search's draws, children or scores on purpose replaces them, and says so. Numbers are
+changes a search's draws, children or scores on purpose replaces them, and says so:
+`pbt_mix.jsonl` was rewritten (branch search-space) when a mixed position whose value both
+parents share began exchanging shrink-perturbed weights as the PBT-NAS authors' code does (member
+4's fitness changed; everything else is the refactor's log). Numbers are
 compared to 1e-6 (relative): another CPU may sum a loss in another order."""
 
 from __future__ import annotations

@@ -95,3 +95,18 @@ def test_mutation_redraws_exactly_one_position():
         assert changed == [node] and graft.node == node
         untouched = [c for c in member.children("m") if not (c == node or node.startswith(c + "."))]
         assert all(subtree_json(child, c) == subtree_json(member, c) for c in untouched)
+
+
+def test_a_mutation_to_another_value_changes_a_width_or_depth_position():
+    spec = parse_text("data spirals(n: 100)\nmodel m { linear(8..9) tanh linear(classes) }\n", "w.grow")
+    graph = lower(spec, (2,), 2)
+    for seed in range(10):
+        graft, node = mutate(graph, random.Random(seed), other=True)
+        assert graft.donor != subtree_json(graph, node)
+
+
+def test_a_position_taken_from_a_parent_with_the_same_value_is_still_grafted():
+    space = _space()
+    one = sample_member(space, random.Random(3))
+    grafts, taken = mix(one, one, 1.0, random.Random(0))  # mixing with itself: the authors' ablation
+    assert taken and [g.node for g in grafts] == taken  # every drawn position exchanges its layers
