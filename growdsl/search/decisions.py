@@ -1,8 +1,10 @@
 """The controller's decisions over a cell, and the path-level edits they make
 (docs/methods/pathlevel.md, "The meta-controller").
 
-`sample_edits` walks the cell's tree depth-first (the base net's tree, as the encoder read it)
-and asks the policy, at each node where a choice exists:
+`sample_edits` walks the base cell's nodes depth-first and asks the policy, at each node where a
+choice exists (reading the encoder's states of the cell *as the earlier decisions left it*: the
+encoder is re-run on the current tree before every decision, as the authors' `sample_cell` in
+arch_search_tree_cell.py does):
 
 - at a weight op (a layer): `insert` (an identity node after it, `sites.insert_identity`), and
   if inserted, `replace` for that new identity edge; then `merge` (keep the layer, make it a
@@ -15,7 +17,7 @@ change to the cell is made to every use of it; a choice whose edit does not appl
 masked out, and a node with a single allowed choice asks nothing. The edits are graph values:
 `build_child` then carries the base net's weights across them with each edit's function-keeping
 init (`growdsl.grow.pathlevel.inits`). `log_prob` recomputes the log-probability and entropy of
-recorded decisions under a controller, for REINFORCE.
+recorded decisions under a controller (each on the tree it was taken on), for REINFORCE.
 """
 
 from __future__ import annotations
@@ -38,14 +40,16 @@ from growdsl.search.controller import ACTORS, CellTree, Controller, distribution
 
 @dataclass(frozen=True)
 class Decision:
-    """One choice: which `actor`, reading the state of node `node` (an index into the tree) at
-    base node `at`, among the `allowed` choices, and the one taken."""
+    """One choice: which `actor`, reading the state of node `node` (an index into `tree`, the
+    cell as the earlier decisions left it) at base node `at`, among the `allowed` choices, and
+    the one taken."""
 
     actor: str
     node: int
     at: str
     allowed: tuple[bool, ...]
     choice: int
+    tree: CellTree | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"actor": self.actor, "at": self.at, "choice": ACTORS[self.actor][self.choice]}
@@ -63,25 +67,30 @@ def cell_roots(graph: ArchGraph) -> list[str]:
     return roots
 
 
-def sample_edits(
-    graph: ArchGraph, tree: CellTree, policy, states: torch.Tensor, generator: torch.Generator
-) -> tuple[list[Edit], list[Decision]]:
+def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[list[Edit], list[Decision]]:
     """The edits and decisions of one child of `graph` (see the module docstring); `policy`
-    gives an actor's logits at a node from the encoder's `states`, choices are drawn from
-    `generator`."""
+    encodes a tree (`policy.encode`) and gives an actor's logits at a node from those states,
+    choices are drawn from `generator`."""
+    tree = CellTree.of(graph, cell_roots(graph))
     current = graph.copy()
     renames: dict[str, str] = {}
     edits: list[Edit] = []
     decisions: list[Decision] = []
+    encoded: dict[CellTree, torch.Tensor] = {}
 
-    def decide(actor: str, i: int, options: list[Edit | None]) -> int:
+    def decide(actor: str, i: int, options: list[Edit | None], focus: str) -> int:
         allowed = (True, *(e is not None for e in options[1:]))
         if sum(allowed) == 1:
             return 0
+        now = CellTree.of(current, cell_roots(current))  # the cell as the earlier decisions left it
+        if now not in encoded:
+            with torch.no_grad():
+                encoded[now] = policy.encode(now)
+        at = now.nodes.index(focus)
         with torch.no_grad():
-            probs = distribution(policy.logits(states, actor, i), allowed).probs
+            probs = distribution(policy.logits(encoded[now], actor, at), allowed).probs
         choice = int(torch.multinomial(probs, 1, generator=generator))
-        decisions.append(Decision(actor, i, tree.nodes[i], allowed, choice))
+        decisions.append(Decision(actor, at, tree.nodes[i], allowed, choice, now))
         if choice:
             edit = options[choice]
             nonlocal renames
@@ -91,23 +100,23 @@ def sample_edits(
 
     def replace(i: int, node: str) -> None:
         build = [functools.partial(sites.replace_identity, op=op, k=3) for op in ACTORS["replace"][1:]]
-        decide("replace", i, [None, *(sites.every_use(current, node, b) for b in build)])
+        decide("replace", i, [None, *(sites.every_use(current, node, b) for b in build)], node)
 
     for i, node in enumerate(tree.nodes):
         op = graph[node].get("op")
         if op in WEIGHT_OPS:
             before = set(current.walk())
-            insert = sites.every_use(current, renamed_id(node, renames), sites.insert_identity)
-            if decide("insert", i, [None, insert]):
+            here = renamed_id(node, renames)
+            insert = sites.every_use(current, here, sites.insert_identity)
+            if decide("insert", i, [None, insert], here):
                 new = next(
                     n for n in current.walk() if n not in before and current[n].get("op") == "identity"
                 )
                 replace(i, new)
             here = renamed_id(node, renames)
             add = functools.partial(sites.replicate_add, copies=2)
-            decide(
-                "merge", i, [None, *(sites.every_use(current, here, b) for b in (add, sites.split_concat))]
-            )
+            merges = [sites.every_use(current, here, b) for b in (add, sites.split_concat)]
+            decide("merge", i, [None, *merges], here)
         elif op == "identity":
             replace(i, renamed_id(node, renames))
     return edits, decisions
@@ -128,13 +137,17 @@ def build_child(
 
 
 def log_prob(
-    controller: Controller, states: torch.Tensor, decisions: list[Decision]
+    controller: Controller, decisions: list[Decision], encoded: dict[CellTree, torch.Tensor] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The log-probability of `decisions` under `controller` (whose encoder gave `states`), and
-    the sum of their entropies."""
+    """The log-probability of `decisions` under `controller` (each read from the encoding of the
+    tree it was taken on, encoded once per distinct tree; `encoded` shares the encodings between
+    calls, e.g. the children of one batch), and the sum of their entropies."""
     total, entropy = torch.zeros(()), torch.zeros(())
+    encoded = {} if encoded is None else encoded
     for d in decisions:
-        dist = distribution(controller.logits(states, d.actor, d.node), d.allowed)
+        if d.tree not in encoded:
+            encoded[d.tree] = controller.encode(d.tree)
+        dist = distribution(controller.logits(encoded[d.tree], d.actor, d.node), d.allowed)
         total = total + dist.log_prob(torch.tensor(d.choice))
         entropy = entropy + dist.entropy()
     return total, entropy

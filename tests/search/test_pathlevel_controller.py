@@ -3,6 +3,7 @@ parameter, REINFORCE that learns a toy preference, and children that keep the ba
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from growdsl import ir
@@ -64,14 +65,13 @@ def test_a_leafs_state_depends_on_its_siblings_through_the_top_down_pass():
 
 def test_a_decisions_log_probability_gradient_reaches_every_parameter():
     graph, controller = _graph(), Controller(hidden=8)
-    tree = _tree(graph)
     generator = torch.Generator().manual_seed(0)
     decided, actors = [], set()
     while actors != set(ACTORS):  # children until every actor has decided once
-        _, decisions = sample_edits(graph, tree, controller, controller.encoder(tree), generator)
+        _, decisions = sample_edits(graph, controller, generator)
         decided += decisions
         actors |= {d.actor for d in decisions}
-    logp, _ = log_prob(controller, controller.encoder(tree), decided)
+    logp, _ = log_prob(controller, decided)
     logp.backward()
     for name, p in controller.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
@@ -96,18 +96,23 @@ def test_reinforce_on_a_toy_reward_learns_to_prefer_add_merges():
         probs = [distribution(controller.logits(states, "merge", i), (True,) * 3).probs for i in layers]
         return [
             Decision(
-                "merge", i, tree.nodes[i], (True,) * 3, int(torch.multinomial(p, 1, generator=generator))
+                "merge",
+                i,
+                tree.nodes[i],
+                (True,) * 3,
+                int(torch.multinomial(p, 1, generator=generator)),
+                tree,
             )
             for i, p in zip(layers, probs, strict=True)
         ]
 
-    before, baseline = add_share(), None
+    before, baseline = add_share(), 0.0
     for _ in range(30):
         with torch.no_grad():
             states = controller.encoder(tree)
         decided = [sample(states) for _ in range(8)]
         rewards = [sum(d.choice == add for d in ds) / len(ds) for ds in decided]
-        baseline = reinforce(controller, adam, tree, decided, rewards, baseline)
+        baseline = reinforce(controller, adam, decided, rewards, baseline)
     assert before < 0.45 and add_share() > 0.8
 
 
@@ -118,7 +123,6 @@ def test_the_reward_is_tan_of_accuracy_and_stays_finite():
 
 def test_a_sampled_child_computes_the_base_nets_function_at_zero_noise():
     graph = _graph()
-    tree = _tree(graph)
     torch.manual_seed(0)
     base = Net(graph, compile_graph(graph))
     x = torch.randn(32, 1, 8, 8)
@@ -131,10 +135,83 @@ def test_a_sampled_child_computes_the_base_nets_function_at_zero_noise():
         expected = base.model(x)
     generator, changed = torch.Generator().manual_seed(3), 0
     for seed in range(5):
-        edits, _ = sample_edits(graph, tree, RandomPolicy(), torch.zeros(0), generator)
+        edits, _ = sample_edits(graph, RandomPolicy(), generator)
         child, _ = build_child(base, edits, x, noise=0.0, seed=seed)
         child.model.eval()
         with torch.no_grad():
             assert (child.model(x) - expected).abs().max() < 1e-5
         changed += bool(edits) and ir.param_count(child.graph) != ir.param_count(graph)
     assert changed >= 3  # the children are different nets, not the base net again
+
+
+def _sampled(controller, seed: int = 0) -> list[Decision]:
+    """The decisions of one child that made at least one edit (so a later decision saw a changed cell)."""
+    generator = torch.Generator().manual_seed(seed)
+    while True:
+        edits, decisions = sample_edits(_graph(), controller, generator)
+        if edits and len({d.tree for d in decisions}) > 1:
+            return decisions
+
+
+def test_the_encoder_reads_the_cell_as_the_earlier_decisions_left_it():
+    torch.manual_seed(0)
+    controller = Controller(hidden=6)
+    base = _tree(_graph())
+    decisions = _sampled(controller)
+    assert decisions[0].tree == base  # the first decision sees the base cell
+    later = next(d for d in decisions if d.tree != base)
+    assert len(later.tree.nodes) > len(base.nodes)  # an edit before it grew the cell it reads
+    # REINFORCE's log-probability reads each decision from its own tree's encoding
+    logp, _ = log_prob(controller, decisions)
+    by_hand = sum(
+        distribution(controller.logits(controller.encoder(d.tree), d.actor, d.node), d.allowed).log_prob(
+            torch.tensor(d.choice)
+        )
+        for d in decisions
+    )
+    assert torch.allclose(logp, by_hand)
+    # read from the base cell instead, the same decisions have another probability
+    fit = [d for d in decisions if d.tree != base and d.node < len(base.nodes)]
+    stale = [Decision(d.actor, d.node, d.at, d.allowed, d.choice, base) for d in fit]
+    assert not torch.allclose(log_prob(controller, stale)[0], log_prob(controller, fit)[0])
+
+
+def test_the_actors_are_mlps_with_a_hidden_layer_of_500():
+    controller = Controller(hidden=4)
+    for actor, choices in ACTORS.items():
+        shapes = [tuple(p.shape) for p in controller.actors[actor].parameters()]
+        assert shapes == [(500, 8), (500,), (len(choices), 500), (len(choices),)]
+
+
+def test_reinforce_moves_the_baseline_first_and_clips_the_gradient_at_40():
+    torch.manual_seed(0)
+    controller = Controller(hidden=6)
+    decided = [_sampled(controller, seed) for seed in range(2)]
+    rewards, start = [300.0, 10.0], 50.0
+    moved = start + 0.95 * (sum(rewards) / 2 - start)  # the authors' update, before R - b
+    # the same loss by hand, its gradient clipped to norm 40 by hand
+    copy = Controller(hidden=6)
+    copy.load_state_dict(controller.state_dict())
+    loss = torch.zeros(())
+    for ds, r in zip(decided, rewards, strict=True):
+        logp, entropy = log_prob(copy, ds)
+        loss = loss - (r - moved) * logp - 1e-2 * entropy
+    (loss / 2).backward()
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in copy.parameters()]
+    norm = torch.sqrt(sum((g**2).sum() for g in grads))
+    assert norm > 40  # rewards in the hundreds: the clip bites
+    before = [p.detach().clone() for p in controller.parameters()]
+    sgd = torch.optim.SGD(controller.parameters(), lr=1.0)  # a plain step shows the gradient itself
+    assert reinforce(controller, sgd, decided, rewards, start) == pytest.approx(moved)
+    for p, b, g in zip(controller.parameters(), before, grads, strict=True):
+        assert torch.allclose(b - p.detach(), g * 40 / norm, atol=1e-6)
+
+
+def test_reinforce_takes_no_step_when_every_child_scored_the_same():
+    torch.manual_seed(0)
+    controller = Controller(hidden=6)
+    decided = [_sampled(controller, seed) for seed in range(2)]
+    before = [p.detach().clone() for p in controller.parameters()]
+    adam = torch.optim.Adam(controller.parameters(), lr=0.1)
+    assert reinforce(controller, adam, decided, [5.0, 5.0], 1.0) == pytest.approx(1.0 + 0.95 * 4.0)
+    assert all(torch.equal(p, b) for p, b in zip(controller.parameters(), before, strict=True))
