@@ -5,7 +5,10 @@ The files in `tests/search/golden/` were written by the code before the refactor
 where random and PBT had one loop and path-level a second) by running this file as a script,
 `python tests/search/test_search_golden.py tests/search/golden`, with that commit's growdsl on
 the path; they are that code's logs, never rewritten by the code they check. A change that
-changes a search's draws, children or scores on purpose replaces them, and says so. Numbers are
+changes a search's draws, children or scores on purpose replaces them, and says so:
+`pathlevel.jsonl` was rewritten when the path-level search came to follow the authors' code (MLP
+actors, the encoder re-run before every decision, the authors' baseline and clip, children on a
+fresh SGD with a cosine schedule; docs/methods/pathlevel.md), by this file run as a script. Numbers are
 compared to 1e-6 (relative): another CPU may sum a loss in another order."""
 
 from __future__ import annotations
