@@ -49,7 +49,7 @@ class Decision:
     at: str
     allowed: tuple[bool, ...]
     choice: int
-    tree: CellTree | None = None
+    tree: CellTree
 
     def to_json(self) -> dict[str, Any]:
         return {"actor": self.actor, "at": self.at, "choice": ACTORS[self.actor][self.choice]}
