@@ -34,7 +34,16 @@ from growdsl.ir.ops import OPS
 ACTORS: dict[str, tuple[str, ...]] = {
     "merge": ("keep", "add", "concat"),  # keep the layer, replication-add, split-concat
     "insert": ("no", "yes"),  # an identity node after the layer
-    "replace": ("identity", "conv", "sepconv"),  # what an identity edge becomes
+    # what an identity edge becomes: the authors' 7 edge candidates (arch_search_tree_cell.py)
+    "replace": (
+        "identity",
+        "3x3_sepconv",
+        "5x5_sepconv",
+        "7x7_sepconv",
+        "1x1_conv",
+        "3x3_maxpool",
+        "3x3_avgpool",
+    ),
 }
 TOKENS = ("seq", "branch:add", "branch:mean", "branch:concat", "choice", "other") + tuple(
     f"op:{name}" for name in sorted(OPS)

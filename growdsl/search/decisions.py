@@ -6,11 +6,14 @@ choice exists (reading the encoder's states of the cell *as the earlier decision
 encoder is re-run on the current tree before every decision, as the authors' `sample_cell` in
 arch_search_tree_cell.py does):
 
-- at a weight op (a layer): `insert` (an identity node after it, `sites.insert_identity`), and
-  if inserted, `replace` for that new identity edge; then `merge` (keep the layer, make it a
-  `branch add` of copies, `sites.replicate_add`, or a `branch concat` of halves,
-  `sites.split_concat`: the paper's add and concat merges, as function-preserving edits);
-- at an `identity` op: `replace` (keep it, or `sites.replace_identity` by a conv or a sepconv).
+- at a weight op (a layer): `insert` (an identity node after it and after the ReLU that follows
+  it, `sites.insert_identity`), and if inserted, `replace` for that new identity edge; then
+  `merge` (keep the layer, make it a `branch add` of copies, `sites.replicate_add`, or a
+  `branch concat` of halves, `sites.split_concat`: the paper's add and concat merges, as
+  function-preserving edits);
+- at an `identity` op: `replace` (keep it, or one of the authors' other 6 edge candidates,
+  `replacement`: 3x3, 5x5, 7x7 sepconv and 1x1 conv as conv-BN-ReLU layers, 3x3 max and average
+  pools).
 
 Every edit is built by `sites.every_use` on the graph as the earlier decisions left it, so a
 change to the cell is made to every use of it; a choice whose edit does not apply there is
@@ -28,6 +31,7 @@ from typing import Any
 
 import torch
 
+from growdsl.grow.deepen import nonneg_input
 from growdsl.grow.net import Net
 from growdsl.grow.pathlevel import sites
 from growdsl.grow.pathlevel.inits import path_level_init, replaced_stats
@@ -99,7 +103,7 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
         return choice
 
     def replace(i: int, node: str) -> None:
-        build = [functools.partial(sites.replace_identity, op=op, k=3) for op in ACTORS["replace"][1:]]
+        build = [functools.partial(replacement, choice=c) for c in ACTORS["replace"][1:]]
         decide("replace", i, [None, *(sites.every_use(current, node, b) for b in build)], node)
 
     for i, node in enumerate(tree.nodes):
@@ -107,7 +111,8 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
         if op in WEIGHT_OPS:
             before = set(current.walk())
             here = renamed_id(node, renames)
-            insert = sites.every_use(current, here, sites.insert_identity)
+            after = functools.partial(sites.insert_identity, after_activation=True)
+            insert = sites.every_use(current, here, after)
             if decide("insert", i, [None, insert], here):
                 new = next(
                     n for n in current.walk() if n not in before and current[n].get("op") == "identity"
@@ -120,6 +125,21 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
         elif op == "identity":
             replace(i, renamed_id(node, renames))
     return edits, decisions
+
+
+def replacement(graph: ArchGraph, node: str, choice: str) -> Edit | None:
+    """The edit that makes identity `node` the replace actor's `choice` (`"5x5_sepconv"`): a conv
+    or sepconv as a conv-BN-ReLU layer, only where the identity's input is non-negative (after a
+    ReLU), so that the ReLU passes it and the init can make the layer the identity; a 3x3 pool at
+    stride 1 anywhere (not the identity: see docs/methods/pathlevel.md). None where it does not
+    apply."""
+    size, op = choice.split("_")
+    k = int(size.split("x")[0])
+    if op in ("conv", "sepconv"):
+        if not nonneg_input(graph, node):
+            return None
+        return sites.replace_identity(graph, node, op, k, relu=True)
+    return sites.replace_identity(graph, node, op, k)
 
 
 def build_child(

@@ -3,16 +3,20 @@ parameter, REINFORCE that learns a toy preference, and children that keep the ba
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import torch
 
 from growdsl import ir
 from growdsl.compile import compile_graph
 from growdsl.grow.net import Net
+from growdsl.grow.pathlevel import sites
+from growdsl.ir.edits import apply_in_place
 from growdsl.lang import parse_text
 from growdsl.run.datasets import describe
 from growdsl.search.controller import ACTORS, CellTree, Controller, RandomPolicy, TreeLSTM, distribution
-from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
+from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, replacement, sample_edits
 from growdsl.search.pathlevel import reinforce, reward
 
 CNN = """\
@@ -121,27 +125,66 @@ def test_the_reward_is_tan_of_accuracy_and_stays_finite():
     assert reward(0.0) == 0.0 and 600 < reward(1.0) < 700 and reward(0.9) < reward(0.95)
 
 
-def test_a_sampled_child_computes_the_base_nets_function_at_zero_noise():
+def _base() -> tuple[Net, torch.Tensor, torch.Tensor]:
+    """The CNN with running statistics away from their defaults, a sample, its eval-mode output."""
     graph = _graph()
     torch.manual_seed(0)
     base = Net(graph, compile_graph(graph))
     x = torch.randn(32, 1, 8, 8)
-    with torch.no_grad():  # running statistics away from their defaults
+    with torch.no_grad():
         base.model.train()
         for _ in range(3):
             base.model(x * 2 + 1)
     base.model.eval()
     with torch.no_grad():
-        expected = base.model(x)
+        return base, x, base.model(x)
+
+
+def _change(child: Net, x: torch.Tensor, expected: torch.Tensor) -> float:
+    child.model.eval()
+    with torch.no_grad():
+        return float((child.model(x) - expected).abs().max())
+
+
+def test_a_sampled_child_without_a_pool_computes_the_base_nets_function_at_zero_noise():
+    base, x, expected = _base()
     generator, changed = torch.Generator().manual_seed(3), 0
-    for seed in range(5):
-        edits, _ = sample_edits(graph, RandomPolicy(), generator)
+    for seed in range(20):
+        if changed == 3:
+            break
+        edits, decisions = sample_edits(base.graph, RandomPolicy(), generator)
+        if any(d.actor == "replace" and "pool" in d.to_json()["choice"] for d in decisions):
+            continue  # a pool is not the identity (the next test)
         child, _ = build_child(base, edits, x, noise=0.0, seed=seed)
-        child.model.eval()
-        with torch.no_grad():
-            assert (child.model(x) - expected).abs().max() < 1e-5
-        changed += bool(edits) and ir.param_count(child.graph) != ir.param_count(graph)
-    assert changed >= 3  # the children are different nets, not the base net again
+        assert _change(child, x, expected) < 1e-5
+        changed += bool(edits) and ir.param_count(child.graph) != ir.param_count(base.graph)
+    assert changed == 3  # the children are different nets, not the base net again
+
+
+def test_each_of_the_seven_edge_candidates_keeps_the_function_where_documented():
+    base, x, expected = _base()
+    node = "m.c1.3.1"  # the identity path of the cell's branch add: its input is after a relu
+    assert len(ACTORS["replace"]) == 7
+    for choice in ACTORS["replace"][1:]:
+        edit = sites.every_use(base.graph, node, functools.partial(replacement, choice=choice))
+        child, _ = build_child(base, [edit], x, noise=0.0, seed=0)
+        ops = [child.graph[n].get("op") for n in child.graph.walk(node)]
+        if "pool" in choice:  # not the identity, and not claimed to be
+            assert _change(child, x, expected) > 1e-4 and ops == [choice.split("_")[1]]
+        else:  # a conv-BN-ReLU layer, the identity on a non-negative input
+            assert _change(child, x, expected) < 1e-5 and ops[-3:] == [choice.split("_")[1], "bn", "relu"]
+
+
+def test_a_conv_bn_relu_edge_is_refused_on_a_signed_input():
+    graph = _graph()
+    signed = graph.copy()  # an identity between the first layer's bn and its relu
+    apply_in_place(signed, sites.insert_identity(signed, "m.c1.0"))
+    new = next(n for n in signed.walk("m.c1") if signed[n].get("op") == "identity" and n not in graph)
+    assert replacement(signed, new, "1x1_conv") is None and replacement(signed, new, "3x3_maxpool")
+    after = graph.copy()  # the search inserts after the relu, where the edge can be the identity
+    apply_in_place(after, sites.insert_identity(after, "m.c1.0", after_activation=True))
+    new = next(n for n in after.walk("m.c1") if after[n].get("op") == "identity" and n not in graph)
+    assert replacement(after, new, "1x1_conv") is not None
 
 
 def _sampled(controller, seed: int = 0) -> list[Decision]:
