@@ -7,7 +7,9 @@ encoder is re-run on the current tree before every decision, as the authors' `sa
 arch_search_tree_cell.py does):
 
 - at a weight op (a layer): `insert` (an identity node after it and after the ReLU that follows
-  it, `sites.insert_identity`), and if inserted, `replace` for that new identity edge; then
+  it, `sites.insert_identity`), and if inserted, the new node grown to the authors' depth 3
+  (`grow`: its merge, a `replace` of each of its paths, an `insert` after each path below
+  MAX_DEPTH, recursively); then
   `merge` (keep the layer, make it a `branch add` of copies, `sites.replicate_add`, or a
   `branch concat` of halves, `sites.split_concat`: the paper's add and concat merges, as
   function-preserving edits);
@@ -40,6 +42,8 @@ from growdsl.ir.edits import Edit, apply_in_place, compose_renames, renamed_id
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.search.controller import ACTORS, CellTree, Controller, distribution
+
+MAX_DEPTH = 3  # the authors' `max_depth` of a tree cell (sample_cell, arch_search_tree_cell.py)
 
 
 @dataclass(frozen=True)
@@ -78,9 +82,15 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
     tree = CellTree.of(graph, cell_roots(graph))
     current = graph.copy()
     renames: dict[str, str] = {}
+    steps: list[dict[str, str]] = []  # each applied edit's renames, to follow a node made on the way
     edits: list[Edit] = []
     decisions: list[Decision] = []
     encoded: dict[CellTree, torch.Tensor] = {}
+
+    def follow(node: str, since: int) -> str:
+        for step in steps[since:]:
+            node = renamed_id(node, step)
+        return node
 
     def decide(actor: str, i: int, options: list[Edit | None], focus: str) -> int:
         allowed = (True, *(e is not None for e in options[1:]))
@@ -98,7 +108,8 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
         if choice:
             edit = options[choice]
             nonlocal renames
-            renames = compose_renames(renames, apply_in_place(current, edit))
+            steps.append(apply_in_place(current, edit))
+            renames = compose_renames(renames, steps[-1])
             edits.append(edit)
         return choice
 
@@ -106,20 +117,48 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
         build = [functools.partial(replacement, choice=c) for c in ACTORS["replace"][1:]]
         decide("replace", i, [None, *(sites.every_use(current, node, b) for b in build)], node)
 
+    add = functools.partial(sites.replicate_add, copies=2)
+    after = functools.partial(sites.insert_identity, after_activation=True)
+
+    def new_identities(before: set[str]) -> list[str]:
+        """The identity ops of the first use of the cell that were not in `before`."""
+        first = CellTree.of(current, cell_roots(current)).nodes
+        return [n for n in first if n not in before and current[n].get("op") == "identity"]
+
+    def insert(i: int, edge: str, depth: int) -> None:
+        """The insert decision after `edge`'s layer; if taken, the new node grown at `depth`."""
+        before = set(current.walk())
+        if decide("insert", i, [None, sites.every_use(current, edge, after)], edge):
+            grow(i, new_identities(before)[0], depth, len(steps))
+
+    def grow(i: int, node: str, depth: int, mark: int) -> None:
+        """An inserted identity `node` (a node of the authors' tree at `depth`): its merge, the
+        replacement of each of its paths, and below MAX_DEPTH an insert after each path."""
+        node = follow(node, mark)
+        before, mark = set(current.walk()), len(steps)
+        decide(
+            "merge", i, [None, *(sites.every_use(current, node, b) for b in (add, sites.split_concat))], node
+        )
+        paths = list(dict.fromkeys([follow(node, mark), *new_identities(before)]))  # path 0 is new too
+        marks = len(steps)
+        for path in paths:
+            replace(i, follow(path, marks))
+        if depth >= MAX_DEPTH:
+            return
+        for path in paths:
+            here = follow(path, marks)
+            ops = [
+                n
+                for n in current.walk(here)
+                if current[n].get("op") in (*WEIGHT_OPS, "identity", "maxpool", "avgpool")
+            ]
+            insert(i, ops[0] if ops else here, depth + 1)
+
     for i, node in enumerate(tree.nodes):
         op = graph[node].get("op")
         if op in WEIGHT_OPS:
-            before = set(current.walk())
+            insert(i, renamed_id(node, renames), 2)
             here = renamed_id(node, renames)
-            after = functools.partial(sites.insert_identity, after_activation=True)
-            insert = sites.every_use(current, here, after)
-            if decide("insert", i, [None, insert], here):
-                new = next(
-                    n for n in current.walk() if n not in before and current[n].get("op") == "identity"
-                )
-                replace(i, new)
-            here = renamed_id(node, renames)
-            add = functools.partial(sites.replicate_add, copies=2)
             merges = [sites.every_use(current, here, b) for b in (add, sites.split_concat)]
             decide("merge", i, [None, *merges], here)
         elif op == "identity":
