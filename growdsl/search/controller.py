@@ -12,10 +12,13 @@ order. `TreeLSTM` encodes it in two passes:
 - top-down, an LSTM cell whose input is the node's h↑ and whose previous state is its parent's
   top-down state (zero at a root): h↓ = LSTMCell(h↑, (h↓_parent, c↓_parent)).
 
-A node's state is [h↑, h↓]: what is under it and what is around it. Each actor is a linear map
-from a node's state to the logits of its choices (`ACTORS`); a choice that does not apply at a
-node is masked out (logit -inf). `RandomPolicy` gives every allowed choice the same logit: the
-uniform baseline, sampled through the same path.
+A node's state is [h↑, h↓]: what is under it and what is around it. Each actor is a one-hidden-layer
+MLP (`ACTOR_HIDDEN` ReLU units, the authors' `actor_config` in arch_search_tree_cell.py) from a
+node's state to the logits of its choices (`ACTORS`); a choice that does not apply at a node is
+masked out (logit -inf). `encode(tree)` is what a decision reads: the encoder is re-run on the
+cell as the earlier decisions left it (docs/methods/pathlevel.md, "The meta-controller").
+`RandomPolicy` gives every allowed choice the same logit: the uniform baseline, sampled through
+the same path.
 """
 
 from __future__ import annotations
@@ -31,12 +34,22 @@ from growdsl.ir.ops import OPS
 ACTORS: dict[str, tuple[str, ...]] = {
     "merge": ("keep", "add", "concat"),  # keep the layer, replication-add, split-concat
     "insert": ("no", "yes"),  # an identity node after the layer
-    "replace": ("identity", "conv", "sepconv"),  # what an identity edge becomes
+    # what an identity edge becomes: the authors' 7 edge candidates (arch_search_tree_cell.py)
+    "replace": (
+        "identity",
+        "3x3_sepconv",
+        "5x5_sepconv",
+        "7x7_sepconv",
+        "1x1_conv",
+        "3x3_maxpool",
+        "3x3_avgpool",
+    ),
 }
 TOKENS = ("seq", "branch:add", "branch:mean", "branch:concat", "choice", "other") + tuple(
     f"op:{name}" for name in sorted(OPS)
 )
 HIDDEN = 32
+ACTOR_HIDDEN = 500  # the authors' actors: one hidden layer of 500 ReLU units
 
 
 def token(graph: ArchGraph, node: str) -> int:
@@ -111,7 +124,17 @@ class Controller(nn.Module):
     def __init__(self, hidden: int = HIDDEN) -> None:
         super().__init__()
         self.encoder = TreeLSTM(hidden)
-        self.actors = nn.ModuleDict({name: nn.Linear(2 * hidden, len(c)) for name, c in ACTORS.items()})
+        self.actors = nn.ModuleDict(
+            {
+                name: nn.Sequential(
+                    nn.Linear(2 * hidden, ACTOR_HIDDEN), nn.ReLU(), nn.Linear(ACTOR_HIDDEN, len(c))
+                )
+                for name, c in ACTORS.items()
+            }
+        )
+
+    def encode(self, tree: CellTree) -> torch.Tensor:
+        return self.encoder(tree)
 
     def logits(self, states: torch.Tensor, actor: str, node: int) -> torch.Tensor:
         return self.actors[actor](states[node])
@@ -120,7 +143,7 @@ class Controller(nn.Module):
 class RandomPolicy:
     """The uniform baseline: every allowed choice equally likely; nothing to learn."""
 
-    def __call__(self, tree: CellTree) -> torch.Tensor:
+    def encode(self, tree: CellTree) -> torch.Tensor:
         return torch.zeros(len(tree.nodes), 0)
 
     def logits(self, states: torch.Tensor, actor: str, node: int) -> torch.Tensor:

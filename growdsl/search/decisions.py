@@ -1,21 +1,28 @@
 """The controller's decisions over a cell, and the path-level edits they make
 (docs/methods/pathlevel.md, "The meta-controller").
 
-`sample_edits` walks the cell's tree depth-first (the base net's tree, as the encoder read it)
-and asks the policy, at each node where a choice exists:
+`sample_edits` walks the base cell's nodes depth-first and asks the policy, at each node where a
+choice exists (reading the encoder's states of the cell *as the earlier decisions left it*: the
+encoder is re-run on the current tree before every decision, as the authors' `sample_cell` in
+arch_search_tree_cell.py does):
 
-- at a weight op (a layer): `insert` (an identity node after it, `sites.insert_identity`), and
-  if inserted, `replace` for that new identity edge; then `merge` (keep the layer, make it a
-  `branch add` of copies, `sites.replicate_add`, or a `branch concat` of halves,
-  `sites.split_concat`: the paper's add and concat merges, as function-preserving edits);
-- at an `identity` op: `replace` (keep it, or `sites.replace_identity` by a conv or a sepconv).
+- at a weight op (a layer): `insert` (an identity node after it and after the ReLU that follows
+  it, `sites.insert_identity`), and if inserted, the new node grown to the authors' depth 3
+  (`grow`: its merge, a `replace` of each of its paths, an `insert` after each path below
+  MAX_DEPTH, recursively); then
+  `merge` (keep the layer, make it a `branch add` of copies, `sites.replicate_add`, or a
+  `branch concat` of halves, `sites.split_concat`: the paper's add and concat merges, as
+  function-preserving edits);
+- at an `identity` op: `replace` (keep it, or one of the authors' other 6 edge candidates,
+  `replacement`: 3x3, 5x5, 7x7 sepconv and 1x1 conv as conv-BN-ReLU layers, 3x3 max and average
+  pools).
 
 Every edit is built by `sites.every_use` on the graph as the earlier decisions left it, so a
 change to the cell is made to every use of it; a choice whose edit does not apply there is
 masked out, and a node with a single allowed choice asks nothing. The edits are graph values:
 `build_child` then carries the base net's weights across them with each edit's function-keeping
 init (`growdsl.grow.pathlevel.inits`). `log_prob` recomputes the log-probability and entropy of
-recorded decisions under a controller, for REINFORCE.
+recorded decisions under a controller (each on the tree it was taken on), for REINFORCE.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 
 import torch
 
+from growdsl.grow.deepen import nonneg_input
 from growdsl.grow.net import Net
 from growdsl.grow.pathlevel import sites
 from growdsl.grow.pathlevel.inits import path_level_init, replaced_stats
@@ -35,17 +43,21 @@ from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.search.controller import ACTORS, CellTree, Controller, distribution
 
+MAX_DEPTH = 3  # the authors' `max_depth` of a tree cell (sample_cell, arch_search_tree_cell.py)
+
 
 @dataclass(frozen=True)
 class Decision:
-    """One choice: which `actor`, reading the state of node `node` (an index into the tree) at
-    base node `at`, among the `allowed` choices, and the one taken."""
+    """One choice: which `actor`, reading the state of node `node` (an index into `tree`, the
+    cell as the earlier decisions left it) at base node `at`, among the `allowed` choices, and
+    the one taken."""
 
     actor: str
     node: int
     at: str
     allowed: tuple[bool, ...]
     choice: int
+    tree: CellTree
 
     def to_json(self) -> dict[str, Any]:
         return {"actor": self.actor, "at": self.at, "choice": ACTORS[self.actor][self.choice]}
@@ -63,54 +75,110 @@ def cell_roots(graph: ArchGraph) -> list[str]:
     return roots
 
 
-def sample_edits(
-    graph: ArchGraph, tree: CellTree, policy, states: torch.Tensor, generator: torch.Generator
-) -> tuple[list[Edit], list[Decision]]:
+def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[list[Edit], list[Decision]]:
     """The edits and decisions of one child of `graph` (see the module docstring); `policy`
-    gives an actor's logits at a node from the encoder's `states`, choices are drawn from
-    `generator`."""
+    encodes a tree (`policy.encode`) and gives an actor's logits at a node from those states,
+    choices are drawn from `generator`."""
+    tree = CellTree.of(graph, cell_roots(graph))
     current = graph.copy()
     renames: dict[str, str] = {}
+    steps: list[dict[str, str]] = []  # each applied edit's renames, to follow a node made on the way
     edits: list[Edit] = []
     decisions: list[Decision] = []
+    encoded: dict[CellTree, torch.Tensor] = {}
 
-    def decide(actor: str, i: int, options: list[Edit | None]) -> int:
+    def follow(node: str, since: int) -> str:
+        for step in steps[since:]:
+            node = renamed_id(node, step)
+        return node
+
+    def decide(actor: str, i: int, options: list[Edit | None], focus: str) -> int:
         allowed = (True, *(e is not None for e in options[1:]))
         if sum(allowed) == 1:
             return 0
+        now = CellTree.of(current, cell_roots(current))  # the cell as the earlier decisions left it
+        if now not in encoded:
+            with torch.no_grad():
+                encoded[now] = policy.encode(now)
+        at = now.nodes.index(focus)
         with torch.no_grad():
-            probs = distribution(policy.logits(states, actor, i), allowed).probs
+            probs = distribution(policy.logits(encoded[now], actor, at), allowed).probs
         choice = int(torch.multinomial(probs, 1, generator=generator))
-        decisions.append(Decision(actor, i, tree.nodes[i], allowed, choice))
+        decisions.append(Decision(actor, at, tree.nodes[i], allowed, choice, now))
         if choice:
             edit = options[choice]
             nonlocal renames
-            renames = compose_renames(renames, apply_in_place(current, edit))
+            steps.append(apply_in_place(current, edit))
+            renames = compose_renames(renames, steps[-1])
             edits.append(edit)
         return choice
 
     def replace(i: int, node: str) -> None:
-        build = [functools.partial(sites.replace_identity, op=op, k=3) for op in ACTORS["replace"][1:]]
-        decide("replace", i, [None, *(sites.every_use(current, node, b) for b in build)])
+        build = [functools.partial(replacement, choice=c) for c in ACTORS["replace"][1:]]
+        decide("replace", i, [None, *(sites.every_use(current, node, b) for b in build)], node)
+
+    add = functools.partial(sites.replicate_add, copies=2)
+    after = functools.partial(sites.insert_identity, after_activation=True)
+
+    def new_identities(before: set[str]) -> list[str]:
+        """The identity ops of the first use of the cell that were not in `before`."""
+        first = CellTree.of(current, cell_roots(current)).nodes
+        return [n for n in first if n not in before and current[n].get("op") == "identity"]
+
+    def insert(i: int, edge: str, depth: int) -> None:
+        """The insert decision after `edge`'s layer; if taken, the new node grown at `depth`."""
+        before = set(current.walk())
+        if decide("insert", i, [None, sites.every_use(current, edge, after)], edge):
+            grow(i, new_identities(before)[0], depth, len(steps))
+
+    def grow(i: int, node: str, depth: int, mark: int) -> None:
+        """An inserted identity `node` (a node of the authors' tree at `depth`): its merge, the
+        replacement of each of its paths, and below MAX_DEPTH an insert after each path."""
+        node = follow(node, mark)
+        before, mark = set(current.walk()), len(steps)
+        decide(
+            "merge", i, [None, *(sites.every_use(current, node, b) for b in (add, sites.split_concat))], node
+        )
+        paths = list(dict.fromkeys([follow(node, mark), *new_identities(before)]))  # path 0 is new too
+        marks = len(steps)
+        for path in paths:
+            replace(i, follow(path, marks))
+        if depth >= MAX_DEPTH:
+            return
+        for path in paths:
+            here = follow(path, marks)
+            ops = [
+                n
+                for n in current.walk(here)
+                if current[n].get("op") in (*WEIGHT_OPS, "identity", "maxpool", "avgpool")
+            ]
+            insert(i, ops[0] if ops else here, depth + 1)
 
     for i, node in enumerate(tree.nodes):
         op = graph[node].get("op")
         if op in WEIGHT_OPS:
-            before = set(current.walk())
-            insert = sites.every_use(current, renamed_id(node, renames), sites.insert_identity)
-            if decide("insert", i, [None, insert]):
-                new = next(
-                    n for n in current.walk() if n not in before and current[n].get("op") == "identity"
-                )
-                replace(i, new)
+            insert(i, renamed_id(node, renames), 2)
             here = renamed_id(node, renames)
-            add = functools.partial(sites.replicate_add, copies=2)
-            decide(
-                "merge", i, [None, *(sites.every_use(current, here, b) for b in (add, sites.split_concat))]
-            )
+            merges = [sites.every_use(current, here, b) for b in (add, sites.split_concat)]
+            decide("merge", i, [None, *merges], here)
         elif op == "identity":
             replace(i, renamed_id(node, renames))
     return edits, decisions
+
+
+def replacement(graph: ArchGraph, node: str, choice: str) -> Edit | None:
+    """The edit that makes identity `node` the replace actor's `choice` (`"5x5_sepconv"`): a conv
+    or sepconv as a conv-BN-ReLU layer, only where the identity's input is non-negative (after a
+    ReLU), so that the ReLU passes it and the init can make the layer the identity; a 3x3 pool at
+    stride 1 anywhere (not the identity: see docs/methods/pathlevel.md). None where it does not
+    apply."""
+    size, op = choice.split("_")
+    k = int(size.split("x")[0])
+    if op in ("conv", "sepconv"):
+        if not nonneg_input(graph, node):
+            return None
+        return sites.replace_identity(graph, node, op, k, relu=True)
+    return sites.replace_identity(graph, node, op, k)
 
 
 def build_child(
@@ -128,13 +196,17 @@ def build_child(
 
 
 def log_prob(
-    controller: Controller, states: torch.Tensor, decisions: list[Decision]
+    controller: Controller, decisions: list[Decision], encoded: dict[CellTree, torch.Tensor] | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The log-probability of `decisions` under `controller` (whose encoder gave `states`), and
-    the sum of their entropies."""
+    """The log-probability of `decisions` under `controller` (each read from the encoding of the
+    tree it was taken on, encoded once per distinct tree; `encoded` shares the encodings between
+    calls, e.g. the children of one batch), and the sum of their entropies."""
     total, entropy = torch.zeros(()), torch.zeros(())
+    encoded = {} if encoded is None else encoded
     for d in decisions:
-        dist = distribution(controller.logits(states, d.actor, d.node), d.allowed)
+        if d.tree not in encoded:
+            encoded[d.tree] = controller.encode(d.tree)
+        dist = distribution(controller.logits(encoded[d.tree], d.actor, d.node), d.allowed)
         total = total + dist.log_prob(torch.tensor(d.choice))
         entropy = entropy + dist.entropy()
     return total, entropy

@@ -136,6 +136,7 @@ SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
         "batch": Option(10, integer(1), "children sampled, trained and scored per episode"),
         "epochs": Option(2, integer(1), "epochs each child trains from the base net's weights"),
         "lr": Option(6e-3, number(0.0, lo_open=True), "the controller's Adam learning rate"),
+        "child_lr": Option(0.035, number(0.0, lo_open=True), "a child's fresh SGD's learning rate (cosine)"),
         "noise": Option(6e-3, number(0.0), "replication noise: std of a copy's W entries over std(W)"),
         **COMMON_OPTIONS,
     },

@@ -5,14 +5,19 @@ docs/methods/pathlevel.md, "The meta-controller"; docs/search.md), run by the on
 The spec's model (the base net) is trained `train.epochs` once. Then each episode:
 
 1. the controller samples `batch` children: decisions over the base net's cells
-   (`decisions.sample_edits`), each child the base net with those edits, its weights and
-   optimizer state carried across them with function-keeping inits (`decisions.build_child`,
-   `inherit.edited_payload`);
-2. the children train `epochs` more epochs through `train_member`, on whichever backend the
-   search asks for (`backends.py`), and are scored on the validation split;
-3. REINFORCE updates the controller (`controller: treelstm`) with reward tan(acc · π/2), a
-   moving-average baseline (decay 0.95) and an entropy bonus (weight 1e-2), by Adam at `lr`;
-   `controller: random` samples uniformly through the same path and learns nothing.
+   (`decisions.sample_edits`, the encoder re-run on the cell before every decision), each child
+   the base net with those edits, its weights carried across them with function-keeping inits
+   (`decisions.build_child`);
+2. the children train `epochs` epochs with a fresh SGD (`child_lr`, momentum 0.9, Nesterov,
+   weight decay 1e-4) on a cosine schedule over those `epochs` (the authors'
+   `run_config_for_validation`, arch_search_tree_cell.py), through `train_member`, on whichever
+   backend the search asks for (`backends.py`), and are scored on the validation split;
+3. REINFORCE updates the controller (`controller: treelstm`) with reward tan(acc · π/2), the
+   authors' baseline (`ArchManager.update_baseline`, arch_manager.py: b starts at the base net's
+   reward and moves b ← b + 0.95 (mean R − b) *before* the advantages R − b are taken), an
+   entropy bonus (weight 1e-2) and the gradient's norm clipped at 40 (`RLTrainer.update_controller`,
+   rl_trainer.py), by Adam at `lr`; `controller: random` samples uniformly through the same path
+   and learns nothing.
 
 The method's part of the search's state (saved by the loop after every episode) is the base
 payload, the controller's weights, Adam's state, the baseline, the sampling generator and the
@@ -35,19 +40,22 @@ from growdsl import ir, plugins
 from growdsl.errors import RunError
 from growdsl.grow.net import Net
 from growdsl.ir.edits import edit_to_json
-from growdsl.run.config import TrainConfig
+from growdsl.run.config import Method, TrainConfig, build_optimizer, build_schedule
 from growdsl.run.datasets import Splits
+from growdsl.run.loop import TrainState
 from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.search.backends import MemberJob, TrainingContext, run_job, threads_per_member
-from growdsl.search.controller import CellTree, Controller, RandomPolicy
-from growdsl.search.decisions import Decision, build_child, cell_roots, log_prob, sample_edits
-from growdsl.search.inherit import edited_payload
+from growdsl.search.controller import Controller, RandomPolicy
+from growdsl.search.decisions import Decision, build_child, log_prob, sample_edits
 from growdsl.search.pbt import fitness_of
 from growdsl.search.protocol import Best, Finished, Job, Setup, new_member, scores
 from growdsl.search.registry import register_search
 
-BASELINE_DECAY = 0.95  # the paper's moving-average baseline
-ENTROPY_WEIGHT = 1e-2  # the paper's entropy bonus
+BASELINE_STEP = 0.95  # the authors' `decay`: the share of the way the baseline moves to the batch's mean
+ENTROPY_WEIGHT = 1e-2  # the authors' entropy penalty
+MAX_GRAD_NORM = 40.0  # the authors' gradient clip (rl_trainer.py)
+# the authors' child training: SGD, momentum 0.9, Nesterov, weight decay 1e-4 (lr: `child_lr`)
+CHILD_SGD = {"momentum": 0.9, "dampening": 0.0, "weight_decay": 1e-4, "nesterov": True}
 MAX_ACC = 0.999  # tan(acc · π/2) is infinite at acc = 1: the reward is capped at tan(0.999 · π/2) ≈ 637
 SAMPLE = 256  # training samples the replaced identities' input statistics are measured on
 
@@ -67,8 +75,13 @@ class PathLevel:
 
     def __init__(self, setup: Setup) -> None:
         self.setup, self.opts = setup, setup.search.options
-        # a child goes on from the base net's epoch, optimizer and schedule for `epochs` more
-        self.config = dataclasses.replace(setup.config, epochs=setup.config.epochs + self.opts["epochs"])
+        # a child trains `epochs` more epochs with a fresh SGD on a cosine schedule (see `_child`)
+        self.config = dataclasses.replace(
+            setup.config,
+            epochs=setup.config.epochs + self.opts["epochs"],
+            optimizer=Method("sgd", {"lr": self.opts["child_lr"], **CHILD_SGD}),
+            schedule=Method("cosine", {"min_lr": 0.0}),
+        )
         self.learns = self.opts["controller"] == "treelstm"
         self.generator = torch.Generator()
 
@@ -92,7 +105,7 @@ class PathLevel:
             base=trained.payload,
             controller=controller.state_dict(),
             adam=torch.optim.Adam(controller.parameters(), lr=self.opts["lr"]).state_dict(),
-            baseline=None,
+            baseline=_reward_of_metrics(trained.metrics),  # the authors' start: the base net's reward
             generator=torch.Generator().manual_seed(config.seed).get_state(),
             best=None,
         )
@@ -106,7 +119,6 @@ class PathLevel:
         self.adam.load_state_dict(state["adam"])
         self.generator.set_state(state["generator"])
         self.base_graph = ir.from_json(state["base"]["graph"])
-        self.tree = CellTree.of(self.base_graph, cell_roots(self.base_graph))
 
     def rounds(self) -> int:
         return self.opts["episodes"]
@@ -118,14 +130,19 @@ class PathLevel:
         """The episode's `batch` children, each sampled by the controller (its decisions the job's
         note) when the backend asks for it."""
         policy = self.controller if self.learns else RandomPolicy()
-        with torch.no_grad():
-            states = policy.encoder(self.tree) if self.learns else policy(self.tree)
         for _ in range(self.opts["batch"]):
-            edits, decisions = sample_edits(self.base_graph, self.tree, policy, states, self.generator)
+            edits, decisions = sample_edits(self.base_graph, policy, self.generator)
             seed = int(torch.randint(0, 2**31, (1,), generator=self.generator))
             member = new_member(state)
             payload = _child(
-                state["base"], edits, member, self.setup.data, self.config, self.opts["noise"], seed
+                state["base"],
+                edits,
+                member,
+                self.setup.data,
+                self.setup.config,
+                self.config,
+                self.opts["noise"],
+                seed,
             )
             yield Job(member, payload, self.opts["epochs"], decisions)
 
@@ -148,9 +165,7 @@ class PathLevel:
         rewards = [_reward_of(d) for d in done]
         if self.learns:
             decided = [d.job.note for d in done]
-            state["baseline"] = reinforce(
-                self.controller, self.adam, self.tree, decided, rewards, state["baseline"]
-            )
+            state["baseline"] = reinforce(self.controller, self.adam, decided, rewards, state["baseline"])
         state["controller"], state["adam"] = self.controller.state_dict(), self.adam.state_dict()
         state["generator"] = self.generator.get_state()
         return {"mean_reward": sum(rewards) / len(rewards), "baseline": state["baseline"]}
@@ -165,44 +180,70 @@ class PathLevel:
 
 def _reward_of(done: Finished) -> float:
     """A child's reward: `reward` of its validation accuracy; 0 for a crash (or no accuracy)."""
-    acc = (done.result.metrics or {}).get("acc")
+    return _reward_of_metrics(done.result.metrics)
+
+
+def _reward_of_metrics(metrics: dict[str, Any] | None) -> float:
+    acc = (metrics or {}).get("acc")
     return reward(acc) if acc is not None and math.isfinite(acc) else 0.0
 
 
 def _child(
-    base: Payload, edits, member: int, data: Splits, config: TrainConfig, noise: float, seed: int
+    base: Payload,
+    edits,
+    member: int,
+    data: Splits,
+    base_config: TrainConfig,
+    config: TrainConfig,
+    noise: float,
+    seed: int,
 ) -> Payload:
-    """A child's payload: the base net with `edits` (see `decisions.build_child`), the base's
-    optimizer state carried, a `pathlevel` history line per edit (so its history replays)."""
-    state = state_from_payload(base, config, torch.device("cpu"), config.epochs)
-    net, carries = build_child(Net(state.graph, state.model), edits, data.train[0][:SAMPLE], noise, seed)
+    """A child's payload: the base net (read with `base_config`) with `edits` (see
+    `decisions.build_child`), a fresh optimizer (`config`'s SGD) on a cosine schedule over the
+    child's own epochs (config.epochs less the base's), a `pathlevel` history line per edit (so
+    its history replays)."""
+    state = state_from_payload(base, base_config, torch.device("cpu"), base_config.epochs)
+    net, _ = build_child(Net(state.graph, state.model), edits, data.train[0][:SAMPLE], noise, seed)
     lines = [
         {"event": "pathlevel", "epoch": state.epoch, "member": member, "edit": edit_to_json(e)} for e in edits
     ]
-    return edited_payload(base, state, net, carries, config, seed, lines)
+    optimizer = build_optimizer(config.optimizer, net.model.parameters())
+    # the cosine spans the child's epochs, from its first: torch keeps T_max in the scheduler's
+    # state, so `state_from_payload` (which builds it over config.epochs) loads this span back
+    scheduler = build_schedule(config.schedule, optimizer, config.epochs - state.epoch)
+    shuffle = torch.Generator().manual_seed(seed)
+    child = TrainState(
+        net.graph, net.model, optimizer, scheduler, shuffle, state.epoch, [*state.history, *lines]
+    )
+    return {**child.checkpoint_payload(), **{k: v for k, v in base.items() if k in ("spec", "device")}}
 
 
 def reinforce(
     controller: Controller,
     adam: torch.optim.Adam,
-    tree: CellTree,
     decided: list[list[Decision]],
     rewards: list[float],
-    baseline: float | None,
+    baseline: float,
 ) -> float:
-    """One REINFORCE step on a batch of children: minimise -(1/B) Σ (R - b) log p(decisions)
-    - (ENTROPY_WEIGHT/B) Σ H, b the moving-average `baseline` (the batch's mean reward at the
-    first step). Returns the baseline moved towards the batch's mean reward."""
+    """One REINFORCE step on a batch of children, as the authors' `update_meta_controller`
+    (arch_manager.py) and `update_controller` (rl_trainer.py) take it: first the baseline moves,
+    b ← b + BASELINE_STEP (mean R − b); then, unless every R − b is the same (the authors skip
+    that step), minimise -(1/B) Σ (R - b) log p(decisions) - (ENTROPY_WEIGHT/B) Σ H by one Adam
+    step with the gradient's norm clipped at MAX_GRAD_NORM. Returns the moved baseline."""
     mean = sum(rewards) / len(rewards)
-    baseline = mean if baseline is None else baseline
-    loss, states = torch.zeros(()), controller.encoder(tree)  # one encoding: the batch's tree is the same
-    for decisions, value in zip(decided, rewards, strict=True):
-        logp, entropy = log_prob(controller, states, decisions)
-        loss = loss - (value - baseline) * logp - ENTROPY_WEIGHT * entropy
+    baseline = baseline + BASELINE_STEP * (mean - baseline)
+    advantages = [r - baseline for r in rewards]
+    if max(advantages) == min(advantages):
+        return baseline
+    loss, encoded = torch.zeros(()), {}  # children that passed through the same tree share its encoding
+    for decisions, advantage in zip(decided, advantages, strict=True):
+        logp, entropy = log_prob(controller, decisions, encoded)
+        loss = loss - advantage * logp - ENTROPY_WEIGHT * entropy
     adam.zero_grad()
     (loss / len(rewards)).backward()
+    torch.nn.utils.clip_grad_norm_(controller.parameters(), MAX_GRAD_NORM)
     adam.step()
-    return BASELINE_DECAY * baseline + (1 - BASELINE_DECAY) * mean
+    return baseline
 
 
 register_search("pathlevel", PathLevel)

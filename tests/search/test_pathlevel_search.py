@@ -15,7 +15,9 @@ from click.testing import CliRunner
 from growdsl import api
 from growdsl.cli import main
 from growdsl.lang import parse_text
-from growdsl.search.driver import resume_search, run_search
+from growdsl.run.member import initial_payload, train_member
+from growdsl.search.driver import _setup, resume_search, run_search
+from growdsl.search.pathlevel import PathLevel, _child
 
 SPEC = """\
 data digits(test: 0.2, val: 0.15)
@@ -77,9 +79,25 @@ def test_a_pathlevel_search_logs_every_child_and_ends_with_the_best_one(referenc
     assert {"final.grow", "model.pt", "graph.json", "report.html"} <= {p.name for p in reference.iterdir()}
     assert (reference / "members" / "4" / "history.jsonl").is_file()
     assert api.replay_difference(reference) is None  # the best child's history replays to its net
-    assert log[3]["baseline"] is not None and log[3]["baseline"] == pytest.approx(
-        (children[0]["reward"] + children[1]["reward"]) / 2
-    )
+    start = math.tan(log[0]["fitness"] * math.pi / 2)  # the authors' start: the base net's reward
+    mean = (children[0]["reward"] + children[1]["reward"]) / 2
+    assert log[3]["baseline"] == pytest.approx(start + 0.95 * (mean - start), rel=1e-3)
+
+
+def test_a_child_trains_with_a_fresh_sgd_on_a_cosine_over_its_own_epochs(tmp_path):
+    spec = parse_text(SPEC.format(options="epochs: 2, child_lr: 0.02"), str(_write(tmp_path)))
+    setup = _setup(spec, None)
+    method = PathLevel(setup)
+    base = initial_payload(setup.space, setup.config, 0, setup.config.epochs)
+    base, _ = train_member(base, setup.data, setup.config, 1)
+    assert base["optimizer"]["state"]  # the base net's Adam has moments: a child must not get them
+    child = _child(base, [], 1, setup.data, setup.config, method.config, 0.0, 0)
+    sgd = child["optimizer"]["param_groups"][0]
+    assert child["optimizer"]["state"] == {} and child["epoch"] == base["epoch"]
+    assert (sgd["lr"], sgd["momentum"], sgd["nesterov"], sgd["weight_decay"]) == (0.02, 0.9, True, 1e-4)
+    halfway, _ = train_member(child, setup.data, method.config, 1)  # cosine over the child's 2 epochs
+    assert halfway["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.01)
+    assert halfway["optimizer"]["state"]  # SGD's momentum, built by the child's own steps
 
 
 def test_resume_in_the_middle_samples_and_trains_the_same_children(reference, tmp_path):
@@ -97,7 +115,8 @@ def test_the_random_controller_samples_through_the_same_path_and_learns_nothing(
     spec = parse_text(SPEC.format(options=options), str(_write(tmp_path, options)))
     run = run_search(spec, tmp_path / "run", quiet=True, in_process=True)
     log = _log(run.dir)
-    assert sum(line["event"] == "evaluate" for line in log) == 2 and log[-2]["baseline"] is None
+    assert sum(line["event"] == "evaluate" for line in log) == 2
+    assert log[-2]["baseline"] == pytest.approx(math.tan(log[0]["fitness"] * math.pi / 2), rel=1e-3)
     state = torch.load(run.dir / "search_state.pt", weights_only=True)
     assert state["adam"]["state"] == {}  # no step was taken
 

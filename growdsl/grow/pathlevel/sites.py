@@ -97,32 +97,39 @@ def split_concat(graph: ArchGraph, node: str) -> Edit | None:
     return edit
 
 
-def insert_identity(graph: ArchGraph, weight_op: str) -> Edit | None:
-    """Insert: an `identity` op right after the layer, where a later `replace` can grow an edge."""
+def insert_identity(graph: ArchGraph, weight_op: str, after_activation: bool = False) -> Edit | None:
+    """Insert: an `identity` op right after the layer, where a later `replace` can grow an edge;
+    with `after_activation`, after the `relu` that follows the layer in its seq, if one does (the
+    authors' layer is weight, BN and activation: the new edge then reads a non-negative input)."""
     parent = graph.parent(weight_op)
     if parent is None or graph.kind(parent) == "choice":
         return None
     if graph.kind(parent) == "branch":
         return Several((Group(weight_op, 1), Insert(weight_op, 1, "identity")))
     unit = layer(graph, weight_op)
-    pos = graph.live_children(parent).index(unit[-1]) + 1
+    kids = graph.live_children(parent)
+    pos = kids.index(unit[-1]) + 1
+    if after_activation and pos < len(kids) and graph[kids[pos]].get("op") == "relu":
+        pos += 1
     return Insert(parent, pos, "identity")
 
 
-def replace_identity(graph: ArchGraph, node: str, op: str, k: int = 3) -> Edit | None:
+def replace_identity(graph: ArchGraph, node: str, op: str, k: int = 3, relu: bool = False) -> Edit | None:
     """Replace: the `identity` op `node` becomes `op` at the width of its input: `conv` or
-    `sepconv` followed by a `bn` (on a flat input `conv` is a `linear`), or a `k x k` pool at
-    stride 1 padded to keep the size; None where `op` does not fit the input."""
+    `sepconv` followed by a `bn` (on a flat input `conv` is a `linear`), and with `relu` a `relu`
+    after it (the authors' conv-BN-ReLU layer), or a `k x k` pool at stride 1 padded to keep the
+    size; None where `op` does not fit the input."""
     if graph[node].get("op") != "identity":
         return None
     shape = infer_shapes(graph)[node].inp
     channels = shape[0]
+    act = [("relu", {})] if relu else []
     if len(shape) == 1 and op == "conv":
-        ops = [("linear", {"out": channels}), ("bn", {})]
+        ops = [("linear", {"out": channels}), ("bn", {}), *act]
     elif len(shape) != 3:
         return None
     elif op in ("conv", "sepconv"):
-        ops = [(op, {"out": channels, "k": k}), ("bn", {})]
+        ops = [(op, {"out": channels, "k": k}), ("bn", {}), *act]
     else:
         ops = [(op, {"k": k, "stride": 1, "padding": k // 2})]
     return Graft(node, donor_json(ops))
