@@ -19,7 +19,7 @@ SPEC = """
 data spirals(n: 200)
 model m { linear(4..16) as hidden tanh linear(classes) }
 train { epochs 4 seed 0 }
-grow { every 1 epochs split(frac: 0.5, eps: 0.01) }
+grow { every 1 epochs after_growth(optimizer: carry) split(frac: 0.5, eps: 0.01) }
 """
 
 

@@ -10,11 +10,12 @@ from click.testing import CliRunner
 from growdsl.cli import main
 from growdsl.run.replay import EDIT_EVENTS
 
-GRAFT = {"kind": "graft", "node": "m.1", "donor": {"nodes": [], "edges": []}}
-INSERT = {"kind": "insert", "parent": "m.c1", "pos": 1, "op": "identity", "args": {}, "node": "m.c1.id"}
+RELU = {"args": {}, "id": "*", "kind": "op", "label": None, "op": "relu"}
+GRAFT = {"kind": "graft", "node": "m.1", "donor": {"nodes": [RELU], "edges": []}}
+INSERT = {"kind": "insert", "parent": "m.c1", "pos": 1, "op": "identity", "args": {}}
 LINES = [
     {"event": "sample", "epoch": 0, "member": 3, "edit": GRAFT},
-    {"event": "epoch", "epoch": 1, "loss": 0.5},
+    {"event": "epoch", "epoch": 1, "loss": 0.5, "params": 10, "flops": 20},
     {"event": "mix", "epoch": 2, "member": 3, "parents": [1, 2], "positions": ["m.1"], "edit": GRAFT},
     {"event": "pathlevel", "epoch": 2, "member": 3, "edit": {"kind": "several", "edits": [INSERT, INSERT]}},
     {
