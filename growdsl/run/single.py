@@ -121,12 +121,13 @@ def run(
     writes = distributed.writes()  # only rank 0 of a distributed run writes the folder
     board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None and writes else None
     from growdsl.search.driver import MEMBERS, SEARCH_FILES  # the search imports this module
+    from growdsl.search.population import LINEAGE, POPULATION_PNG  # what its methods add (evolution too)
 
     text = spec_text(spec)
     # the net is built before the folder is made: one too large to allocate leaves no folder;
     # rank 0 records its device (`cuda:0` on GPUs); a resume under the launcher drops the index
     payload = initial_payload(graph, config, config.seed, total_epochs(config, info), _extra(text, dev))
-    leftovers = (*SEARCH_FILES, MEMBERS)
+    leftovers = (*SEARCH_FILES, MEMBERS, LINEAGE, POPULATION_PNG)
     run_dir = distributed.on_rank0(lambda: make_run_dir(out, graph.root, force=force, leftovers=leftovers))
     if writes:
         write_identity(run_dir, text)

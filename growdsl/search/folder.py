@@ -24,6 +24,7 @@ LOG_FIELDS = {
     "best": {"fitness": (number_or_null, True), "test_acc": (number_or_null, False)},
     "leg": {"time": (seconds, False)},
     "episode": {"time": (seconds, False)},
+    "round": {"time": (seconds, False)},
 }
 
 
@@ -52,9 +53,10 @@ def read_search_log(run_dir: Path) -> SearchLog:
     """The search's log, checked; a RunError naming `search.jsonl:LINE:` for a damaged line."""
     lines = read_json_lines(run_dir / LOG, LOG_FIELDS)
     members = {r["member"] for r in lines if r["event"] in ("evaluate", "crash") and "member" in r}
-    # a leg's wall time is its `train` and `exploit`, an episode's `sample`, `train` and `update`;
-    # `compute` adds up the members' own times, which overlap when they train in parallel
-    timed = [r.get("time", {}) for r in lines if r["event"] in ("leg", "episode")]
+    # a round's line (a leg, an episode, a cycle: whatever the method names its rounds) holds its
+    # wall time as `train` and `after`; `compute` adds up the members' own times, which overlap when
+    # they train in parallel (an evaluate line's `time` is a number: one member's)
+    timed = [r["time"] for r in lines if isinstance(r.get("time"), dict)]
     wall = sum(v or 0.0 for t in timed for k, v in t.items() if k != "compute") if timed else None
     best = next((r for r in reversed(lines) if r["event"] == "best"), None)
     return SearchLog(lines, best, len(members), wall)

@@ -61,7 +61,7 @@ def test_compare_shows_a_search_as_its_best_member_with_the_searchs_own_time(sea
     assert result.exit_code == 0, result.output
     log = _log(folder)
     best = next(r for r in log if r["event"] == "best")
-    wall = sum(r["time"]["train"] + r["time"]["exploit"] for r in log if r["event"] == "leg")
+    wall = sum(r["time"]["train"] + r["time"]["after"] for r in log if r["event"] == "leg")
     row = result.output.splitlines()[1]
     assert f"{wall:.1f}" in row.split() and f"search: member {best['member']} best of 2" in row
 
