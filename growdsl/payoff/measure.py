@@ -26,13 +26,12 @@ brief training) is not counted.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from growdsl import ir, plugins
+from growdsl import ir, plugins, strict_json
 from growdsl.compile import compile_graph
 from growdsl.errors import RunError
 from growdsl.export.spec import final_spec
@@ -64,7 +63,7 @@ class Trial:
 
     def key(self) -> tuple[str, int, bool]:
         """Trainings with the same key are the same training."""
-        return json.dumps(ir.to_json(self.graph), sort_keys=True), self.seed, self.grows
+        return strict_json.dumps(ir.to_json(self.graph), sort_keys=True), self.seed, self.grows
 
 
 @dataclass(frozen=True)

@@ -127,7 +127,7 @@ def test_a_search_on_a_real_local_ray_runs_end_to_end(tmp_path):
     [
         ("pbtt(population: 4)", "did you mean 'pbt'", "10:8"),
         ("pbt(populaton: 4)", "did you mean 'population'", "10:12"),
-        ("pbt(population: 1)", "a whole number >= 2", "10:24"),
+        ("pbt(population: 1)", "a whole number in [2, 10000]", "10:24"),
         ("pbt(replace: 0.75)", "in (0.0, 0.5]", "10:21"),
         ("pbt(replace: 0)", "in (0.0, 0.5]", "10:21"),
         ("pbt(mode: mutate, mix: 0.5)", "applies to mode: mix only", "10:31"),
