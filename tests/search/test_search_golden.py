@@ -12,7 +12,8 @@ parents share began exchanging shrink-perturbed weights as the PBT-NAS authors' 
 the path-level search came to follow the authors' code (MLP actors, the encoder re-run before every
 decision, the authors' baseline and clip, children on a fresh SGD with a cosine schedule;
 docs/methods/pathlevel.md), by this file run as a script, and again after that branch was merged
-with the others: from its first child on the merged code draws other decisions (not explained yet). Numbers are
+with the others: from its first child on the merged code draws other decisions (not explained
+yet). Numbers are
 compared to 1e-6 (relative): another CPU may sum a loss in another order."""
 
 from __future__ import annotations
