@@ -43,6 +43,9 @@ def iris_csv(tmp_path, monkeypatch):
     (tmp_path / "data" / "iris.csv").write_text("\n".join(rows) + "\n")
     for label in ("cat", "dog"):  # the docs' image folder: check lists its classes
         (tmp_path / "data" / "imagenet" / "train" / label).mkdir(parents=True)
+        from PIL import Image  # a class folder must hold an image (the `folder` scan refuses empty ones)
+
+        Image.new("RGB", (4, 4)).save(tmp_path / "data" / "imagenet" / "train" / label / "0.png")
     monkeypatch.chdir(tmp_path)
 
 

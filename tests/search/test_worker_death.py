@@ -79,12 +79,3 @@ def test_a_killed_worker_fails_no_job_and_its_job_trains_to_the_same_weights(con
         assert result.error is None, result.error
         for name, tensor in reference[member].payload["model"].items():
             assert torch.equal(result.payload["model"][name], tensor), (member, name)
-
-
-def test_a_job_whose_worker_dies_twice_fails_alone_with_the_reason(context_and_jobs):
-    context, jobs = context_and_jobs
-    results, killed = _run_with_kills(context, jobs, [3, 3])
-    assert len(set(killed)) == 2 and sorted(results) == [0, 1, 2, 3]
-    assert results[3].payload is None and "worker process died twice" in results[3].error
-    assert "signal 9" in results[3].error
-    assert all(results[m].error is None for m in (0, 1, 2))
