@@ -14,6 +14,7 @@ neuron never trains in torch, whose relu'(0) is 0).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from growdsl.grow.net import Net
 from growdsl.grow.newneurons.collect import SiteStats
@@ -21,8 +22,7 @@ from growdsl.grow.newneurons.place import NeuronValues
 from growdsl.grow.newneurons.transform import NewNeuronTransform, Proposed
 from growdsl.grow.registry import register_transform
 from growdsl.grow.surgery import axes
-from growdsl.grow.transform import read_transform_options, step_options
-from growdsl.lang.ast import Call
+from growdsl.grow.transform import step_options
 from growdsl.lazy import torch
 from growdsl.options import Option, integer, number
 
@@ -61,13 +61,9 @@ def gradmax_directions(correlation: torch.Tensor, k: int) -> GradMaxDirections:
 class GradMaxTransform(NewNeuronTransform):
     """The `gradmax` transform of a grow block; options as in `GRADMAX_OPTIONS`."""
 
-    name: str = "gradmax"
+    OPTIONS: ClassVar[dict[str, Option]] = GRADMAX_OPTIONS
 
-    @classmethod
-    def from_call(cls, call: Call) -> GradMaxTransform:
-        """Validate `gradmax(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, GRADMAX_OPTIONS)
-        return cls(options, on_span, call)
+    name: str = "gradmax"
 
     def neurons(self, stats: SiteStats, k: int, net: Net) -> list[Proposed]:
         """The top `k` directions, scored by the squared gradient norm of the neuron's incoming

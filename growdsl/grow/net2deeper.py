@@ -11,7 +11,7 @@ room is a candidate at a random score times its cost, so the policy picks unifor
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growdsl.errors import SpecError
 from growdsl.grow.deepen import NotIdentity, deepen, identity_init
@@ -24,13 +24,11 @@ from growdsl.grow.transform import (
     OptionsTransform,
     Pair,
     labels_option,
-    read_transform_options,
     targets,
 )
 from growdsl.ir.cost import added_cost
 from growdsl.ir.edits import AppendCopy
 from growdsl.ir.graph import ArchGraph
-from growdsl.lang.ast import Call
 from growdsl.lazy import torch
 from growdsl.options import Option, integer
 
@@ -45,13 +43,9 @@ NET2DEEPER_OPTIONS: dict[str, Option] = {
 class Net2DeeperTransform(OptionsTransform):
     """The `net2deeper` transform of a grow block; options as in `NET2DEEPER_OPTIONS`."""
 
-    name: str = "net2deeper"
+    OPTIONS: ClassVar[dict[str, Option]] = NET2DEEPER_OPTIONS
 
-    @classmethod
-    def from_call(cls, call: Call) -> Net2DeeperTransform:
-        """Validate `net2deeper(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, NET2DEEPER_OPTIONS)
-        return cls(options, on_span, call)
+    name: str = "net2deeper"
 
     def repeats(self, graph: ArchGraph) -> list[str]:
         """Growable repeats (`repeat lo..hi`) holding a target layer (any, without `on`)."""

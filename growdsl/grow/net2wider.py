@@ -13,7 +13,7 @@ drift apart while the function stays the same up to rounding.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
@@ -24,7 +24,6 @@ from growdsl.grow.transform import (
     LossFn,
     OptionsTransform,
     Pair,
-    read_transform_options,
     step_limit,
     step_options,
     targets,
@@ -33,7 +32,6 @@ from growdsl.ir.cost import added_cost
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import Widen
 from growdsl.ir.graph import ArchGraph
-from growdsl.lang.ast import Call
 from growdsl.lazy import torch
 from growdsl.options import Option, number
 
@@ -55,13 +53,9 @@ class Copy:
 class Net2WiderTransform(OptionsTransform):
     """The `net2wider` transform of a grow block; options as in `NET2WIDER_OPTIONS`."""
 
-    name: str = "net2wider"
+    OPTIONS: ClassVar[dict[str, Option]] = NET2WIDER_OPTIONS
 
-    @classmethod
-    def from_call(cls, call: Call) -> Net2WiderTransform:
-        """Validate `net2wider(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, NET2WIDER_OPTIONS)
-        return cls(options, on_span, call)
+    name: str = "net2wider"
 
     def layers(self, graph: ArchGraph) -> list[str]:
         """Target layers with a width range that can gain neurons (linear, conv or sepconv)."""

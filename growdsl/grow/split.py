@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growdsl.errors import SpecError
 from growdsl.grow.eps_search import EpsSearch, decrease_measurer, search_eps
@@ -37,7 +37,6 @@ from growdsl.grow.transform import (
     LossFn,
     OptionsTransform,
     Pair,
-    read_transform_options,
     step_limit,
     step_options,
     targets,
@@ -107,12 +106,13 @@ class SplitChoice:
 class SplitTransform(OptionsTransform):
     """The `split` transform of a grow block; options as in `SPLIT_OPTIONS`."""
 
+    OPTIONS: ClassVar[dict[str, Option]] = SPLIT_OPTIONS
+
     name: str = "split"
 
     @classmethod
-    def from_call(cls, call: Call) -> SplitTransform:
-        """Validate `split(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, SPLIT_OPTIONS)
+    def refuse_conflicts(cls, options: dict[str, Any], call: Call) -> None:
+        """Options of one method given with another, and `eps: auto` with nothing to predict."""
         given = call.keywords
         method = options["method"]
         for signed_only in ("solver", "c", "scheme"):
@@ -132,7 +132,6 @@ class SplitTransform(OptionsTransform):
                 given["eps"].span,
                 expected="a number such as eps: 0.01",
             )
-        return cls(options, on_span, call)
 
     def continual(self) -> SplitTransform:
         """Never: a split changes an old neuron, which continual learning keeps frozen."""

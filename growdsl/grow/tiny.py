@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growdsl.grow.eps_search import decrease_measurer
 from growdsl.grow.net import Net
@@ -23,8 +23,8 @@ from growdsl.grow.newneurons.collect import SiteStats
 from growdsl.grow.newneurons.place import NeuronValues
 from growdsl.grow.newneurons.transform import NewNeuronTransform, Proposed
 from growdsl.grow.registry import register_transform
-from growdsl.grow.transform import Candidate, LossFn, Pair, read_transform_options, step_options
-from growdsl.lang.ast import Call, Name
+from growdsl.grow.transform import Candidate, LossFn, Pair, step_options
+from growdsl.lang.ast import Name
 from growdsl.lazy import torch
 from growdsl.options import BadValue, Option, integer, number
 
@@ -97,13 +97,9 @@ def linear_decrease(stats: SiteStats, alpha: torch.Tensor, omega: torch.Tensor) 
 class TinyTransform(NewNeuronTransform):
     """The `tiny` transform of a grow block; options as in `TINY_OPTIONS`."""
 
-    name: str = "tiny"
+    OPTIONS: ClassVar[dict[str, Option]] = TINY_OPTIONS
 
-    @classmethod
-    def from_call(cls, call: Call) -> TinyTransform:
-        """Validate `tiny(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, TINY_OPTIONS)
-        return cls(options, on_span, call)
+    name: str = "tiny"
 
     def neurons(self, stats: SiteStats, k: int, net: Net) -> list[Proposed]:
         """The bottleneck's neurons at γ = 1 (`gamma` scales them in `propose`), each scored by

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, Self
 
 from growdsl.errors import Span, SpecError
 from growdsl.grow.net import Net
@@ -85,9 +85,24 @@ class OptionsTransform:
     """What the transforms share: their call's validated options (`read_transform_options`), the
     span `on:` errors point at, and the check that `on:` names labels of the model."""
 
+    OPTIONS: ClassVar[dict[str, Option]] = {}
+
     options: dict[str, Any]
     on_span: Span | None = None
     call: Call | None = None
+
+    @classmethod
+    def from_call(cls, call: Call) -> Self:
+        """Validate the call's options against the class's `OPTIONS`, then the combinations
+        `refuse_conflicts` forbids; every mistake is a SpecError at its place."""
+        options, on_span = read_transform_options(call, cls.OPTIONS)
+        cls.refuse_conflicts(options, call)
+        return cls(options, on_span, call)
+
+    @classmethod
+    def refuse_conflicts(cls, options: dict[str, Any], call: Call) -> None:
+        """Options that are valid one by one but not together (a SpecError at the place); none
+        unless a transform says otherwise."""
 
     def check(self, graph: ArchGraph) -> None:
         """`on:` must name labels of the model."""

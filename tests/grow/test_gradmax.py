@@ -8,28 +8,19 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from small_nets import assert_grow_mistake, small_net
 
-from growdsl.compile import compile_graph
-from growdsl.errors import SpecError
 from growdsl.grow.gradmax import GradMaxTransform, gradmax_directions
-from growdsl.grow.net import Net
 from growdsl.grow.newneurons.collect import collect_stats
 from growdsl.grow.newneurons.sites import find_neuron_site
 from growdsl.grow.step import apply_chosen
-from growdsl.ir import lower
-from growdsl.lang import parse_text, parse_value
+from growdsl.lang import parse_value
 
 CLASSES = 5
 
 
 def _net(body: str = "linear(4..12) as h tanh linear(5)", seed: int = 0):
-    graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), (6,), None)
-    torch.manual_seed(seed)
-    net = Net(graph, compile_graph(graph).double())
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(80, 6, dtype=torch.double, generator=gen)
-    y = torch.randint(0, CLASSES, (80,), generator=gen)
-    return net, (x, y)
+    return small_net(body, (6,), 80, CLASSES, seed)
 
 
 def _transform(options: str) -> GradMaxTransform:
@@ -127,9 +118,4 @@ def test_zero_fan_in_leaves_the_function_unchanged_and_a_small_one_moves_it_with
     ],
 )
 def test_mistakes_are_spec_errors_at_their_place(model, options, message):
-    from growdsl import api
-
-    text = f"data digits\nmodel m {{ {model} }}\ngrow {{ every 2 epochs\n gradmax({options}) }}\n"
-    with pytest.raises(SpecError, match=message) as err:
-        api.check(parse_text(text, "t.grow"))
-    assert err.value.span is not None and err.value.span.line == 4
+    assert_grow_mistake(model, f"gradmax({options})", message)

@@ -7,17 +7,13 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from small_nets import assert_grow_mistake, small_net
 
-from growdsl import api
-from growdsl.compile import compile_graph
-from growdsl.errors import SpecError
-from growdsl.grow.net import Net
 from growdsl.grow.net2deeper import Net2DeeperTransform
 from growdsl.grow.net2wider import Net2WiderTransform
 from growdsl.grow.policy import Budget, GrowthPolicy, Schedule
 from growdsl.grow.step import apply_chosen
-from growdsl.ir import lower
-from growdsl.lang import parse_text, parse_value
+from growdsl.lang import parse_value
 
 MLP = "linear(4..12) as h relu repeat 1..3 { linear(4) relu } linear(3)"
 CNN = "conv(3..8, k: 3) as h bn relu repeat 1..3 { conv(3, k: 3) bn relu } flatten linear(3)"
@@ -25,11 +21,7 @@ CNN = "conv(3..8, k: 3) as h bn relu repeat 1..3 { conv(3, k: 3) bn relu } flatt
 
 def _net(body: str):
     shape = (5,) if body.startswith("linear") else (2, 6, 6)
-    graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), shape, None)
-    torch.manual_seed(0)
-    net = Net(graph, compile_graph(graph).double())
-    x = torch.randn(64, *shape, dtype=torch.double)
-    y = torch.randint(0, 3, (64,))
+    net, (x, y) = small_net(body, shape, 64, 3)
     net.model.train()
     with torch.no_grad():
         net.model(x)  # BN statistics away from their defaults
@@ -95,7 +87,4 @@ def test_net2deeper_offers_nothing_where_the_body_cannot_be_the_identity():
     ],
 )
 def test_mistakes_are_spec_errors_at_their_place(model, grow, message):
-    text = f"data digits\nmodel m {{ {model} }}\ngrow {{ every 2 epochs\n {grow} }}\n"
-    with pytest.raises(SpecError, match=message) as err:
-        api.check(parse_text(text, "t.grow"))
-    assert err.value.span is not None and err.value.span.line == 4
+    assert_grow_mistake(model, grow, message)

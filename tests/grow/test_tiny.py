@@ -8,28 +8,21 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from small_nets import small_net
 
-from growdsl.compile import compile_graph
 from growdsl.errors import SpecError
 from growdsl.grow.net import Net
 from growdsl.grow.newneurons.collect import SiteStats, collect_stats
 from growdsl.grow.newneurons.sites import find_neuron_site
 from growdsl.grow.step import apply_chosen
 from growdsl.grow.tiny import TinyTransform, bottleneck, linear_decrease
-from growdsl.ir import lower
 from growdsl.lang import parse_text, parse_value
 
 CLASSES = 4
 
 
 def _net(body: str = "linear(3..12) as h tanh linear(4)", seed: int = 0):
-    graph = lower(parse_text(f"model m {{ {body} }}", "t.grow"), (5,), None)
-    torch.manual_seed(seed)
-    net = Net(graph, compile_graph(graph).double())
-    gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(120, 5, dtype=torch.double, generator=gen)
-    y = torch.randint(0, CLASSES, (120,), generator=gen)
-    return net, (x, y)
+    return small_net(body, (5,), 120, CLASSES, seed)
 
 
 def _stats(net: Net, data) -> SiteStats:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growdsl.errors import SpecError
 from growdsl.grow import collective
@@ -36,7 +36,6 @@ from growdsl.grow.transform import (
     LossFn,
     OptionsTransform,
     Pair,
-    read_transform_options,
     step_limit,
     step_options,
     targets,
@@ -100,19 +99,19 @@ class NewLayer:
 class FireflyTransform(OptionsTransform):
     """The `firefly` transform of a grow block; options as in `FIREFLY_OPTIONS`."""
 
+    OPTIONS: ClassVar[dict[str, Option]] = FIREFLY_OPTIONS
+
     name: str = "firefly"
 
     @classmethod
-    def from_call(cls, call: Call) -> FireflyTransform:
-        """Validate `firefly(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, FIREFLY_OPTIONS)
+    def refuse_conflicts(cls, options: dict[str, Any], call: Call) -> None:
+        """Every kind of candidate switched off: a step that proposes nothing."""
         if options["wider"] == options["candidates"] == options["deeper"] == 0:
             raise SpecError(
                 "firefly with wider: 0, candidates: 0 and deeper: 0 proposes nothing",
                 call.span,
                 hint="give new neurons (wider), splits (candidates) or new layers (deeper)",
             )
-        return cls(options, on_span, call)
 
     def continual(self) -> FireflyTransform:
         """New neurons only: a split changes an old neuron and a new layer sits in every task's

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from growdsl.errors import SpecError
 from growdsl.grow import collective
@@ -32,7 +32,6 @@ from growdsl.grow.transform import (
     OptionsTransform,
     Pair,
     labels_option,
-    read_transform_options,
     targets,
 )
 from growdsl.ir.cost import added_cost
@@ -102,12 +101,13 @@ class Payload:
 class PathLevelTransform(OptionsTransform):
     """The `pathlevel` transform of a grow block; options as in `PATHLEVEL_OPTIONS`."""
 
+    OPTIONS: ClassVar[dict[str, Option]] = PATHLEVEL_OPTIONS
+
     name: str = "pathlevel"
 
     @classmethod
-    def from_call(cls, call: Call) -> PathLevelTransform:
-        """Validate `pathlevel(...)`'s options; every mistake is a SpecError at its place."""
-        options, on_span = read_transform_options(call, PATHLEVEL_OPTIONS)
+    def refuse_conflicts(cls, options: dict[str, Any], call: Call) -> None:
+        """`replace_with` without `replace` among the ops."""
         given = call.keywords
         if "replace_with" in given and "replace" not in options["ops"]:
             raise SpecError(
@@ -115,7 +115,6 @@ class PathLevelTransform(OptionsTransform):
                 given["replace_with"].span,
                 hint="add replace to ops",
             )
-        return cls(options, on_span, call)
 
     def continual(self) -> PathLevelTransform:
         raise SpecError(
