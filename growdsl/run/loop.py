@@ -163,7 +163,6 @@ def train_epoch(
     state.model.train()
     model = distributed.training_model(state.model)  # wrapped anew after growth replaced it
     total = torch.zeros((), device=x.device)
-    model = distributed.training_model(state.model)  # wrapped anew after growth replaced it
     seen = torch.zeros((), device=x.device)
     chunks = batches(len(x), config.batch, state.shuffle, x.device)
     for step, (xb, yb) in enumerate(training_batches(train, chunks, state.shuffle), start=1):
