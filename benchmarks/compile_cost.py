@@ -53,7 +53,7 @@ def main() -> None:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     progress = TrainingProgress(False, 1, 1)
     (grow,) = growth_hooks(spec.grow, data, config)
-    schedule = GrowthPolicy.from_block(spec.grow).schedule
+    schedule = GrowthPolicy.from_block(spec.grow).schedule.for_run(config.epochs)
     due = next(e for e in range(1, config.epochs) if schedule.due(e, []))
 
     def epochs(backend: str | None) -> list[float]:

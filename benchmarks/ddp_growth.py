@@ -73,7 +73,7 @@ def step_cost(transform: str, width: int, device: str, repeats: int) -> dict:
     dev = torch.device(device)
     train = (data.train[0].to(dev), data.train[1].to(dev))
     payload = initial_payload(graph, config, config.seed, config.epochs)
-    policy = GrowthPolicy.from_block(spec.grow)
+    policy = GrowthPolicy.from_block(spec.grow).for_run(config.epochs)
     best = None
     for _ in range(repeats):
         state = state_from_payload(payload, config, dev, config.epochs)

@@ -5,12 +5,14 @@ net, and cost less training compute than the width sweep?
 The task is scikit-learn's `make_classification` (generated here, never used to choose any
 growth option: 2,500 rows, 20 features of which 8 informative, 4 classes, 2 clusters a class,
 5 % of labels flipped), written to a CSV that the spec reads with `data csv(...)`. The spec uses
-growdsl's growth defaults (growth at convergence, a fresh optimizer and a restarted schedule).
+growdsl's growth defaults (every ceil(40 / 6) = 7 epochs, a fresh optimizer and a restarted
+schedule).
 
-    python benchmarks/payoff_untuned.py [--method split|firefly] [--every N] [--seeds 5] [--workers 2]
-        [--json FILE]
+    python benchmarks/payoff_untuned.py [--method split|firefly] [--every N | --plateau] [--seeds 5]
+        [--workers 2] [--json FILE]
 
-`--every N` grows every N epochs instead of at convergence (the default schedule).
+`--every N` grows every N epochs instead; `--plateau` at convergence, the smoothed relative plateau
+that was the default before (`when plateau(patience: 3, rel: 0.01, smooth: 3)`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ METHODS = {
 }
 MODEL = "linear(8..64) as h1 relu linear(8..64) as h2 relu linear(classes)"
 TRAIN = "epochs 40 batch 64 optimizer adam(lr: 3e-3) seed 0"
+PLATEAU = "when plateau(patience: 3, rel: 0.01, smooth: 3)"
 
 
 def write_task(folder: Path) -> Path:
@@ -45,14 +48,16 @@ def write_task(folder: Path) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--method", choices=sorted(METHODS), default="split")
-    parser.add_argument("--every", type=int, help="grow every N epochs (default: at convergence)")
+    when = parser.add_mutually_exclusive_group()
+    when.add_argument("--every", type=int, help="grow every N epochs (default: every sixth of the run)")
+    when.add_argument("--plateau", action="store_true", help="grow at convergence (the default before)")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         csv = write_task(Path(tmp))
-        when = f"every {args.every} epochs " if args.every else ""
+        when = f"every {args.every} epochs " if args.every else f"{PLATEAU} " if args.plateau else ""
         grow = f"{when}until params > 6000 {METHODS[args.method]}"
         text = st.spec_text(f'csv(path: "{csv}", target: "label", test: 0.2)', MODEL, TRAIN, grow)
         path = Path(tmp) / f"untuned_{args.method}{'_every' if args.every else ''}.grow"

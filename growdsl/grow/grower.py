@@ -72,7 +72,14 @@ class Grower:
             input_shape, classes = info.input_shape, info.classes if classes is None else classes
         graph = ir.lower(self.spec, tuple(input_shape), classes)
         self.config = train_config(self.spec.train, regression=classes is None)
-        self.policy = GrowthPolicy.from_block(self.spec.grow)
+        self.policy = GrowthPolicy.from_block(self.spec.grow).for_run(self.config.epochs)
+        if self.policy.after.warmup:
+            raise SpecError(
+                "after_growth(warmup: N) ramps the learning rate of growdsl's own training loop; "
+                "a Grower hands the optimizer back to yours",
+                self.spec.grow.span,
+                hint="remove warmup and warm the learning rate up in your loop after a step (grower.grew)",
+            )
         for transform in self.policy.transforms:
             transform.check(graph)
         self.loss_fn = loss_fn or (lambda out, y: compute_loss(self.config.loss, out, y))

@@ -33,7 +33,7 @@ from typing import Any
 
 from growdsl import ir, plugins, strict_json
 from growdsl.compile import compile_graph
-from growdsl.errors import RunError
+from growdsl.errors import RunError, SpecError
 from growdsl.export.spec import final_spec
 from growdsl.grow.policy import check_grow
 from growdsl.lang.ast import Spec
@@ -127,39 +127,72 @@ class Payoff:
 Progress = Callable[[str], None]
 
 
-def payoff(
-    spec: Spec, seeds: int = 5, widths: int = 4, workers: int = 2, progress: Progress | None = None
-) -> Payoff:
-    """Train every arm for `seeds` seeds (the spec's seed and the next ones) and `widths` sweep
-    widths in `workers` processes; `progress` gets a line per finished training."""
+@dataclass(frozen=True)
+class Plan:
+    """What `payoff` will train, settled before any data is read or any net trained: the spec is
+    one payoff can measure, its grow block fits its model, and the start net and the sweep's
+    widths are known."""
+
+    spec: Spec
+    info: datasets.DataInfo
+    config: TrainConfig
+    start: ir.ArchGraph
+    seeds: list[int]
+    widths: int
+    notes: tuple[str, ...]
+
+    def first_round(self) -> list[Trial]:
+        """The trainings that need nothing trained before them: grown, start and the sweep."""
+        trials = [Trial("grown", s, self.start, grows=True) for s in self.seeds]
+        trials += [Trial("start", s, self.start) for s in self.seeds]
+        if arms.has_widths(self.start):
+            trials += [
+                Trial("sweep", s, arms.at_fraction(self.start, t), fraction=t)
+                for t in arms.sweep_fractions(self.widths)
+                for s in self.seeds
+            ]
+        return trials
+
+
+def plan(spec: Spec, seeds: int = 5, widths: int = 4) -> Plan:
+    """Check that payoff can measure `spec` and settle its arms (no data read, nothing trained);
+    every reason it cannot is a GrowDSLError (exit code 2)."""
     if spec.grow is None:
         raise RunError(f"{spec.file} has no grow block: payoff compares a grown net with its alternatives")
     if spec.search is not None:
         raise RunError(f"{spec.file} has a search block: payoff measures one growing net, not a search")
     info = datasets.describe(spec.data)
     if info.tasks:
-        raise RunError(f"{spec.file} trains on a sequence of tasks: payoff needs one data set")
+        raise SpecError(
+            "payoff compares a grown net with nets trained from scratch on one data set, and this "
+            "spec trains on a sequence of tasks: there a grown net keeps the old tasks' outputs by "
+            "freezing the neurons they use and adding new ones, which a net trained from scratch "
+            "cannot do, so its final net from scratch, uniform widths and sweep are no baselines",
+            spec.data.span if spec.data is not None else None,
+            hint="compare continual growth with random growth and fixed nets (frozen, or forgetting): "
+            "docs/methods/payoff.md, 'A sequence of tasks'",
+        )
     config = train_config(spec.train, regression=info.classes is None)
     start = ir.lower(spec, info.input_shape, info.classes)
     check_grow(spec.grow, start)
+    notes = () if arms.has_widths(start) else ("no growable width range: no uniform or sweep arm",)
+    return Plan(spec, info, config, start, [config.seed + i for i in range(seeds)], widths, notes)
+
+
+def payoff(
+    spec: Spec, seeds: int = 5, widths: int = 4, workers: int = 2, progress: Progress | None = None
+) -> Payoff:
+    """Train every arm for `seeds` seeds (the spec's seed and the next ones) and `widths` sweep
+    widths in `workers` processes; `progress` gets a line per finished training."""
+    planned = plan(spec, seeds, widths)
+    config, start, seed_list, info = planned.config, planned.start, planned.seeds, planned.info
     data = datasets.load_data(spec.data, config.seed)
-    seed_list = [config.seed + i for i in range(seeds)]
-    notes = []
-    if not arms.has_widths(start):
-        notes.append("no growable width range: no uniform or sweep arm")
+    notes = list(planned.notes)
     context = TrainingContext(data, config, spec.grow, threads_per_member(workers), tuple(plugins.loaded()))
     backend = make_backend(Backend("local"), context, workers)
     runner = _Runner(backend, data, config, progress or (lambda _line: None))
     try:
-        first = [Trial("grown", s, start, grows=True) for s in seed_list]
-        first += [Trial("start", s, start) for s in seed_list]
-        if arms.has_widths(start):
-            first += [
-                Trial("sweep", s, arms.at_fraction(start, t), fraction=t)
-                for t in arms.sweep_fractions(widths)
-                for s in seed_list
-            ]
-        done = runner.train(first)
+        done = runner.train(planned.first_round())
         grown = {s: done[Trial("grown", s, start, grows=True).key()] for s in seed_list}
         second = [Trial("final_scratch", s, _from_final_grow(spec, grown[s].graph, info)) for s in seed_list]
         if arms.has_widths(start):

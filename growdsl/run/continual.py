@@ -114,7 +114,8 @@ def fit_tasks(
         after_epoch = functools.partial(_after_epoch, t, end, grow, relay)
         try:
             fit(state, data, config, stop_at=min(end, stop_at), log=log, save=save,
-                after_epoch=(after_epoch,), show_progress=show_progress, run_epochs=total)  # fmt: skip
+                after_epoch=(after_epoch,), show_progress=show_progress, run_epochs=total,
+                warmup=policy.after.warmup if policy is not None else 0)  # fmt: skip
         finally:
             freeze.lift()
     state.head = None

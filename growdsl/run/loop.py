@@ -34,6 +34,7 @@ from growdsl.run.datasets import Pair, Splits
 from growdsl.run.execution import Execution
 from growdsl.run.precision import backward_and_step
 from growdsl.run.progress import TrainingProgress
+from growdsl.run.warmup import scaled_lr, warmup_factors
 
 EVAL_BATCH = 1024
 PROGRESS_EVERY = 10  # steps between live loss readings: each one syncs a GPU
@@ -154,10 +155,12 @@ def train_epoch(
     config: TrainConfig,
     progress: TrainingProgress,
     execution: Execution | None = None,
+    warmup: int = 0,
 ) -> float:
     """One pass over the training split (augmented where the data say so, drawing from the
     shuffle generator after the epoch's order); returns the mean training loss. `execution`
-    (default: the one `config` and the data's device say) runs each batch."""
+    (default: the one `config` and the data's device say) runs each batch; `warmup` batches after
+    a growth step run at a learning rate ramped up linearly (growdsl/run/warmup.py)."""
     x, _ = train
     execution = execution or Execution(config, x.device)
     state.model.train()
@@ -165,6 +168,7 @@ def train_epoch(
     total = torch.zeros((), device=x.device)
     seen = torch.zeros((), device=x.device)
     chunks = batches(len(x), config.batch, state.shuffle, x.device)
+    factors = warmup_factors(state.history, state.epoch, len(chunks), warmup)
     for step, (xb, yb) in enumerate(training_batches(train, chunks, state.shuffle), start=1):
         weight = 1.0
         if collective.active():  # this rank's part of the global batch (augmented alike on every rank)
@@ -175,7 +179,8 @@ def train_epoch(
             out = outputs(forward, xb, state.head)
             loss = compute_loss(config.loss, out.float(), yb) if len(yb) else out.sum() * 0.0
         state.optimizer.zero_grad(set_to_none=True)
-        backward_and_step(loss * weight if weight != 1.0 else loss, state.optimizer, state.scaler)
+        with scaled_lr(state.optimizer, factors[step - 1]):
+            backward_and_step(loss * weight if weight != 1.0 else loss, state.optimizer, state.scaler)
         total += loss.detach() * len(yb)
         seen += len(yb)
         live = progress.enabled and step % PROGRESS_EVERY == 0
@@ -197,6 +202,7 @@ def fit(
     after_epoch: Sequence[AfterEpoch] = (),
     show_progress: bool = False,
     run_epochs: int | None = None,
+    warmup: int = 0,
 ) -> None:
     """Train from `state.epoch` up to epoch `stop_at`. After each epoch: evaluate on the held-out
     split (val if there is one, else test; its loss is the one held-out metric of a regression
@@ -204,8 +210,10 @@ def fit(
     `after_epoch` (which may append records of its own, e.g. growth steps), `log` the new records,
     then `save` the state. `run_epochs` is the run's epoch count the progress bar shows (a task
     sequence is fit one task at a time, but counts its epochs over all tasks); default
-    `config.epochs`. An epoch whose mean training loss is not finite raises DivergenceError before
-    anything of it is logged or saved, so the last checkpoint is the last good state."""
+    `config.epochs`; `warmup`: the batches of learning-rate warm-up after a growth step (the grow
+    block's `after_growth(warmup: N)`). An epoch whose mean training loss is not finite raises
+    DivergenceError before anything of it is logged or saved, so the last checkpoint is the last
+    good state."""
     held_out = data.val if data.val is not None else data.test
     steps = steps_per_epoch(len(data.train[0]), config.batch)
     execution = Execution(config, data.train[0].device)
@@ -214,7 +222,7 @@ def fit(
         while state.epoch < stop_at:
             start = time.perf_counter()
             progress.start_epoch(state.epoch + 1, steps, ir.param_count(state.graph))
-            loss = train_epoch(state, data.train, config, progress, execution)
+            loss = train_epoch(state, data.train, config, progress, execution, warmup)
             if not math.isfinite(loss):  # the epoch's mean: one check an epoch, no extra sync a step
                 raise DivergenceError(state.epoch + 1, loss)
             held_out_loss, acc = evaluate(state.model, held_out, config.loss, state.head, execution)

@@ -70,6 +70,11 @@ def initial_payload(
     return {**state.checkpoint_payload(), **(extra or {})}
 
 
+def growth_warmup(grow: GrowBlock | None) -> int:
+    """The batches of learning-rate warm-up after a growth step (`after_growth(warmup: N)`)."""
+    return 0 if grow is None else GrowthPolicy.from_block(grow).after.warmup
+
+
 def growth_hooks(grow: GrowBlock | None, data: Splits, config: TrainConfig) -> tuple:
     """The growth policy's after-epoch hook for a `grow` block (none without one)."""
     if grow is None:
@@ -122,7 +127,8 @@ def train_member(
         grown = rollback.scaled_config(config, rollback.lr_scale(config, state.history))
         try:
             fit(state, data, config, stop_at=stop_at, log=log, save=save_good,
-                after_epoch=growth_hooks(grow, data, grown), show_progress=show_progress)  # fmt: skip
+                after_epoch=growth_hooks(grow, data, grown), show_progress=show_progress,
+                warmup=growth_warmup(grow))  # fmt: skip
             break
         except DivergenceError as error:
             line = rollback.rollback_line(config, state.history, error, good["epoch"])

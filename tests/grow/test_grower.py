@@ -115,3 +115,8 @@ def test_the_docs_lightning_callback_grows_the_module_inside_a_real_trainer(tmp_
     assert isinstance(optimizer, torch.optim.SGD) and _optimizer_covers(optimizer, module)
     assert all("momentum_buffer" in optimizer.state[p] for p in module.parameters())
     assert trainer.current_epoch == grower.epochs
+
+
+def test_a_grower_refuses_a_warmup_its_caller_owns():
+    with pytest.raises(SpecError, match="warmup"):
+        growdsl.Grower(SPEC.replace("optimizer: carry", "optimizer: carry, warmup: 10"))

@@ -145,13 +145,15 @@ def test_a_relative_threshold_calls_a_slow_crawl_converged():
     assert Schedule(patience=3, rel=0.01).due(4, _epochs(losses[:4]))
 
 
-def test_a_grow_block_without_schedule_grows_at_convergence_with_a_fresh_optimizer():
+def test_a_grow_block_without_schedule_grows_every_sixth_of_the_run_with_a_fresh_optimizer(tmp_path):
     policy = GrowthPolicy.from_block(_spec("copy").grow)
     assert policy.schedule == DEFAULT_SCHEDULE
-    assert (DEFAULT_SCHEDULE.patience, DEFAULT_SCHEDULE.rel, DEFAULT_SCHEDULE.smooth) == (3, 0.01, 3)
-    assert (policy.after.optimizer, policy.after.schedule) == ("fresh", "restart")
-    explicit = GrowthPolicy.from_block(_spec("when plateau(patience: 3, rel: 0.01, smooth: 3)\ncopy").grow)
-    assert explicit.schedule == policy.schedule
+    assert [DEFAULT_SCHEDULE.for_run(e).every for e in (1, 6, 7, 30, 40)] == [1, 1, 2, 5, 7]
+    assert (policy.after.optimizer, policy.after.schedule, policy.after.warmup) == ("fresh", "restart", 0)
+    explicit = GrowthPolicy.from_block(_spec("every 7 epochs\ncopy").grow)
+    assert explicit.for_run(40).schedule == policy.for_run(40).schedule
+    result = run(_spec("copy(count: 1)"), tmp_path / "r", quiet=True)  # 6 epochs: every epoch
+    assert sorted({g["epoch"] for g in _grows(result.history)}) == [1, 2, 3, 4, 5]
 
 
 def test_momentum_of_a_copied_neuron_goes_to_its_copy(tmp_path):
@@ -189,6 +191,8 @@ def test_resume_in_the_middle_of_a_growing_run_reproduces_the_uninterrupted_run(
         ("when plateau(patients: 2)\ncopy", "did you mean 'patience'"),
         ("every 2 epochs", "names no transform"),
         ("every 0 epochs\ncopy", "at least 1"),
+        ("after_growth(warmup: -1)\ncopy", "warmup"),
+        ("after_growth(warmup: 2.5)\ncopy", "warmup"),
     ],
 )
 def test_grow_block_mistakes_are_spec_errors(grow, message):
