@@ -96,8 +96,8 @@ def test_a_random_search_of_10000_trials_stopped_after_its_first_holds_only_that
 
 def test_a_search_killed_before_its_first_members_were_drawn_resumes(tmp_path):
     """The state is written first, before the method draws its members (here a PBT population of
-    1,000, drawn up front; a random search draws each trial as it trains)."""
-    path = _spec(tmp_path, trials=1000, search="pbt(population: {trials}, every: 1, workers: 1)")
+    200, drawn up front; a random search draws each trial as it trains)."""
+    path = _spec(tmp_path, trials=200, search="pbt(population: {trials}, every: 1, workers: 1)")
     out = tmp_path / "early"
 
     def drawing() -> bool:
@@ -123,7 +123,7 @@ def test_a_search_killed_before_its_first_members_were_drawn_resumes(tmp_path):
 
     assert kill_when(resumed, drawn), resumed.communicate()[1]
     state = torch.load(out / STATE, weights_only=True)
-    assert len(state["members"]) == 1000
+    assert len(state["members"]) == 200
 
 
 def test_a_search_whose_every_member_diverges_exits_3(tmp_path):
