@@ -11,6 +11,7 @@ process, then waits for the next one."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
@@ -27,6 +28,7 @@ from growdsl.run.config import train_config
 from growdsl.run.datasets import load_data
 from growdsl.run.member import initial_payload
 from growdsl.search.backends import InProcess, LocalPool, MemberJob, TrainingContext
+from growdsl.search.driver import run_search
 
 BEACON = str(Path(__file__).with_name("beacon_plugin.py").resolve())
 SPEC = """\
@@ -120,3 +122,53 @@ def test_a_job_whose_worker_dies_twice_fails_alone_with_the_reason(beacon_op, be
     assert results[3].payload is None and "worker process died twice" in results[3].error
     assert "killed by signal 9" in results[3].error
     assert all(results[m].error is None for m in (0, 1, 2))
+
+
+SEARCH = """\
+data spirals(n: 300, val: 0.2)
+model m { linear({16, 32}) tanh beacon linear(classes) }
+train { epochs 2 batch 16 optimizer sgd(lr: 0.1, momentum: 0.9) seed 4 device cpu }
+search pbt(population: 4, every: 1, workers: 2)
+"""
+
+
+def _untimed_log(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "search.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "time"} for line in lines]
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:  # gone
+        return None
+    return int(next(line for line in status.splitlines() if line.startswith("PPid:")).split()[1])
+
+
+def test_a_search_whose_worker_is_killed_ends_as_in_one_process_without_a_crash(beacon_op, beacons, tmp_path):
+    """Finding 1, end to end: PBT on two worker processes, the first worker to train a member
+    SIGKILLed mid-job. The job runs again in a fresh worker; no member crashes, none is replaced
+    by a copy, and the search's log is the one trained in this process."""
+    spec = parse_text(SEARCH, str(tmp_path / "s.grow"))
+    reference = run_search(spec, tmp_path / "ref", quiet=True, in_process=True).dir
+    for beacon in beacons.iterdir():  # this process's own, from the reference
+        beacon.unlink()
+    killed: list[int] = []
+
+    def kill_first_worker() -> None:
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for beacon in beacons.iterdir():
+                if beacon.name.isdigit() and _parent(int(beacon.name)) == os.getpid():  # a worker
+                    os.kill(int(beacon.name), signal.SIGKILL)
+                    killed.append(int(beacon.name))
+                    break
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=kill_first_worker, daemon=True)
+    thread.start()
+    run_search(spec, tmp_path / "pool", quiet=True)
+    thread.join(timeout=5)
+    log = _untimed_log(tmp_path / "pool")
+    assert len(killed) == 1 and not [line for line in log if line["event"] == "crash"]
+    assert log == _untimed_log(reference)
