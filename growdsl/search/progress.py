@@ -13,7 +13,6 @@ from types import TracebackType
 from rich.live import Live
 from rich.table import Table
 
-
 ROWS = 40  # finished members shown at most (those in training are always shown)
 
 
