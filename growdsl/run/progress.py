@@ -1,12 +1,17 @@
-"""The live progress bar: epoch, steps, loss, accuracy and parameter count while training.
+"""The live progress bars: epoch, steps, loss, accuracy and parameter count while training, and
+the files counted while a data set is read (an image folder scanned, its images decoded).
 
-It is shown only to a person watching: off with `quiet` and whenever stdout is not a terminal
+They are shown only to a person watching: off with `quiet` and whenever stdout is not a terminal
 (pipes, CI logs, tests), where a redrawn bar would only be noise.
 """
 
 from __future__ import annotations
 
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
 from typing import TYPE_CHECKING
 
@@ -83,3 +88,49 @@ def notice(enabled: bool, text: str) -> None:
         from rich.console import Console  # as in TrainingProgress: not for `growdsl check`
 
         Console().print(f"[yellow]{text}[/yellow]")
+
+
+_reading_shown: ContextVar[bool] = ContextVar("reading_shown", default=False)
+REDRAW_SECONDS = 0.1  # a counter's bar is moved at most this often (a scan counts every file)
+
+
+@contextmanager
+def reading_progress(enabled: bool) -> Iterator[None]:
+    """Within this block, reading a data set shows its progress (`counting`) when `enabled`: set
+    where a run loads its data (from `--quiet` and the terminal, `progress_enabled`), so the
+    readers deep inside the data sets need no flag of their own."""
+    token = _reading_shown.set(enabled)
+    try:
+        yield
+    finally:
+        _reading_shown.reset(token)
+
+
+@contextmanager
+def counting(description: str, unit: str, total: int | None = None) -> Iterator[Callable[[int], None]]:
+    """A bar for a slow read, shown inside `reading_progress(True)` (else nothing is drawn):
+    yields `advance(n)`, called as `n` more `unit`s are done; without a `total` it counts them."""
+    if not _reading_shown.get():
+        yield lambda n: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    name = TextColumn("{task.description}", style="bold", markup=False)  # a path may hold [ and ]
+    done = [BarColumn(), MofNCompleteColumn()] if total is not None else [TextColumn("{task.completed:,.0f}")]
+    # redrawn by `advance`, not by a thread of rich's: the image readers fork worker processes
+    bar = Progress(name, *done, TextColumn(unit), TimeElapsedColumn(), auto_refresh=False)
+    with bar:
+        task = bar.add_task(description, total=total)
+        pending, drawn = 0, time.monotonic()
+
+        def advance(n: int) -> None:
+            nonlocal pending, drawn
+            pending += n
+            if time.monotonic() - drawn >= REDRAW_SECONDS:
+                bar.update(task, advance=pending, refresh=True)
+                pending, drawn = 0, time.monotonic()
+
+        try:
+            yield advance
+        finally:
+            bar.update(task, advance=pending, refresh=True)

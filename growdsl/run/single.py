@@ -31,7 +31,7 @@ from growdsl.run.execution import Execution
 from growdsl.run.hparams import default_train
 from growdsl.run.loop import TrainState, evaluate, to_device
 from growdsl.run.member import initial_payload, state_from_payload, train_member
-from growdsl.run.progress import progress_enabled
+from growdsl.run.progress import progress_enabled, reading_progress
 from growdsl.run.report import write_report
 from growdsl.run.rundir import (
     MODEL,
@@ -116,7 +116,7 @@ def run(
     dev = _start(resolve_device(device or config.device), info)
     Execution(config, dev).check()  # a precision or compile the device cannot do: before the folder
     graph = ir.lower(spec, info.input_shape, info.classes)
-    data = load_splits(spec, info, config.seed)  # before the folder: a DataError leaves none
+    data = load_splits(spec, info, config.seed, quiet)  # before the folder: a DataError leaves none
     refuse_to_overwrite(spec.file, out)
     writes = distributed.writes()  # only rank 0 of a distributed run writes the folder
     board = TensorBoardLog(tensorboard, hparams(spec)) if tensorboard is not None and writes else None
@@ -158,7 +158,7 @@ def resume(run_dir: str | Path, *, device: str | None = None, quiet: bool = Fals
     config = train_config(default_train(spec.train), regression=info.classes is None)
     # the device the run used, unless the caller asks for another (a run started with --device)
     dev = _start(resolve_device(device or _device_kind(ckpt.get("device")) or config.device), info)
-    data = load_splits(spec, info, config.seed)
+    data = load_splits(spec, info, config.seed, quiet)
     if distributed.writes():
         write_history(run_dir, ckpt["history"])  # drop lines of an epoch that ran past the checkpoint
     with _stop_cleanly(run_dir, spec):
@@ -208,9 +208,11 @@ def _checkpointer(run_dir: Path, text: str, device: torch.device) -> Callable[[T
     return lambda state: save_checkpoint(run_dir, {**state.checkpoint_payload(), **_extra(text, device)})
 
 
-def load_splits(spec: Spec, info: DataInfo, seed: int) -> Splits | list[Splits]:
-    """The data set's splits, or each task's with `tasks:`."""
-    return datasets.load_tasks(spec.data, seed) if info.tasks else datasets.load_data(spec.data, seed)
+def load_splits(spec: Spec, info: DataInfo, seed: int, quiet: bool = True) -> Splits | list[Splits]:
+    """The data set's splits, or each task's with `tasks:`; unless `quiet`, a person watching sees
+    a slow read's progress (an image folder's scan and its images decoded: `progress.counting`)."""
+    with reading_progress(progress_enabled(quiet or not distributed.writes())):
+        return datasets.load_tasks(spec.data, seed) if info.tasks else datasets.load_data(spec.data, seed)
 
 
 def _train(

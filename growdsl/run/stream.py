@@ -23,6 +23,7 @@ from typing import Any
 from growdsl.errors import DataError
 from growdsl.lazy import np, torch
 from growdsl.run import vision
+from growdsl.run.progress import counting
 
 LOAD_BATCH = 256  # images a worker decodes at a time while a folder is read into memory
 STATS_SAMPLE = 1000  # images of a streamed training split its channel statistics are computed on
@@ -90,12 +91,14 @@ class ImageFiles:
     def load(self) -> torch.Tensor:
         """Every image decoded into one uint8 tensor [n, channels, H, W], for a folder small
         enough to keep in memory (by the workers, unless one batch holds it all: starting them
-        would cost more)."""
+        would cost more), counted on a progress bar (`progress.counting`)."""
         out = torch.empty((len(self), self.channels, *self.size), dtype=torch.uint8)
         chunks = list(torch.arange(len(self)).split(LOAD_BATCH))
         files = replace(self, device=torch.device("cpu"), workers=self.workers if len(chunks) > 1 else 0)
-        for idx, batch in zip(chunks, files.batches(chunks), strict=True):
-            out[idx[0] : idx[-1] + 1] = batch
+        with counting("reading images", "images", len(self)) as advance:
+            for idx, batch in zip(chunks, files.batches(chunks), strict=True):
+                out[idx[0] : idx[-1] + 1] = batch
+                advance(len(idx))
         return out
 
     def batches(self, chunks: list[torch.Tensor]) -> Iterator[torch.Tensor]:

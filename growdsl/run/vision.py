@@ -15,6 +15,7 @@ from pathlib import Path
 
 from growdsl.errors import DataError
 from growdsl.lazy import np, torch
+from growdsl.run.progress import counting
 
 Pair = tuple["torch.Tensor", "torch.Tensor"]
 
@@ -143,7 +144,8 @@ def _holds_an_image(folder: Path) -> bool:
 
 
 def folder_samples(root: str) -> list[tuple[str, int]]:
-    """(path, class index) of every image under `root/<class>/`, in torchvision's order."""
+    """(path, class index) of every image under `root/<class>/`, in torchvision's order; the files
+    looked at are counted on a progress bar (`progress.counting`: shown to a person watching)."""
     from torchvision import datasets as tvd
 
     classes = folder_classes(root)  # the clear error for a missing or empty folder
@@ -155,10 +157,16 @@ def folder_samples(root: str) -> list[tuple[str, int]]:
         def find_classes(self, directory: str) -> tuple[list[str], dict[str, int]]:
             return classes, {name: i for i, name in enumerate(classes)}
 
-    try:
-        return Folder(root, is_valid_file=_is_image).samples
-    except (RuntimeError, OSError, FileNotFoundError) as e:
-        raise DataError(f"image folder {root} could not be read: {e}") from e
+    with counting(f"scanning {Path(root).name or root}", "files") as advance:
+
+        def is_image(path: str) -> bool:  # asked of every file torchvision's walk finds
+            advance(1)
+            return _is_image(path)
+
+        try:
+            return Folder(root, is_valid_file=is_image).samples
+        except (RuntimeError, OSError, FileNotFoundError) as e:
+            raise DataError(f"image folder {root} could not be read: {e}") from e
 
 
 def read_image(path: str, size: list[int], channels: int) -> np.ndarray:

@@ -16,6 +16,7 @@ import dataclasses
 import logging
 import multiprocessing
 import os
+import socket
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -223,12 +224,36 @@ class Cluster:
     started: bool
 
 
+REACH_SECONDS = 3.0  # how long a cluster's address has to answer at all (`unanswered`)
+
+
+def unanswered(address: str) -> str | None:
+    """Why nothing answers at the host and port of a Ray address (`host:port`, `ray://host:port`),
+    or None when something does or the address names no port (`auto` is Ray's to resolve). One TCP
+    connection, given REACH_SECONDS: Ray's own attempts at a cluster that is not there go on
+    retrying for minutes before they fail."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=REACH_SECONDS):
+            return None
+    except OSError as e:  # refused, timed out, an unknown host
+        return e.strerror or str(e) or type(e).__name__
+
+
 def connect(backend: Backend, workers: int, quiet: bool, in_process: bool = False) -> Cluster | None:
     """Join the Ray cluster of `ray(address: ...)`, or start a local Ray instance with `workers`
     CPUs, before anything is written: a cluster that cannot be reached is a RunError, and no
-    half-made folder is left. With `quiet`, Ray's own INFO and WARNING lines are not shown."""
+    half-made folder is left (an address where nothing answers is told within REACH_SECONDS).
+    With `quiet`, Ray's own INFO and WARNING lines are not shown."""
     if backend.name != "ray" or in_process:
         return None
+    if backend.address is not None and (why := unanswered(backend.address)) is not None:
+        raise RunError(
+            f"cannot reach a Ray cluster at {backend.address!r}: nothing answers there ({why}); "
+            "start the cluster (ray start --head) or correct the address"
+        )
     import ray
 
     if ray.is_initialized():
@@ -247,21 +272,33 @@ def connect(backend: Backend, workers: int, quiet: bool, in_process: bool = Fals
 
 class RayPool:
     """Members as Ray tasks, one CPU each, on the cluster `connect` joined or started (stopped
-    after the search when it started it). The context is put in Ray's object store once."""
+    after the search when it started it). The context is put in Ray's object store once. At most
+    `workers` tasks are in flight: a job is drawn when one ends, as a local pool draws it when a
+    worker is free (a random search draws its trials lazily)."""
 
-    def __init__(self, context: TrainingContext, cluster: Cluster) -> None:
+    def __init__(self, context: TrainingContext, cluster: Cluster, workers: int) -> None:
         import ray
 
-        self.ray, self.cluster = ray, cluster
+        self.ray, self.cluster, self.workers = ray, cluster, workers
         self.context = ray.put(context)
         self.task = ray.remote(num_cpus=1)(run_job)
 
     def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
-        pending = {self.task.remote(self.context, job): job for job in jobs}
+        todo = iter(jobs)
+        pending: dict[Any, MemberJob] = {}  # a task's object ref -> its job
+
+        def submit() -> None:
+            job = next(todo, None)
+            if job is not None:
+                pending[self.task.remote(self.context, job)] = job
+
+        for _ in range(self.workers):
+            submit()
         while pending:
             done, _ = self.ray.wait(list(pending), num_returns=1)
             for ref in done:
                 job = pending.pop(ref)
+                submit()  # busy again while the caller takes the result
                 try:
                     yield self.ray.get(ref)
                 except self.ray.exceptions.RayError as e:  # the worker died (after Ray's own retries)
@@ -278,5 +315,5 @@ def make_backend(
     """The backend the search block asks for (`ray`: on the cluster `connect` made); `local` with
     one worker trains in this process."""
     if backend.name == "ray":
-        return RayPool(context, cluster or connect(backend, workers, quiet=False))
+        return RayPool(context, cluster or connect(backend, workers, quiet=False), workers)
     return LocalPool(context, workers) if workers > 1 else InProcess(context)

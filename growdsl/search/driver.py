@@ -95,7 +95,7 @@ def run_search(
     (leaving the state to resume from, as an interruption would); `in_process` trains every
     member in this process whatever the backend (with the backend's threads per member: the
     reference a parallel backend must match). `device` overrides `train.device`."""
-    setup = _setup(spec, device)  # the spec's mistakes and the data before any folder is made
+    setup = _setup(spec, device, quiet)  # the spec's mistakes and the data before any folder is made
     refuse_to_overwrite(spec.file, out)
     cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)  # before the folder
     # --force over an earlier search: its state, log and members go too, so the folder holds one search
@@ -123,22 +123,23 @@ def resume_search(
     load_run_plugins(run_dir)
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
-    setup = _setup(lang.parse_text(state["spec"], str(run_dir / SPEC)), device, state["spec"])
+    setup = _setup(lang.parse_text(state["spec"], str(run_dir / SPEC)), device, quiet, state["spec"])
     cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)
     write_text(run_dir / SPEC, setup.text)  # a search killed before its spec was written has it now
     method = search_factory(state["method"])(setup)
     return _search(setup, method, run_dir, state, quiet, None, in_process, cluster)
 
 
-def _setup(spec: Spec, device: str | None, text: str | None = None) -> Setup:
-    """The search's settings (each mistake a SpecError at its place), its space and its data."""
+def _setup(spec: Spec, device: str | None, quiet: bool = True, text: str | None = None) -> Setup:
+    """The search's settings (each mistake a SpecError at its place), its space and its data
+    (their reading's progress shown unless `quiet`)."""
     info = describe(spec.data)
     search = search_config(spec.search)
     space = ir.lower(spec, info.input_shape, info.classes)
     where = spec.search.method.keywords.get("where")
     members = Space(spec, space, search.options["where"], where and where.span, info.classes is None, device)
     config = members.base()
-    data = load_splits(spec, info, config.seed)
+    data = load_splits(spec, info, config.seed, quiet)
     return Setup(spec, search, config, space, data, spec_text(spec) if text is None else text, members)
 
 

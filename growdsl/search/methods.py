@@ -32,7 +32,7 @@ KNOWN_SEARCHES: dict[str, str] = {
 }
 # the methods that run: the module that registers each (growdsl/search/registry.py)
 SEARCH_MODULES: dict[str, str] = {
-    "random": "growdsl.search.population",
+    "random": "growdsl.search.random_search",
     "pbt": "growdsl.search.population",
     "pathlevel": "growdsl.search.pathlevel",
     "evolution": "growdsl.search.evolution",
@@ -99,8 +99,10 @@ def _controller(value: Value) -> str:
 
 
 MAX_MEMBERS = 10_000
-"""The most trials or members one search takes: a search keeps every finished member's weights in
-its state, and a larger count is far more likely a slip (`trials: 1000000`) than a plan."""
+"""The most trials or members one search takes: a population lives in the search's state (random
+search draws its trials as they train and keeps only the leader's weights, but its log and its
+per-trial fitness grow with them), and a larger count is far more likely a slip
+(`trials: 1000000`) than a plan."""
 
 COMMON_OPTIONS = {  # every search's: the loop reads them
     "backend": Option(Backend("local"), _backend, "where members train: local or ray"),

@@ -5,7 +5,7 @@ A population of members is drawn from the space (`space.sample_member`) and trai
 parent's epoch):
 
 - `random(trials: N)`: N members, one leg of every epoch, no exploit step; the fittest on the
-  validation split wins;
+  validation split wins (`random_search.py`: its trials are drawn as they are handed out);
 - `pbt(...)`: after each leg but the last, the exploit step (`pbt.plan_exploit`, who) replaces
   the bottom share by children (`inherit.child_payload`, what they inherit: PBT-NAS's mixing with
   shrink-perturb, or one mutated position); the fittest member of the last leg wins.
@@ -64,8 +64,7 @@ class Population:
 
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
-        state.update(members={}, fitness={}, born={}, lineage=[], hparams={})
-        state.update(results={}, stopped=[], rungs={})  # early stopping's (`stopping.py`)
+        new_population(state)
         for _ in range(self.size):
             add_member(self.setup, state, self.setup.members.draw(self.rng), self.rng)
         state["rng"] = self.rng.getstate()
@@ -81,16 +80,19 @@ class Population:
         return math.ceil(self.longest / self.every)
 
     def width(self, state: dict[str, Any]) -> int:
-        return len(state["members"]) + len(state.get("unborn", {}))
+        return len(state["members"])
 
     def jobs(self, state: dict[str, Any]) -> list[Job]:
-        jobs = []
-        for member, payload in sorted(state["members"].items()):
-            config = self.setup.members.config(state["hparams"][member])
-            epochs = min(self.every, config.epochs - payload["epoch"])
-            if epochs > 0 and member not in state["stopped"]:
-                jobs.append(Job(member, payload, epochs, config=config))
-        return jobs
+        return [job for member in sorted(state["members"]) if (job := self.next_leg(state, member))]
+
+    def next_leg(self, state: dict[str, Any], member: int) -> Job | None:
+        """`member`'s next job: `every` epochs, fewer at the end of its own budget; None when it
+        has none left or early stopping stopped it."""
+        payload, config = state["members"][member], self.setup.members.config(state["hparams"][member])
+        epochs = min(self.every, config.epochs - payload["epoch"])
+        if epochs <= 0 or member in state["stopped"]:
+            return None
+        return Job(member, payload, epochs, config=config)
 
     def record(self, state: dict[str, Any], done: Finished) -> dict[str, Any]:
         member, payload = done.job.member, done.result.payload
@@ -215,6 +217,12 @@ class Population:
         return Draft(graft_all(graph1, made["grafts"]), self.setup.members.perturb(values, rng), made)
 
 
+def new_population(state: dict[str, Any]) -> None:
+    """A population's keys in a new search's `state`, with no member yet."""
+    state.update(members={}, fitness={}, born={}, lineage=[], hparams={})
+    state.update(results={}, stopped=[], rungs={})  # early stopping's (`stopping.py`)
+
+
 def add_member(setup: Setup, state: dict[str, Any], draft: Draft, rng: random.Random) -> int:
     """A new member drawn from the space: its epoch-0 payload (its settings its own, its spec
     with its values), its history opening with the grafts that turn the spec's graph into its
@@ -266,21 +274,10 @@ def write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
     write_atomically(run_dir / LINEAGE, lambda p: nx.write_graphml(lineage, p))
 
 
-def random_search(setup: Setup) -> Population:
-    """`random(trials: N)`: N members trained their whole budget in one leg (each its own number
-    of epochs when `epochs` is drawn), no exploit step."""
-    opts = setup.search.options
-    longest = max(setup.members.config(corner).epochs for corner in setup.members.corner_values())
-    if opts["stop"] is not None:  # an epoch a round, so the rule decides between epochs
-        return Population(setup, opts["trials"], 1, None, opts["stop"])
-    return Population(setup, opts["trials"], longest, None)
-
-
 def pbt_search(setup: Setup) -> Population:
     """`pbt(...)`: `population` members, an exploit step every `every` epochs."""
     opts = setup.search.options
     return Population(setup, opts["population"], opts["every"], opts)
 
 
-register_search("random", random_search)
 register_search("pbt", pbt_search)

@@ -368,3 +368,21 @@ def test_a_folder_class_without_images_is_refused_naming_it(tmp_path):
 def test_a_folder_set_rooted_at_the_file_system_root_is_refused_without_walking_it():
     with pytest.raises(DataError, match="is / the folder of one data set"):
         describe(data_call('folder(root: "/")'))
+
+
+def test_every_built_in_data_set_and_each_of_its_options_is_in_the_language_docs():
+    """Finding 14: `regression: true` and the blobs, circles, moons and wave sets were missing from
+    docs/language.md, "Data". Each built-in set's name and each option it takes are named there."""
+    from pathlib import Path
+
+    from growdsl.run.datasets import BUILTIN_DATA
+
+    docs = (Path(__file__).parents[2] / "docs" / "language.md").read_text()
+    missing = [name for name in sorted(BUILTIN_DATA) if f"`{name}" not in docs]
+    missing += [
+        f"{name}({option})"
+        for name in sorted(BUILTIN_DATA)
+        for option in CATALOG[name].options
+        if f"{option}:" not in docs and f"`{option}`" not in docs
+    ]
+    assert missing == []

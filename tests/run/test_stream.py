@@ -3,8 +3,10 @@ after a SIGKILL mid-run, the threshold that decides, and clean errors for unread
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -185,3 +187,34 @@ def test_a_task_sequence_that_streams_is_a_spec_error(tmp_path):
     root = make_folder(tmp_path / "f", classes=4, per_class=1)
     with pytest.raises(SpecError, match="cannot stream"):
         describe(data_call(f'folder(root: "{root}", stream: true, tasks: split(2))'))
+
+
+class Terminal(io.StringIO):
+    """A screen a person watches (progress is drawn only on a terminal)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_reading_a_folder_shows_its_scan_and_its_images_on_a_terminal_and_nothing_when_quiet(
+    tmp_path, monkeypatch
+):
+    """Finding 13: a big folder read in silence. The files the scan looks at are counted (a
+    note that is not an image too), then the images decoded, out of their number."""
+    root = make_folder(tmp_path / "f", classes=3, per_class=40, side=4)
+    (root / "class1" / "notes.txt").write_text("not an image")
+    spec = parse_text(
+        f'data folder(root: "{root}", size: [4, 4], test: 0.25, stream: false, workers: 1)\n'
+        "model m { flatten linear(classes) }\ntrain { epochs 1 device cpu }\n",
+        "f.grow",
+    )
+    screen = Terminal()
+    monkeypatch.setattr(sys, "stdout", screen)
+    run(spec, tmp_path / "watched")
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen.getvalue())  # the terminal's control codes
+    assert re.search(r"scanning f +121 files", shown), shown
+    assert re.search(r"reading images .*120/120 +images", shown), shown
+    quiet = Terminal()
+    monkeypatch.setattr(sys, "stdout", quiet)
+    run(spec, tmp_path / "quiet", quiet=True)
+    assert quiet.getvalue() == ""

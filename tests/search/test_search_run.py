@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -28,6 +32,7 @@ model m {{
 train {{ epochs 3 batch 128 optimizer sgd(lr: 0.1, momentum: 0.9) seed 2 }}
 search {search}
 """
+ROOT = Path(__file__).parents[2]
 PBT = "pbt(population: 4, every: 1, replace: 0.25, mix: 0.5, workers: 2)"
 
 
@@ -113,13 +118,38 @@ def test_mutation_pbt_mutates_one_position_per_child(tmp_path):
     assert exploits and all(len(e["parents"]) == 1 and len(e["positions"]) == 1 for e in exploits)
 
 
-def test_a_search_on_a_real_local_ray_runs_end_to_end(tmp_path):
+def test_a_search_on_a_real_local_ray_runs_end_to_end_and_quiet_silences_ray(tmp_path):
+    """Through the command line, as a person runs it: with `--quiet` (finding 11) Ray's own INFO and
+    WARNING lines are not shown either, only the run's summary."""
     pytest.importorskip("ray")
-    spec = _spec("pbt(population: 3, every: 2, backend: ray, workers: 2)", "ray.grow")
-    run = api.run_spec(spec, tmp_path / "run", quiet=True)
-    log = _log(run.dir)
+    path, out = tmp_path / "ray.grow", tmp_path / "run"
+    path.write_text(SPEC.format(search="pbt(population: 3, every: 2, backend: ray, workers: 2)"))
+    command = [sys.executable, "-m", "growdsl.cli", "run", str(path), "--out", str(out), "--quiet"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    assert len(done.stdout.splitlines()) == 1 and done.stdout.startswith(f"{out}: 3 epochs, test loss")
+    log = _log(out)
     assert [line["event"] for line in log].count("evaluate") == 6 and log[-1]["event"] == "best"
-    assert (run.dir / "model.pt").is_file()
+    assert (out / "model.pt").is_file()
+
+
+def test_a_ray_address_where_nothing_answers_fails_within_seconds_and_leaves_no_folder(tmp_path):
+    """Finding 11: a real closed port (bound, then released), real Ray installed. Ray's own
+    attempts at it retried for minutes; the address is tried first, for a few seconds."""
+    pytest.importorskip("ray")
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    path = tmp_path / "far.grow"
+    path.write_text(SPEC.format(search=f'pbt(population: 2, backend: ray(address: "127.0.0.1:{port}"))'))
+    out = tmp_path / "run"
+    started = time.monotonic()
+    result = CliRunner().invoke(main, ["run", str(path), "--out", str(out), "--quiet"])
+    seconds = time.monotonic() - started
+    assert result.exit_code == 2, result.output
+    assert f"cannot reach a Ray cluster at '127.0.0.1:{port}': nothing answers there" in result.output
+    assert "refused" in result.output and "Traceback" not in result.output
+    assert seconds < 15 and not out.exists()  # Ray alone still retried after 6 minutes
 
 
 @pytest.mark.parametrize(

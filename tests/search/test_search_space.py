@@ -55,10 +55,9 @@ def test_random_search_draws_train_settings_within_their_distributions_and_every
     lr = next(a.value.value for a in setting["optimizer"].args if a.key == "lr")
     assert math.isclose(lr, drawn["optimizer.lr"])
     state = torch.load(run.dir / "search_state.pt", weights_only=True)
-    for member in members:  # each member's payload records its own spec, its values written in
-        own = parse_text(state["members"][member["member"]]["spec"], "m.grow")
-        batch = next(s.value.value for s in own.train.settings if s.name == "batch")
-        assert batch == member["hparams"]["batch"]
+    assert list(state["members"]) == [best]  # a trained trial's payload is kept only while it leads
+    own = parse_text(state["members"][best]["spec"], "m.grow")  # its own spec, its values written in
+    assert next(s.value.value for s in own.train.settings if s.name == "batch") == drawn["batch"]
 
 
 def test_pbt_perturbs_a_childs_settings_and_its_optimizer_trains_with_them(tmp_path):
