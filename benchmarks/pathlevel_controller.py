@@ -18,11 +18,15 @@ half of the episodes' children (when a learned policy should have moved) and the
 test accuracy; then the paired difference treelstm - random over seeds (mean, 95% t interval, t)
 of the second half's mean (the comparison that can tell) and of the best child's accuracy, and a
 Welch interval over the pooled second-half children (each child one sample; children of one seed
-share a base net, so it is narrower than the truth). Deterministic on the CPU (one torch thread,
-seeded): a rerun gives the same table.
+share a base net, so it is narrower than the truth). Deterministic on the CPU (seeded; the
+controller in one torch thread, the base net and the children with the search's threads per
+member, i.e. the machine's cores): a rerun on a machine with as many cores gives the same table.
+On a loaded machine run it with `OMP_WAIT_POLICY=PASSIVE`: OpenMP threads that spin while they
+wait made a small 2-thread training loop 45 times slower at load 20 on 2 cores (90 s against
+2 s); threads that sleep change no result.
 
     python benchmarks/pathlevel_controller.py --seeds 0 1 2 --episodes 10 --batch 4 --epochs 1 \
-        --results pathlevel_controller.jsonl
+        --base-epochs 4 --results pathlevel_controller.jsonl
 """
 
 from __future__ import annotations
