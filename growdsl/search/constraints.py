@@ -56,3 +56,9 @@ def broken(graph: ArchGraph, constraints: tuple[Constraint, ...]) -> Constraint 
 
 def satisfied(graph: ArchGraph, constraints: tuple[Constraint, ...]) -> bool:
     return broken(graph, constraints) is None
+
+
+def ceilings(constraints: tuple[Constraint, ...]) -> tuple[Constraint, ...]:
+    """The upper bounds (`<`, `<=`): the ones an edit that never makes a net smaller can break
+    but never mend again (path-level search masks the edits that would break them)."""
+    return tuple(c for c in constraints if c.op in ("<", "<="))

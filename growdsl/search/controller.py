@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from growdsl.ir.graph import ArchGraph
-from growdsl.ir.ops import OPS
+from growdsl.ir.ops import BUILTIN_OPS
 
 ACTORS: dict[str, tuple[str, ...]] = {
     "merge": ("keep", "add", "concat"),  # keep the layer, replication-add, split-concat
@@ -45,8 +45,10 @@ ACTORS: dict[str, tuple[str, ...]] = {
         "3x3_avgpool",
     ),
 }
+# one token per built-in op: a plugin's op is `other`, so the controller's shape, and so its seeded
+# initial weights, never depend on which plugins this process loaded before importing this module
 TOKENS = ("seq", "branch:add", "branch:mean", "branch:concat", "choice", "other") + tuple(
-    f"op:{name}" for name in sorted(OPS)
+    f"op:{name}" for name in sorted(BUILTIN_OPS)
 )
 HIDDEN = 32
 ACTOR_HIDDEN = 500  # the authors' actors: one hidden layer of 500 ReLU units

@@ -18,8 +18,9 @@ arch_search_tree_cell.py does):
   pools).
 
 Every edit is built by `sites.every_use` on the graph as the earlier decisions left it, so a
-change to the cell is made to every use of it; a choice whose edit does not apply there is
-masked out, and a node with a single allowed choice asks nothing. The edits are graph values:
+change to the cell is made to every use of it; a choice whose edit does not apply there, or
+whose graph a `fits` test refuses (a `where:` ceiling, `pathlevel.py`), is masked out, and a node
+with a single allowed choice asks nothing. The edits are graph values:
 `build_child` then carries the base net's weights across them with each edit's function-keeping
 init (`growdsl.grow.pathlevel.inits`). `log_prob` recomputes the log-probability and entropy of
 recorded decisions under a controller (each on the tree it was taken on), for REINFORCE.
@@ -28,6 +29,7 @@ recorded decisions under a controller (each on the tree it was taken on), for RE
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +40,7 @@ from growdsl.grow.net import Net
 from growdsl.grow.pathlevel import sites
 from growdsl.grow.pathlevel.inits import path_level_init, replaced_stats
 from growdsl.grow.surgery import Carry, carry
-from growdsl.ir.edits import Edit, apply_in_place, compose_renames, renamed_id
+from growdsl.ir.edits import Edit, apply_edit, apply_in_place, compose_renames, renamed_id
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import WEIGHT_OPS
 from growdsl.search.controller import ACTORS, CellTree, Controller, distribution
@@ -75,10 +77,16 @@ def cell_roots(graph: ArchGraph) -> list[str]:
     return roots
 
 
-def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[list[Edit], list[Decision]]:
+def sample_edits(
+    graph: ArchGraph,
+    policy,
+    generator: torch.Generator,
+    fits: Callable[[ArchGraph], bool] | None = None,
+) -> tuple[list[Edit], list[Decision]]:
     """The edits and decisions of one child of `graph` (see the module docstring); `policy`
     encodes a tree (`policy.encode`) and gives an actor's logits at a node from those states,
-    choices are drawn from `generator`."""
+    choices are drawn from `generator`. With `fits`, a choice whose edit makes a graph that
+    `fits` refuses is masked out (keeping a node as it is is always allowed)."""
     tree = CellTree.of(graph, cell_roots(graph))
     current = graph.copy()
     renames: dict[str, str] = {}
@@ -92,8 +100,11 @@ def sample_edits(graph: ArchGraph, policy, generator: torch.Generator) -> tuple[
             node = renamed_id(node, step)
         return node
 
+    def applies(edit: Edit | None) -> bool:
+        return edit is not None and (fits is None or fits(apply_edit(current, edit)[0]))
+
     def decide(actor: str, i: int, options: list[Edit | None], focus: str) -> int:
-        allowed = (True, *(e is not None for e in options[1:]))
+        allowed = (True, *(applies(e) for e in options[1:]))
         if sum(allowed) == 1:
             return 0
         now = CellTree.of(current, cell_roots(current))  # the cell as the earlier decisions left it

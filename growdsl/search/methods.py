@@ -21,7 +21,7 @@ from growdsl.lang.ast import Call, Name, Num, SearchDecl, TrainBlock, Value
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
 from growdsl.options import BadValue, Option, integer, number, read_options, string
 from growdsl.run.hparams import open_hparams
-from growdsl.search.constraints import read_where
+from growdsl.search.constraints import broken, ceilings, read_where
 from growdsl.search.space import positions
 
 KNOWN_SEARCHES: dict[str, str] = {
@@ -38,7 +38,6 @@ SEARCH_MODULES: dict[str, str] = {
     "evolution": "growdsl.search.evolution",
 }
 NO_HPARAMS = ("pathlevel",)  # methods that train every child with the spec's one setting
-NO_WHERE = ("pathlevel",)  # its children are a controller's edits: a redraw would bias its estimate
 SHARED_EPOCHS = ("pbt",)  # methods whose members train in step, so epochs is one for all
 if TYPE_CHECKING:
     from growdsl.search.stopping import Rule
@@ -175,11 +174,6 @@ def search_config(decl: SearchDecl) -> SearchConfig:
     given = call.keywords
     if options["backend"].name == "ray" and importlib.util.find_spec("ray") is None:
         raise SpecError("backend ray needs Ray, which is not installed", given["backend"].span, hint=RAY_HINT)
-    if call.name in NO_WHERE and options["where"]:
-        raise SpecError(
-            f'{call.name} search does not honour where: bounds yet (docs/search.md, "Constraints")',
-            given["where"].span,
-        )
     if call.name == "pbt" and options["mode"] != "mix":
         for name in ("mix", "shrink", "perturb", "donor"):
             if name in given:
@@ -214,6 +208,13 @@ def check_search(
                 "the path-level controller acts on a cell, and this model uses no block",
                 decl.method.span,
                 hint="put the part to transform in a block (block cell(c) { ... }) and use it in the model",
+            )
+        if (bound := broken(graph, ceilings(config.options["where"]))) is not None:
+            raise SpecError(
+                f"the base net breaks the bound `where: {bound.text}`, and path-level edits never make a "
+                "net smaller, so no child could satisfy it",
+                decl.method.keywords["where"].span,
+                hint="loosen the bound, or start from a smaller model",
             )
     elif not positions(graph) and not hypers:
         raise SpecError(

@@ -19,6 +19,14 @@ The spec's model (the base net) is trained `train.epochs` once. Then each episod
    rl_trainer.py), by Adam at `lr`; `controller: random` samples uniformly through the same path
    and learns nothing.
 
+`where:` bounds (docs/search.md, "Constraints") are honoured where the child is drawn, without a
+redraw (which would bias the estimate): every path-level edit keeps or adds params and FLOPs, so
+an upper bound (`<`, `<=`) is kept by masking out, at each decision, the choices whose edit would
+break it (REINFORCE reads the masks as sampled: the gradient of the masked policy). A child that
+still breaks a bound (only a lower one can) is not trained: it is a `skip` line in the log, and
+counts in its episode's REINFORCE step with reward 0, as a crashed child does, so the controller
+learns to avoid it.
+
 The method's part of the search's state (saved by the loop after every episode) is the base
 payload, the controller's weights, Adam's state, the baseline, the sampling generator and the
 best child's payload, so a resumed search, on the CPU, samples and trains the same children as
@@ -39,12 +47,14 @@ import torch
 from growdsl import ir, plugins
 from growdsl.errors import RunError
 from growdsl.grow.net import Net
-from growdsl.ir.edits import edit_to_json
+from growdsl.ir.cost import costs
+from growdsl.ir.edits import edit_to_json, fold
 from growdsl.run.config import Method, TrainConfig, build_optimizer, build_schedule
 from growdsl.run.datasets import Splits
 from growdsl.run.loop import TrainState
 from growdsl.run.member import Payload, initial_payload, state_from_payload
 from growdsl.search.backends import MemberJob, TrainingContext, run_job, threads_per_member
+from growdsl.search.constraints import broken, ceilings, satisfied
 from growdsl.search.controller import Controller, RandomPolicy
 from growdsl.search.decisions import Decision, build_child, log_prob, sample_edits
 from growdsl.search.pbt import fitness_of
@@ -84,6 +94,10 @@ class PathLevel:
         )
         self.learns = self.opts["controller"] == "treelstm"
         self.generator = torch.Generator()
+        self.where = setup.members.where
+        upper = ceilings(self.where)
+        self.fits = (lambda graph: satisfied(graph, upper)) if upper else None
+        self.skipped: list[tuple[int, list[Decision]]] = []  # this episode's children not trained
 
     def start(self, state: dict[str, Any]) -> None:
         """Train the base net; the controller's first weights, its Adam, the sampling generator."""
@@ -128,12 +142,22 @@ class PathLevel:
 
     def jobs(self, state: dict[str, Any]) -> Iterator[Job]:
         """The episode's `batch` children, each sampled by the controller (its decisions the job's
-        note) when the backend asks for it."""
+        note) when the backend asks for it; one that breaks a `where:` bound is logged as a `skip`
+        and kept for `after` instead (see the module docstring)."""
         policy = self.controller if self.learns else RandomPolicy()
+        self.skipped = []
         for _ in range(self.opts["batch"]):
-            edits, decisions = sample_edits(self.base_graph, policy, self.generator)
+            edits, decisions = sample_edits(self.base_graph, policy, self.generator, self.fits)
             seed = int(torch.randint(0, 2**31, (1,), generator=self.generator))
             member = new_member(state)
+            bound = broken(child := fold(self.base_graph, edits), self.where) if self.where else None
+            if bound is not None:
+                self.skipped.append((member, decisions))
+                params, flops = costs(child)[child.root]
+                state["log"].append({"event": "skip", "episode": state["leg"] + 1, "member": member,
+                                     "decisions": [d.to_json() for d in decisions], "bound": bound.text,
+                                     "reward": 0.0, "params": params, "flops": flops})  # fmt: skip
+                continue
             payload = _child(
                 state["base"],
                 edits,
@@ -161,10 +185,16 @@ class PathLevel:
         return {"decisions": chosen, "reward": _reward_of(done)}
 
     def after(self, state: dict[str, Any], done: list[Finished]) -> dict[str, Any]:
-        """REINFORCE on the episode's children (not for the random controller)."""
-        rewards = [_reward_of(d) for d in done]
+        """REINFORCE on the episode's children, a skipped one with reward 0 (not for the random
+        controller)."""
+        children = sorted(
+            [(d.job.member, d.job.note, _reward_of(d)) for d in done]
+            + [(member, decisions, 0.0) for member, decisions in self.skipped],
+            key=lambda child: child[0],
+        )
+        rewards = [reward for _, _, reward in children]
         if self.learns:
-            decided = [d.job.note for d in done]
+            decided = [decisions for _, decisions, _ in children]
             state["baseline"] = reinforce(self.controller, self.adam, decided, rewards, state["baseline"])
         state["controller"], state["adam"] = self.controller.state_dict(), self.adam.state_dict()
         state["generator"] = self.generator.get_state()

@@ -16,6 +16,7 @@ from growdsl import api
 from growdsl.cli import main
 from growdsl.lang import parse_text
 from growdsl.run.member import initial_payload, train_member
+from growdsl.run.records import read_history
 from growdsl.search.driver import _setup, resume_search, run_search
 from growdsl.search.pathlevel import PathLevel, _child
 
@@ -79,6 +80,11 @@ def test_a_pathlevel_search_logs_every_child_and_ends_with_the_best_one(referenc
     assert {"final.grow", "model.pt", "graph.json", "report.html"} <= {p.name for p in reference.iterdir()}
     assert (reference / "members" / "4" / "history.jsonl").is_file()
     assert api.replay_difference(reference) is None  # the best child's history replays to its net
+    for folder in [reference, *(reference / "members").iterdir()]:  # `growdsl history` lists every edit
+        edits = [r for r in read_history(folder) if r["event"] == "pathlevel"]
+        listed = [line for line in api.growth_lines(folder) if " pathlevel " in line]
+        assert len(listed) == len(edits)
+    assert any(" pathlevel " in line for line in api.growth_lines(reference))
     start = math.tan(log[0]["fitness"] * math.pi / 2)  # the authors' start: the base net's reward
     mean = (children[0]["reward"] + children[1]["reward"]) / 2
     assert log[3]["baseline"] == pytest.approx(start + 0.95 * (mean - start), rel=1e-3)

@@ -11,9 +11,14 @@ parents share began exchanging shrink-perturbed weights as the PBT-NAS authors' 
 4's fitness changed; everything else is the refactor's log). `pathlevel.jsonl` was rewritten when
 the path-level search came to follow the authors' code (MLP actors, the encoder re-run before every
 decision, the authors' baseline and clip, children on a fresh SGD with a cosine schedule;
-docs/methods/pathlevel.md), by this file run as a script, and again after that branch was merged
-with the others: from its first child on the merged code draws other decisions (not explained
-yet). Numbers are
+docs/methods/pathlevel.md), by this file run as a script, and again (branch pathlevel2, by the same
+run_search call) after the merges, for two reasons that are not run-to-run variation: the merged op
+table has one more op (`pad_channels`), the controller embeds one token per op, so its seeded
+initial weights differ (its policy starts near uniform, so only member 4's seventh decision
+changed); and the file written in between (commit 895f899) came from the pre-fidelity code (its
+replace choices read `conv`, a choice that no longer exists), so the merged code could never match
+it. The merged code writes this file in every process (test_pathlevel_reproducible.py runs two with
+different string hashes). Numbers are
 compared to 1e-6 (relative): another CPU may sum a loss in another order."""
 
 from __future__ import annotations
@@ -40,12 +45,21 @@ model m {{
 train {{ epochs 2 batch 32 optimizer sgd(lr: 0.1, momentum: 0.9) seed 5 device cpu }}
 search {search}
 """
+PATHLEVEL = """\
+data digits(test: 0.2, val: 0.15)
+block cell(c) {
+    linear(c) bn relu
+    branch add { linear(c) | identity }
+}
+model m { flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }
+train { epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 device cpu }
+search pathlevel(episodes: 2, batch: 2, epochs: 1, workers: 1)
+"""
 CASES = {
     "random": SPACE.format(search="random(trials: 3, workers: 1)"),
     "pbt_mix": SPACE.format(search="pbt(population: 4, every: 1, replace: 0.25, mix: 0.5, workers: 1)"),
     "pbt_mutate": SPACE.format(search="pbt(population: 4, every: 1, mode: mutate, workers: 1)"),
-    # path-level is not pinned here: after the merge its log differs between runs of the same seed
-    # (not explained yet); tests/search/test_pathlevel_*.py pin its rules
+    "pathlevel": PATHLEVEL,
 }
 
 
