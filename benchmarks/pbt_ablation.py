@@ -23,8 +23,9 @@ command skips the pairs already there, so a kill loses one run at most. The repo
 Markdown) gives per arm the winner's validation accuracy (what the search maximises) and test
 accuracy, mean ± sd over seeds, how often the winner is a child of the exploit step and how often
 it carries layers borrowed from a second parent (a `mix` line with two parents in its history,
-its own or an ancestor's); then each arm's paired difference from `default` in test accuracy over
-the seeds both ran: mean, 95% interval (Student's t), t. Progress goes to stderr.
+its own or an ancestor's); then each arm's paired difference from `default` in validation and
+test accuracy over the seeds both ran: mean, 95% interval (Student's t), t. Progress goes to
+stderr.
 
     python benchmarks/pbt_ablation.py [--spec benchmarks/specs/pbt_spirals.grow] [--seeds 0 1 2 3 4]
         [--population 16] [--every 1] [--workers 2] [--arms default self searl copy]
@@ -107,20 +108,24 @@ def report(results: dict[tuple[int, str], dict], arms: list[str], header: str) -
             f"| {LABELS[arm]} | {len(rows)} | {_mean_sd([r['val'] for r in rows])} | "
             f"{_mean_sd([r['test'] for r in rows])} | {child} of {len(rows)} | {borrowed} of {len(rows)} |"
         )
-    out += ["", "Paired difference in the winner's test accuracy, default − arm, over the seeds both ran:",
-            "", "| arm | seeds | mean difference | 95% interval | t |",
-            "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    out += ["", "Paired difference, PBT-NAS − arm, over the seeds both ran (mean, 95% interval, t):",
+            "", "| arm | seeds | val acc (searched) | test acc |", "| --- | --- | --- | --- |"]  # fmt: skip
     for arm in arms:
         seeds = sorted(s for (s, a) in results if a == arm and (s, "default") in results)
-        if arm == "default" or len(seeds) < 2:
-            continue
-        diffs = [results[s, "default"]["test"] - results[s, arm]["test"] for s in seeds]
-        mean, se = statistics.mean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
-        half = _t975(len(diffs) - 1) * se
-        t = mean / se if se > 0 else math.inf if mean else 0.0
-        out.append(f"| {LABELS[arm]} | {len(diffs)} | {mean:+.4f} | [{mean - half:+.4f}, {mean + half:+.4f}] "
-                   f"| {t:+.2f} |")  # fmt: skip
+        if arm != "default" and len(seeds) >= 2:
+            cells = [
+                _paired([results[s, "default"][k] - results[s, arm][k] for s in seeds])
+                for k in ("val", "test")
+            ]
+            out.append(f"| {LABELS[arm]} | {len(seeds)} | {cells[0]} | {cells[1]} |")
     return "\n".join(out)
+
+
+def _paired(diffs: list[float]) -> str:
+    mean, se = statistics.mean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
+    half = _t975(len(diffs) - 1) * se
+    t = f"{mean / se:+.2f}" if se > 0 else "n/a"
+    return f"{mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}], t {t}"
 
 
 def _t975(df: int) -> float:
