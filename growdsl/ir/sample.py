@@ -7,6 +7,7 @@ as it stands, with nothing left to grow or choose.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.ops import resolved_args
@@ -23,20 +24,23 @@ def sample(graph: ArchGraph, rng: random.Random) -> ArchGraph:
     """
     out = graph.copy()
     for node in out.walk(live_only=False):
-        draw_node(out, node, rng)
+        draw_node(out, node, lambda _key, count: rng.randrange(count))
     return out
 
 
-def draw_node(graph: ArchGraph, node: str, rng: random.Random) -> None:
+def draw_node(graph: ArchGraph, node: str, pick: Callable[[str, int], int]) -> None:
     """Draw, in place, what is open at `node`: a choice's path, or each set-valued arg of an op
-    (args derived from a drawn `k`, a conv's padding or a pool's stride, follow it)."""
+    (args derived from a drawn `k`, a conv's padding or a pool's stride, follow it). `pick(key,
+    count)` gives the index drawn among `count` values, `key` naming what is drawn (`node`, or
+    `node:arg` for a set-valued arg): `rng.randrange(count)` for a uniform draw (the draws
+    `rng.choice` makes), a stratified population's pools otherwise (`growdsl/search/strata.py`)."""
     attrs = graph[node]
     if attrs["kind"] == "choice":
-        attrs["chosen"] = rng.randrange(len(graph.children(node)))
+        attrs["chosen"] = pick(node, len(graph.children(node)))
     elif attrs["kind"] == "op" and attrs.get("options"):
         args = dict(attrs["args"])
         for name, values in attrs["options"].items():
-            args[name] = rng.choice(values)
+            args[name] = values[pick(f"{node}:{name}", len(values))]
         for name in attrs.get("auto", ()):  # derived from the drawn `k`: conv padding, pool stride
             args[name] = None
         attrs["args"] = resolved_args(attrs["op"], args) if attrs.get("auto") else args

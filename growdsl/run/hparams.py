@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -116,19 +117,24 @@ def _distribution(key: str, call: Call) -> Hyper:
 # ------------------------------------------------------------------ drawing and perturbing
 
 
-def draw(hypers: list[Hyper], rng: random.Random) -> dict[str, Any]:
-    """A value for every open place: one rng draw each, in order."""
-    return {h.key: _sample(h, rng) for h in hypers}
+def draw(
+    hypers: list[Hyper], rng: random.Random, pick: Callable[[str, int], int] | None = None
+) -> dict[str, Any]:
+    """A value for every open place: one rng draw each, in order. With `pick` (a stratified
+    population's member, `growdsl/search/strata.py`) a set's value and an `int`'s are its pick,
+    keyed `train:KEY`; a `log` or `uniform` value is drawn from `rng` all the same."""
+    return {h.key: _sample(h, rng, pick) for h in hypers}
 
 
-def _sample(h: Hyper, rng: random.Random) -> Any:
+def _sample(h: Hyper, rng: random.Random, pick: Callable[[str, int], int] | None = None) -> Any:
+    index = pick or (lambda _key, count: rng.randrange(count))
     if h.kind == "set":
-        return rng.randrange(len(h.values))  # a set's value is kept as its index
+        return index(f"train:{h.key}", len(h.values))  # a set's value is kept as its index
     if h.kind == "log":
         return math.exp(rng.uniform(math.log(h.lo), math.log(h.hi)))
     if h.kind == "uniform":
         return rng.uniform(h.lo, h.hi)
-    return int(h.lo) + h.step * rng.randrange(h.grid())
+    return int(h.lo) + h.step * index(f"train:{h.key}", h.grid())
 
 
 def perturb(values: dict[str, Any], hypers: list[Hyper], rng: random.Random) -> dict[str, Any]:

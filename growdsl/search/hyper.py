@@ -7,7 +7,8 @@ joins the two to the architecture space, so a method draws, mixes and mutates *m
 
 - `draw`: an architecture (`space.sample_member`) and a value for each open setting, redrawn
   until the architecture satisfies every bound (at most `TRIES` times, then a `SpecError` at the
-  `where:` option that names the bound);
+  `where:` option that names the bound); a stratified population's member (`strata.py`) is its
+  pick first, redrawn uniformly only when that breaks a bound;
 - `retry`: the same for a child (mixed or mutated): its making is redone until it satisfies them;
 - `config`: the `TrainConfig` a member trains with, its values written into the block
   (`hparams.fix_train`), so a member trains, and its `spec.grow` reads, as a plain spec;
@@ -35,6 +36,7 @@ from growdsl.run.config import TrainConfig, build_optimizer, build_schedule, tra
 from growdsl.run.hparams import Hyper, corner_values, draw, fix_train, open_hparams, perturb, shown
 from growdsl.search.constraints import Constraint, broken
 from growdsl.search.space import sample_member
+from growdsl.search.strata import Pick
 
 TRIES = 100  # draws of a member before a bound is declared out of reach
 _PROGRESS = ("last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "base_lrs")
@@ -104,8 +106,15 @@ class Space:
 
     # ---------------------------------------------------------------- drawing within the bounds
 
-    def draw(self, rng: random.Random) -> Draft:
-        """A member drawn uniformly from the space, within the bounds (see the module docstring)."""
+    def draw(self, rng: random.Random, pick: Pick | None = None) -> Draft:
+        """A member drawn uniformly from the space, within the bounds (see the module docstring).
+        With `pick` (a stratified population's member, `strata.py`) the first try is its pick;
+        when that breaks a bound, the member is redrawn uniformly (docs/methods/pbt_nas.md, "The
+        initial population")."""
+        if pick is not None:
+            draft = Draft(sample_member(self.graph, rng, pick), draw(self.hypers, rng, pick))
+            if broken(draft.graph, self.where) is None:
+                return draft
         return self.retry(lambda: Draft(sample_member(self.graph, rng), draw(self.hypers, rng)), "drawn")
 
     def retry(self, make: Callable[[], Draft], what: str) -> Draft:

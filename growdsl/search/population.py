@@ -1,8 +1,8 @@
 """Random search and PBT-NAS: one population method (docs/search.md, docs/methods/pbt_nas.md).
 
-A population of members is drawn from the space (`space.sample_member`) and trained in legs of
-`every` epochs, each member's whole budget being `train.epochs` (a child going on from its
-parent's epoch):
+A population of members is drawn from the space (`space.sample_member`; PBT's stratified as the
+PBT-NAS authors' is, `strata.py`) and trained in legs of `every` epochs, each member's whole
+budget being `train.epochs` (a child going on from its parent's epoch):
 
 - `random(trials: N)`: N members, one leg of every epoch, no exploit step; the fittest on the
   validation split wins (`random_search.py`: its trials are drawn as they are handed out);
@@ -38,6 +38,7 @@ from growdsl.search.protocol import Best, Finished, Job, Setup, new_member
 from growdsl.search.registry import register_search
 from growdsl.search.space import graft_all, mix, mutate
 from growdsl.search.stopping import Rule, decide
+from growdsl.search.strata import Strata
 
 LINEAGE = "lineage.graphml"
 SEARL_KINDS = ("copy", "weights", "gene")  # mode: searl's three children, a third each
@@ -65,8 +66,11 @@ class Population:
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
         new_population(state)
-        for _ in range(self.size):
-            add_member(self.setup, state, self.setup.members.draw(self.rng), self.rng)
+        # stratified as the PBT-NAS authors' first population is (random search draws its trials
+        # one by one instead, `random_search.py`; docs/methods/pbt_nas.md)
+        strata = Strata(self.size, self.rng)
+        for index in range(self.size):
+            add_member(self.setup, state, self.setup.members.draw(self.rng, strata.member(index)), self.rng)
         state["rng"] = self.rng.getstate()
 
     def restore(self, state: dict[str, Any]) -> None:

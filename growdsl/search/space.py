@@ -2,13 +2,14 @@
 
 A *position* is a place the spec leaves open: a `choice` node (which path), an op with a set of
 values (`conv(16, k: {3, 5})`) or a width range (`linear(8..128)`), a growable `repeat lo..hi`
-(how many copies). `sample_member` draws every position of an architecture uniformly; `mix`
-(PBT-NAS's crossover) takes each position of parent 1 from parent 2 with probability `mix`;
-`mutate` (the mutation-PBT baseline) redraws one position. Both return `Graft` edits
-(`growdsl.ir.edits`): a taken position replaces parent 1's subtree at that node by the other
-architecture's, so lineage and replay work as for growth. Positions are visited in tree order on
-the live tree (an unchosen path has no positions that matter); a position inside one already
-taken comes with it. docs/methods/pbt_nas.md says why and what it means for the weights.
+(how many copies). `sample_member` draws every position of an architecture (uniformly, or from a
+stratified population's pools, `strata.py`); `mix` (PBT-NAS's crossover) takes each position of
+parent 1 from parent 2 with probability `mix`; `mutate` (the mutation-PBT baseline) redraws one
+position. Both return `Graft` edits (`growdsl.ir.edits`): a taken position replaces parent 1's
+subtree at that node by the other architecture's, so lineage and replay work as for growth.
+Positions are visited in tree order on the live tree (an unchosen path has no positions that
+matter); a position inside one already taken comes with it. docs/methods/pbt_nas.md says why
+and what it means for the weights.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from growdsl.ir.edits import AppendCopy, Graft, apply_edit, apply_in_place, subtree_json
 from growdsl.ir.graph import ArchGraph
 from growdsl.ir.sample import draw_node
+from growdsl.search.strata import Pick, uniform
 
 KINDS = ("choice", "set", "width", "depth")
 
@@ -48,17 +50,18 @@ def positions(graph: ArchGraph) -> list[Position]:
     return [p for n in graph.walk() if (p := position_of(graph, n)) is not None]
 
 
-def sample_member(space: ArchGraph, rng: random.Random) -> ArchGraph:
-    """An architecture drawn uniformly at every position: each choice's path, each set's value,
-    each width in its range, each repeat's number of copies in its range. Positions are drawn one
-    at a time in tree order, so the positions a draw opens (on a chosen path, in an appended copy)
-    are drawn too. The ranges stay, so the member can still grow."""
+def sample_member(space: ArchGraph, rng: random.Random, pick: Pick | None = None) -> ArchGraph:
+    """An architecture drawn at every position, uniformly from `rng` (or by `pick`, a stratified
+    population's member, `strata.py`): each choice's path, each set's value, each width in its
+    range, each repeat's number of copies in its range. Positions are drawn one at a time in tree
+    order, so the positions a draw opens (on a chosen path, in an appended copy) are drawn too.
+    The ranges stay, so the member can still grow."""
     member = space.copy()
-    draw_all(member, member.root, rng)
+    draw_all(member, member.root, pick or uniform(rng))
     return member
 
 
-def draw_all(graph: ArchGraph, under: str, rng: random.Random) -> None:
+def draw_all(graph: ArchGraph, under: str, pick: Pick) -> None:
     """Draw, in place, every position at or under node `under`, one at a time in tree order."""
     drawn: set[str] = set()
 
@@ -67,21 +70,21 @@ def draw_all(graph: ArchGraph, under: str, rng: random.Random) -> None:
 
     while todo := [p for p in positions(graph) if open_here(p)]:
         drawn.add(todo[0].node)
-        draw(graph, todo[0], rng)
+        draw(graph, todo[0], pick)
 
 
-def draw(graph: ArchGraph, pos: Position, rng: random.Random) -> None:
-    """Draw the value at `pos` in place, uniformly (the copies of a depth draw are appended from
+def draw(graph: ArchGraph, pos: Position, pick: Pick) -> None:
+    """Draw the value at `pos` in place by `pick` (the copies of a depth draw are appended from
     the repeat's template, or dropped from its end)."""
     attrs = graph[pos.node]
     if pos.kind in ("choice", "set"):
-        draw_node(graph, pos.node, rng)
+        draw_node(graph, pos.node, pick)
     elif pos.kind == "width":
         lo, hi = attrs["width"]
-        attrs["args"] = {**attrs["args"], "out": rng.randint(lo, hi)}
+        attrs["args"] = {**attrs["args"], "out": lo + pick(pos.node, hi - lo + 1)}
     else:
         lo, hi = attrs["depth"]
-        depth = rng.randint(lo, hi)
+        depth = lo + pick(pos.node, hi - lo + 1)
         for child in graph.children(pos.node)[depth:]:
             graph.g.remove_nodes_from(list(graph.walk(child, live_only=False)))
         for _ in range(depth - len(graph.children(pos.node))):
@@ -126,7 +129,7 @@ def mutate(graph: ArchGraph, rng: random.Random, *, other: bool = False) -> tupl
         options = [i for i in range(len(paths)) if i != (attrs.get("chosen") or 0)]
         if options:
             attrs["chosen"] = rng.choice(options)
-            draw_all(redrawn, paths[attrs["chosen"]], rng)
+            draw_all(redrawn, paths[attrs["chosen"]], uniform(rng))
     elif pos.kind == "set":
         args = dict(attrs["args"])
         name = rng.choice(sorted(attrs["options"]))
@@ -135,10 +138,10 @@ def mutate(graph: ArchGraph, rng: random.Random, *, other: bool = False) -> tupl
         attrs["args"] = args
     else:
         before = subtree_json(redrawn, pos.node)
-        draw(redrawn, pos, rng)
+        draw(redrawn, pos, uniform(rng))
         while other and subtree_json(redrawn, pos.node) == before:  # a range holds two values at least
             redrawn = graph.copy()
-            draw(redrawn, pos, rng)
+            draw(redrawn, pos, uniform(rng))
     return Graft(pos.node, subtree_json(redrawn, pos.node)), pos.node
 
 

@@ -8,7 +8,10 @@ the path; they are that code's logs, never rewritten by the code they check. A c
 changes a search's draws, children or scores on purpose replaces them, and says so:
 `pbt_mix.jsonl` was rewritten (branch search-space) when a mixed position whose value both
 parents share began exchanging shrink-perturbed weights as the PBT-NAS authors' code does (member
-4's fitness changed; everything else is the refactor's log). `pathlevel.jsonl` was rewritten when
+4's fitness changed; everything else is the refactor's log). `pbt_mix.jsonl` and `pbt_mutate.jsonl`
+were rewritten again (branch pbt2) when PBT's first population became stratified as the authors'
+is (growdsl/search/strata.py): its members are other draws from the first line on; `random.jsonl`
+is unchanged (random search draws as before). `pathlevel.jsonl` was rewritten when
 the path-level search came to follow the authors' code (MLP actors, the encoder re-run before every
 decision, the authors' baseline and clip, children on a fresh SGD with a cosine schedule;
 docs/methods/pathlevel.md), by this file run as a script, and again (branch pathlevel2, by the same
