@@ -55,8 +55,7 @@ def _spec(seed: int, epochs: int, widths: tuple[int, int], grow: str | None) -> 
     if grow:
         # the optimizer carried over, as when the recorded figures ran (the default before issue #20)
         text += (
-            f"grow {{ every {epochs} epochs\nafter_growth(optimizer: carry, schedule: continue)\n"
-            f"{grow} }}\n"
+            f"grow {{ every {epochs} epochs\nafter_growth(optimizer: carry, schedule: continue)\n{grow} }}\n"
         )
     return text
 

@@ -74,8 +74,7 @@ def _spec(task: str, grow: str | None, seed: int, epochs: int, every: int) -> st
     if grow:
         # the optimizer carried over, as when the recorded figures ran (the default before issue #20)
         text += (
-            f"grow {{ every {every} epochs\nafter_growth(optimizer: carry, schedule: continue)\n"
-            f"{grow} }}\n"
+            f"grow {{ every {every} epochs\nafter_growth(optimizer: carry, schedule: continue)\n{grow} }}\n"
         )
     return text
 
