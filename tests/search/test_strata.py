@@ -97,9 +97,17 @@ def test_a_pbt_searchs_first_members_hold_every_value_of_every_gene_as_often_as_
     ranges = [range(4, 10), range(3), (8, 16, 32), range(3), range(3), range(2)]
     for gene, values in zip(genes, ranges, strict=True):
         assert _spread(Counter(gene), values) <= 1, gene
-    # independent draws (random search keeps them) are rarely this even at every gene at once
-    drawn = list(zip(*_first_population(tmp_path / "random", RANDOM), strict=True))
-    assert any(_spread(Counter(g), v) > 1 for g, v in zip(drawn, ranges, strict=True))
+    # independent draws (random search's, one a trial) are rarely this even at every gene at once
+    graph = ir.lower(parse_text(SPEC.format(search=RANDOM), "s.grow"), (2,), 2)
+    rng = random.Random(0)
+    independent = [sample_member(graph, rng) for _ in range(POPULATION)]
+    drawn = [
+        [m["m.a"]["args"]["out"] for m in independent],
+        [m["m.1"]["chosen"] for m in independent],
+        [m["m.2"]["args"]["out"] for m in independent],
+        [len(m.children("m.4")) for m in independent],
+    ]
+    assert any(_spread(Counter(g), v) > 1 for g, v in zip(drawn, ranges[:4], strict=True))
 
 
 DRAW = """\
