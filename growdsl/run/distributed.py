@@ -185,13 +185,27 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    launcher = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0"]
-    args = get_args_parser().parse_args([*launcher, "--monitor-interval", "0.5", "-m", "growdsl", *argv])
+    args = get_args_parser().parse_args([*launcher_args(nproc), "-m", "growdsl", *argv])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     try:
         run(args)
     except ChildFailedError as failed:
         raise RunError(failure_message(failed, nproc)) from None
+
+
+def launcher_args(nproc: int) -> list[str]:
+    """The options of torch's launcher for `nproc` ranks on this machine: a free port
+    (`--standalone`), no restarts (a run resumes from its folder instead), and a rank's end
+    noticed within half a second."""
+    restarts, monitor = ["--max-restarts", "0"], ["--monitor-interval", "0.5"]
+    return ["--standalone", "--nproc-per-node", str(nproc), *restarts, *monitor]
+
+
+def launcher_command(nproc: int, *target: str) -> list[str]:
+    """The command line that runs `target` (a script and its arguments, or `-m module ...`) on
+    `nproc` ranks through torch's launcher, as `launch` does: for a subprocess (a benchmark, a
+    test), the same as `torchrun --nproc-per-node N TARGET`."""
+    return [sys.executable, "-m", "torch.distributed.run", *launcher_args(nproc), *target]
 
 
 def failure_message(failed: Any, nproc: int) -> str:
