@@ -125,19 +125,34 @@ def same_buffers(model: nn.Module) -> None:
 
 def on_rank0(make: Callable[[], T]) -> T:
     """`make()` run on rank 0 only (creating the run folder, say), its result on every rank; a
-    GrowDSLError it raises is raised on every rank, so none waits for a value that never comes."""
+    GrowDSLError it raises is raised on every rank (on the others as `Rank0Error`, with rank 0's
+    message and exit code), so none waits for a value that never comes."""
     if not collective.active():
         return make()
-    result: tuple[str, Any] = ("none", None)
+    result: tuple[Any, ...] = ("none", None)
+    error = None
     if collective.rank() == 0:
         try:
             result = ("value", make())
-        except GrowDSLError as error:
-            result = ("error", error)
-    kind, value = collective.decided(result)
-    if kind == "error":
-        raise value
-    return value
+        except GrowDSLError as raised:
+            error, result = raised, ("error", raised.render(), raised.exit_code)
+    got = collective.decided(result)
+    if error is not None:
+        raise error
+    if got[0] == "error":
+        raise Rank0Error(got[1], got[2])
+    return got[1]
+
+
+class Rank0Error(RunError):
+    """The error rank 0 raised in `on_rank0`, on another rank: rendered as rank 0 rendered it."""
+
+    def __init__(self, rendered: str, exit_code: int) -> None:
+        super().__init__(rendered)
+        self.rendered, self.exit_code = rendered, exit_code
+
+    def render(self) -> str:
+        return self.rendered
 
 
 def leaves_group(function: Callable[..., T]) -> Callable[..., T]:
