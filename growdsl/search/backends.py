@@ -287,14 +287,24 @@ def connect(backend: Backend, workers: int, quiet: bool, in_process: bool = Fals
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"at {backend.address!r}" if backend.address else "on this machine"
         raise RunError(f"cannot reach a Ray cluster {where}: {e}".rstrip(": ")) from None
-    if backend.gpu_share is not None and ray.cluster_resources().get("GPU", 0) < backend.gpu_share:
+    try:
+        check_ray_gpus(backend, ray.cluster_resources())
+    except RunError:
         ray.shutdown()  # started here: nothing else uses it
+        raise
+    return Cluster(started=True)
+
+
+def check_ray_gpus(backend: Backend, resources: dict[str, float]) -> None:
+    """A RunError when each member asks for a GPU share the cluster's `resources` (Ray's
+    `cluster_resources()`) cannot give: Ray would keep its tasks waiting for ever."""
+    gpus = resources.get("GPU", 0)
+    if backend.gpu_share is not None and gpus < backend.gpu_share:
         where = f"at {backend.address!r}" if backend.address else "started on this machine"
         raise RunError(
-            f"backend ray(gpus_per_member: {backend.gpu_share:g}) asks a GPU share for each member, and the "
-            f"Ray cluster {where} has no GPU: its members would wait for ever"
+            f"backend ray(gpus_per_member: {backend.gpu_share:g}) asks that share of a GPU for each "
+            f"member, and the Ray cluster {where} has {gpus:g} GPUs: its members would wait for ever"
         )
-    return Cluster(started=True)
 
 
 def check_placement(backend: Backend, device: str, in_process: bool = False) -> None:

@@ -30,6 +30,7 @@ from growdsl.search.backends import (
     LocalPool,
     MemberJob,
     TrainingContext,
+    check_ray_gpus,
     device_queue,
     ray_resources,
     run_job,
@@ -201,3 +202,13 @@ def test_a_placement_this_machine_cannot_honour_is_refused_before_any_folder(
     with pytest.raises(RunError, match=re.escape(message)):
         run_search(_spec(backend), tmp_path / "run", device=device or None, quiet=True)
     assert not (tmp_path / "run").exists()
+
+
+def test_a_ray_cluster_without_a_gpu_is_refused_for_a_gpu_share():
+    """Ray would keep the members' tasks waiting for ever; `connect` checks its cluster_resources()."""
+    with pytest.raises(RunError, match="started on this machine has 0 GPUs: its members would wait for ever"):
+        check_ray_gpus(Backend("ray", gpu_share=0.5), {"CPU": 4.0})
+    with pytest.raises(RunError, match="at 'auto' has 0.5 GPUs"):
+        check_ray_gpus(Backend("ray", "auto", gpu_share=1.0), {"CPU": 4.0, "GPU": 0.5})
+    check_ray_gpus(Backend("ray", gpu_share=0.5), {"CPU": 4.0, "GPU": 1.0})
+    check_ray_gpus(Backend("ray"), {"CPU": 4.0})  # no share asked: no GPU needed
