@@ -38,6 +38,7 @@ from growdsl.grow.policy import GrowthPolicy
 from growdsl.grow.step import grow_step
 from growdsl.ir import lower, param_count
 from growdsl.lang import parse_text
+from growdsl.run import distributed
 from growdsl.run.config import build_optimizer, build_schedule, train_config
 from growdsl.run.datasets import describe, load_data
 from growdsl.run.loop import compute_loss
@@ -110,19 +111,13 @@ def step_cost(transform: str, width: int, device: str, repeats: int) -> dict:
 
 def worker(args: argparse.Namespace) -> None:
     """One rank (or the only process): every transform's step cost; rank 0 writes them to --json."""
-    device = "cpu"
-    if os.environ.get("WORLD_SIZE", "1") != "1":
-        if args.backend == "nccl":
-            torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
-            device = f"cuda:{torch.cuda.current_device()}"
-        torch.distributed.init_process_group(args.backend)
-    elif args.backend == "nccl":
-        device = "cuda:0"
-    results = {t: step_cost(t, args.width, device, args.repeats) for t in args.transforms}
+    device = torch.device("cuda", 0) if args.backend == "nccl" else torch.device("cpu")
+    if distributed.launched():
+        device = distributed.start(device)  # the process group, as a run joins it (rank r on GPU r)
+    results = {t: step_cost(t, args.width, str(device), args.repeats) for t in args.transforms}
     if collective.rank() == 0:
         Path(args.json).write_text(json.dumps(results))
-    if collective.active():
-        torch.distributed.destroy_process_group()
+    distributed.stop()
 
 
 def measure(nproc: int, args: argparse.Namespace) -> dict:
@@ -134,8 +129,7 @@ def measure(nproc: int, args: argparse.Namespace) -> dict:
         if nproc == 1:
             command = [sys.executable, __file__, *common]
         else:
-            command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                       "--nproc-per-node", str(nproc), __file__, *common]  # fmt: skip
+            command = distributed.launcher_command(nproc, __file__, *common)
         threads = os.environ.get("OMP_NUM_THREADS", "1")  # per process: 1 process uses 1 core, N use N
         subprocess.run(command, check=True, env={**os.environ, "OMP_NUM_THREADS": threads})
         return json.loads(out.read_text())

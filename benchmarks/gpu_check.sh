@@ -10,6 +10,9 @@
 #      with --set), plus split_cnn with precision bf16, compile and channels_last, and with fp16;
 #      each must finish with exit code 0
 #   4. a compile and a recompile after growth against a step and an epoch: benchmarks/compile_cost.py
+#   5. a small population placed on cuda:0, two members per GPU (issue #19, 5):
+#      benchmarks/gpu_population.py (`growdsl check` states the concurrency; every member trains on
+#      cuda:0, two at once); --dry runs the same population in 2 CPU workers
 #
 # Every section has its own time limit, and the whole script stops at TOTAL seconds (default 470:
 # under 8 minutes with the machine's start-up outside it). A section that fails or runs out of
@@ -19,6 +22,7 @@
 #   benchmarks/gpu_check.sh            # on the GPU (CUDA must be there)
 #   benchmarks/gpu_check.sh --dry      # on the CPU with tiny sizes: checks that everything it
 #                                      # calls runs (minutes on a 2-core machine, not figures)
+#   GPU_CHECK_ONLY=REGEX benchmarks/gpu_check.sh [--dry]   # only the sections whose name matches
 #
 # Output: a log of each section under $GPU_CHECK_OUT (default a new temporary folder), the tables
 # on standard output. Run from the repository root with growdsl importable (python -m growdsl).
@@ -37,6 +41,7 @@ if [[ "${1:-}" == "--dry" ]]; then
     FIREFLY=(--width 16 --repeats 1)
     COMPILE_BACKEND=aot_eager
     EPOCHS=(--set train.epochs=2)  # no growth step at 2 epochs for most specs: the runs only start
+    POPULATION=(--dry)
     TOTAL=${TOTAL_DRY:-5400}
     SCALE=${DRY_SCALE:-10}  # the CPU is slower than the GPU: every section's limit times this
 else
@@ -46,6 +51,7 @@ else
     FIREFLY=(--width 256 --repeats 3)
     COMPILE_BACKEND=inductor
     EPOCHS=()
+    POPULATION=()
     SCALE=1
 fi
 
@@ -56,6 +62,7 @@ FAILED=0
 section() {
     local name=$1 limit=$(($2 * SCALE))
     shift 2
+    [[ -n "${GPU_CHECK_ONLY:-}" && ! "$name" =~ $GPU_CHECK_ONLY ]] && return
     local left=$((TOTAL - ($(date +%s) - START)))
     if ((left < 10)); then
         RESULTS+=("SKIPPED (out of time)  $name")
@@ -127,6 +134,9 @@ run_spec pathlevel_search specs/pathlevel_search.grow
 # 4. a compile and a recompile after growth, against a step and an epoch
 section "compile and recompile cost" 120 \
     "$PYTHON" benchmarks/compile_cost.py --spec specs/split_cnn.grow --backend "$COMPILE_BACKEND" --device "$DEVICE"
+
+# 5. a small population on cuda:0, two members at once
+section "population on cuda:0, 2 members per GPU" 90 "$PYTHON" benchmarks/gpu_population.py "${POPULATION[@]}"
 
 echo
 echo "## summary ($(($(date +%s) - START))s of ${TOTAL}s)"

@@ -31,7 +31,8 @@ from growdsl.lang.ast import Spec
 from growdsl.run import datasets
 from growdsl.run.config import check_loss, check_memory_format, check_on_divergence, check_size, train_config
 from growdsl.run.hparams import corners, default_train
-from growdsl.search import check_search
+from growdsl.search import check_search, search_config
+from growdsl.search.placement import describe
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -102,6 +103,15 @@ class CheckResult:
             f"output {list(out)}, {len(self.graph.ops())} ops, {self.params:,} params, "
             f"{self.flops:,} FLOPs, {growable} growable, {choices} choices"
         )
+
+    def placement(self) -> str | None:
+        """What `check` says of a search's members: how many train at once, and where
+        (docs/search.md, "Placement"); None for a spec without a search."""
+        if self.spec.search is None:
+            return None
+        config = search_config(self.spec.search)
+        where = describe(config.backend, config.options["workers"])
+        return f"{self.spec.file}: search {config.method}: {where}"
 
 
 def check(spec: Spec) -> CheckResult:

@@ -122,11 +122,14 @@ def diagnostic(error: GrowDSLError, spec: Path) -> dict[str, Any]:
 @plugin_option
 @_user_errors
 def check(spec: Path, overrides: tuple[str, ...], output: str) -> None:
-    """Parse, lower and shape-check SPEC; print a one-line summary."""
+    """Parse, lower and shape-check SPEC; print a one-line summary (and a search's placement)."""
     from growdsl import api
 
     if output == "text":
-        click.echo(api.check_file(spec, list(overrides)).summary())
+        result = api.check_file(spec, list(overrides))
+        click.echo(result.summary())
+        if result.placement() is not None:  # a search: how many members at once, where
+            click.echo(result.placement())
         return
     try:
         api.check_file(spec, list(overrides))

@@ -27,7 +27,7 @@ Semantics, exactly:
 | `all_sum(t)` | `t` | `t` summed over ranks, in place |
 | `from_rank0(t)` | `t` | rank 0's `t`, in place |
 | `gather_rows(t)` | `t` | every rank's `t` concatenated along dim 0, in rank order |
-| `decided(v)` | `v` | rank 0's `v` (pickled: ranks of one job trust each other; nothing is read from disk) |
+| `decided(v)` | `v` | rank 0's `v`, sent as JSON and tensor bytes (`wire.pack`; no pickle) |
 | `check_same(tensors)` | nothing | `RankMismatch` naming the first tensor whose checksum is not rank 0's |
 
 Every call is a no-op alone, so a transform written this way runs unchanged in one process. Every
@@ -37,8 +37,6 @@ the communication benchmark (benchmarks/ddp_growth.py).
 
 from __future__ import annotations
 
-import io
-import pickle
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -46,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from growdsl.errors import RunError
+from growdsl.grow import wire
 from growdsl.lazy import torch
 
 
@@ -197,44 +196,27 @@ def gather_rows(t: torch.Tensor) -> torch.Tensor:
 
 
 def decided(value: Any) -> Any:
-    """Rank 0's `value` on every rank: whatever the other ranks computed is replaced by it."""
+    """Rank 0's `value` on every rank: whatever the other ranks computed is replaced by it. It
+    travels as JSON and tensor bytes (growdsl/grow/wire.py), never as pickle; a value of a kind
+    the wire cannot carry stops every rank with `wire.NotSendable`."""
     if not active():
         return value
     dev = _comm_device()
-    data = _pickled(value) if rank() == 0 else b""
-    size = torch.tensor([len(data)], dtype=torch.long, device=dev)
+    refused = None
+    if rank() == 0:
+        try:
+            data = wire.pack(value)
+        except wire.NotSendable as error:
+            refused, data = error, wire.pack_refusal(str(error))
+    size = torch.tensor([data.numel() if rank() == 0 else 0], dtype=torch.long, device=dev)
     with _timed(size.element_size()):
         torch.distributed.broadcast(size, 0)
-    buffer = (
-        torch.frombuffer(bytearray(data), dtype=torch.uint8).to(dev)
-        if rank() == 0
-        else torch.empty(int(size.item()), dtype=torch.uint8, device=dev)
-    )
+    buffer = data.to(dev) if rank() == 0 else torch.empty(int(size.item()), dtype=torch.uint8, device=dev)
     with _timed(buffer.numel()):
         torch.distributed.broadcast(buffer, 0)
-    return value if rank() == 0 else pickle.loads(buffer.cpu().numpy().tobytes())
-
-
-def _pickled(value: Any) -> bytes:
-    """`value` pickled, each tensor with only its own elements: a plain pickle of a view writes
-    the whole storage it views (a split's 128 directions, rows of one [128, D] tensor, were each
-    written with all 128 rows: 13.6 MB instead of 0.13)."""
-    buffer = io.BytesIO()
-    _CompactPickler(buffer, pickle.HIGHEST_PROTOCOL).dump(value)
-    return buffer.getvalue()
-
-
-class _CompactPickler(pickle.Pickler):
-    def reducer_override(self, obj: Any) -> Any:
-        if not isinstance(obj, torch.Tensor):
-            return NotImplemented
-        if obj.untyped_storage().nbytes() > obj.numel() * obj.element_size():
-            return _same, (obj.clone(),)
-        return NotImplemented
-
-
-def _same(value: Any) -> Any:
-    return value
+    if refused is not None:
+        raise refused
+    return value if rank() == 0 else wire.unpack(buffer)
 
 
 def checksums(tensors: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -18,7 +18,8 @@ How a body becomes the identity, op by op along its data flow:
   strided conv, a width change) is not, and `NotIdentity` says why.
 
 `deepen` is the whole step for a growable repeat (an `AppendCopy` edit through the shared carry,
-with the identity as its init, `identity_init`, which net2deeper hands to the shared step);
+with the identity as its init, `identity_init` of an `IdentityCopy`, the data net2deeper's
+candidates carry);
 `identity_values` the rule set, for any transform that inserts a
 block (path-level transforms will reuse it).
 """
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Carry, Init, Overwrite, carry
+from growdsl.grow.wire import sendable
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import AppendCopy
 from growdsl.ir.graph import ArchGraph
@@ -44,6 +46,7 @@ class NotIdentity(Exception):
     """Why a block cannot be initialised to compute the identity; carried as data."""
 
 
+@sendable
 @dataclass(frozen=True)
 class InputStats:
     """Per-channel statistics of a block's input (dimension 1 of a batch), and whether the input
@@ -224,10 +227,21 @@ def _zero_path(graph, path: str, state, values) -> None:
     raise NotIdentity(f"{path} has no weight to zero")
 
 
-def identity_init(net: Net, seq: str, x: torch.Tensor) -> Init:
-    """The `init` that makes the copy `AppendCopy(seq)` appends compute the identity on inputs
-    like the sample `x`'s (measured now, on `net`, where a bn needs them). It raises NotIdentity
-    when the body cannot be the identity. An `Overwrite` unless a `branch add` keeps fresh paths."""
+@sendable
+@dataclass(frozen=True)
+class IdentityCopy:
+    """What makes the copy `AppendCopy(seq)` appends compute the identity, as data (a growth
+    decision crosses the ranks of a distributed run as data, growdsl/grow/wire.py): the statistics
+    of its input, and whether a `branch add` in the body keeps fresh paths."""
+
+    seq: str
+    stats: InputStats
+    keeps_fresh: bool
+
+
+def identity_copy(net: Net, seq: str, x: torch.Tensor) -> IdentityCopy:
+    """The `IdentityCopy` of repeat `seq` for inputs like the sample `x`'s (measured now, on `net`,
+    where a bn needs them)."""
     # the copy is appended to the repeat, so its input is the repeat's output; only a bn reads
     # the input's statistics, so a body without one needs no forward pass (and draws nothing)
     graph = net.graph
@@ -235,17 +249,23 @@ def identity_init(net: Net, seq: str, x: torch.Tensor) -> Init:
         stats = measure_output(net, seq, x, nonneg=False)
     else:
         stats = InputStats(None, None, nonneg=False, channels=infer_shapes(graph)[seq].out[0])
+    keeps_fresh = any(graph.kind(n) == "branch" and graph[n]["merge"] == "add" for n in graph.walk(seq))
+    return IdentityCopy(seq, stats, keeps_fresh)
+
+
+def identity_init(copy: IdentityCopy) -> Init:
+    """The `init` that makes the appended copy compute the identity; it raises NotIdentity when
+    the body cannot be the identity. An `Overwrite` unless a `branch add` keeps fresh paths (the
+    identity then sets every tensor of the copy)."""
 
     def identity(grown: Net, _done: Carry) -> None:
-        copy = grown.graph.children(seq)[-1]
+        node = grown.graph.children(copy.seq)[-1]
         state = grown.model.state_dict()
-        sign = dataclasses.replace(stats, nonneg=nonneg_input(grown.graph, copy))
-        for key, value in identity_values(grown.graph, copy, state, sign).items():
+        sign = dataclasses.replace(copy.stats, nonneg=nonneg_input(grown.graph, node))
+        for key, value in identity_values(grown.graph, node, state, sign).items():
             state[key].copy_(value)
 
-    # the identity sets every tensor of the copy unless a `branch add` keeps fresh paths
-    keeps_fresh = any(graph.kind(n) == "branch" and graph[n]["merge"] == "add" for n in graph.walk(seq))
-    return identity if keeps_fresh else Overwrite(identity)
+    return identity if copy.keeps_fresh else Overwrite(identity)
 
 
 def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> Deepening:
@@ -253,5 +273,5 @@ def deepen(net: Net, seq: str, x: torch.Tensor, generator: torch.Generator) -> D
     the sample `x`'s: the network's function is unchanged (exactly, in eval mode). Weights the
     rules leave free take a fresh initialisation drawn from `generator`, never from the global
     generator. The old net is untouched; NotIdentity says why a body cannot be the identity."""
-    grown, _ = carry(net, AppendCopy(seq), identity_init(net, seq, x), generator)
+    grown, _ = carry(net, AppendCopy(seq), identity_init(identity_copy(net, seq, x)), generator)
     return Deepening(grown, grown.graph.children(seq)[-1])

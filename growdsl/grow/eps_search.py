@@ -21,6 +21,7 @@ from typing import Any
 from growdsl.grow.net import Net
 from growdsl.grow.step import apply_chosen
 from growdsl.grow.transform import Candidate, LossFn, Pair, Transform
+from growdsl.grow.wire import sendable
 from growdsl.lazy import torch
 
 EPS_GRID = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3)
@@ -28,6 +29,7 @@ AGREE = (0.75, 4 / 3)  # measured / predicted decrease counted as agreement
 FALLBACK = 0.01  # the papers' ε, used when no ε of the grid agrees
 
 
+@sendable
 @dataclasses.dataclass(frozen=True)
 class EpsSearch:
     """The line search of one step: the ε chosen, and per grid ε the predicted and measured loss

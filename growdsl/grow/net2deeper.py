@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from growdsl.errors import SpecError
-from growdsl.grow.deepen import NotIdentity, deepen, identity_init
+from growdsl.grow.deepen import NotIdentity, deepen, identity_copy, identity_init
 from growdsl.grow.net import Net
 from growdsl.grow.registry import register_transform
 from growdsl.grow.surgery import Init
@@ -93,13 +93,13 @@ class Net2DeeperTransform(OptionsTransform):
                 continue
             params, _ = added_cost(graph, AppendCopy(seq))
             score = float(torch.rand((), generator=rng, dtype=torch.float64)) + 1e-12
-            init = identity_init(net, seq, sample)
-            candidates.append(Candidate(self.name, AppendCopy(seq), score * max(params, 1), {}, init))
+            copy = identity_copy(net, seq, sample)
+            candidates.append(Candidate(self.name, AppendCopy(seq), score * max(params, 1), {}, copy))
         return candidates
 
     def init(self, chosen: list[Candidate]) -> Init:
         """The identity of the chosen repeat's new copy (each new layer is its own edit)."""
-        return chosen[0].payload
+        return identity_init(chosen[0].payload)
 
     def describe(self, chosen: list[Candidate], net: Net) -> dict[str, Any]:
         return {"depth": len(net.graph.children(chosen[0].node))}

@@ -28,6 +28,7 @@ from growdsl.grow.transform import (
     step_options,
     targets,
 )
+from growdsl.grow.wire import sendable
 from growdsl.ir.cost import added_cost
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import Widen
@@ -41,6 +42,7 @@ NET2WIDER_OPTIONS: dict[str, Option] = {
 }
 
 
+@sendable
 @dataclass(frozen=True)
 class Copy:
     """A candidate's payload: copy `neuron`; `jitter`, drawn in [−1, 1), perturbs its share."""

@@ -41,6 +41,7 @@ from growdsl.grow.transform import (
     step_options,
     targets,
 )
+from growdsl.grow.wire import sendable
 from growdsl.ir.cost import added_cost
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import Widen
@@ -88,6 +89,7 @@ SPLIT_OPTIONS: dict[str, Option] = {
 }
 
 
+@sendable
 @dataclass(frozen=True)
 class SplitChoice:
     """A candidate's payload: split `neuron` by `scheme` along unit direction `direction` (θ space:

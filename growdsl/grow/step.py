@@ -219,11 +219,19 @@ def rank0_decision(
     skipped: list[dict[str, Any]], chosen: list[list[Candidate]], rng: torch.Generator
 ) -> tuple[list[dict[str, Any]], list[list[Candidate]]]:
     """Rank 0's decision on every rank of a distributed run (as is, alone): its skipped lines, its
-    chosen candidates (edits as their JSON values, payloads as they are) and the state of its
-    growth generator, which the carry draws fresh weights from (docs/distributed.md)."""
+    chosen candidates and the state of its growth generator, which the carry draws fresh weights
+    from (docs/distributed.md)."""
     if not collective.active():
         return skipped, chosen
-    sent = {
+    return from_decision(collective.decided(decision(skipped, chosen, rng)), rng)
+
+
+def decision(
+    skipped: list[dict[str, Any]], chosen: list[list[Candidate]], rng: torch.Generator
+) -> dict[str, Any]:
+    """A step's decision as the value the ranks exchange (growdsl/grow/wire.py): edits as their
+    JSON values, payloads as they are (sendable dataclasses of tensors and plain values)."""
+    return {
         "skipped": skipped,
         "chosen": [
             [(c.transform, edit_to_json(c.edit), c.score, c.detail, c.payload) for c in picks]
@@ -231,11 +239,16 @@ def rank0_decision(
         ],
         "rng": rng.get_state(),
     }
-    got = collective.decided(sent)
-    rng.set_state(got["rng"])
-    return got["skipped"], [
+
+
+def from_decision(
+    sent: dict[str, Any], rng: torch.Generator
+) -> tuple[list[dict[str, Any]], list[list[Candidate]]]:
+    """The skipped lines and chosen candidates of a `decision`; `rng` takes its generator state."""
+    rng.set_state(sent["rng"])
+    return sent["skipped"], [
         [Candidate(t, edit_from_json(e), score, detail, payload) for t, e, score, detail, payload in picks]
-        for picks in got["chosen"]
+        for picks in sent["chosen"]
     ]
 
 

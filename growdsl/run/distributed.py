@@ -125,19 +125,34 @@ def same_buffers(model: nn.Module) -> None:
 
 def on_rank0(make: Callable[[], T]) -> T:
     """`make()` run on rank 0 only (creating the run folder, say), its result on every rank; a
-    GrowDSLError it raises is raised on every rank, so none waits for a value that never comes."""
+    GrowDSLError it raises is raised on every rank (on the others as `Rank0Error`, with rank 0's
+    message and exit code), so none waits for a value that never comes."""
     if not collective.active():
         return make()
-    result: tuple[str, Any] = ("none", None)
+    result: tuple[Any, ...] = ("none", None)
+    error = None
     if collective.rank() == 0:
         try:
             result = ("value", make())
-        except GrowDSLError as error:
-            result = ("error", error)
-    kind, value = collective.decided(result)
-    if kind == "error":
-        raise value
-    return value
+        except GrowDSLError as raised:
+            error, result = raised, ("error", raised.render(), raised.exit_code)
+    got = collective.decided(result)
+    if error is not None:
+        raise error
+    if got[0] == "error":
+        raise Rank0Error(got[1], got[2])
+    return got[1]
+
+
+class Rank0Error(RunError):
+    """The error rank 0 raised in `on_rank0`, on another rank: rendered as rank 0 rendered it."""
+
+    def __init__(self, rendered: str, exit_code: int) -> None:
+        super().__init__(rendered)
+        self.rendered, self.exit_code = rendered, exit_code
+
+    def render(self) -> str:
+        return self.rendered
 
 
 def leaves_group(function: Callable[..., T]) -> Callable[..., T]:
@@ -185,13 +200,27 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import get_args_parser, run
 
-    launcher = ["--standalone", "--nproc-per-node", str(nproc), "--max-restarts", "0"]
-    args = get_args_parser().parse_args([*launcher, "--monitor-interval", "0.5", "-m", "growdsl", *argv])
+    args = get_args_parser().parse_args([*launcher_args(nproc), "-m", "growdsl", *argv])
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     try:
         run(args)
     except ChildFailedError as failed:
         raise RunError(failure_message(failed, nproc)) from None
+
+
+def launcher_args(nproc: int) -> list[str]:
+    """The options of torch's launcher for `nproc` ranks on this machine: a free port
+    (`--standalone`), no restarts (a run resumes from its folder instead), and a rank's end
+    noticed within half a second."""
+    restarts, monitor = ["--max-restarts", "0"], ["--monitor-interval", "0.5"]
+    return ["--standalone", "--nproc-per-node", str(nproc), *restarts, *monitor]
+
+
+def launcher_command(nproc: int, *target: str) -> list[str]:
+    """The command line that runs `target` (a script and its arguments, or `-m module ...`) on
+    `nproc` ranks through torch's launcher, as `launch` does: for a subprocess (a benchmark, a
+    test), the same as `torchrun --nproc-per-node N TARGET`."""
+    return [sys.executable, "-m", "torch.distributed.run", *launcher_args(nproc), *target]
 
 
 def failure_message(failed: Any, nproc: int) -> str:

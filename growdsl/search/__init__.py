@@ -3,7 +3,8 @@ baseline) and the path-level meta-controller, on a local process pool or on Ray.
 
 `driver.py` (the one search loop: run directory, state, backend, progress, resume, finish),
 `protocol.py` (the `Search` protocol every method implements), `registry.py` (methods by name),
-`methods.py` (the `search` declaration), `backends.py` (where members train), `progress.py`;
+`methods.py` (the `search` declaration), `placement.py` (how many members at once, on which
+device), `backends.py` (where members train), `progress.py`;
 `population.py` (random search and PBT-NAS) with `space.py` (positions, draws, mixing, mutation:
 graph functions), `pbt.py` (exploit decisions), `inherit.py` (what a child inherits);
 `pathlevel.py` (the path-level method) with `controller.py` (the tree-LSTM and its actors),

@@ -7,7 +7,9 @@ finish. A member that raises (a crash, a divergence) comes back with its error i
 payload; a local worker process that dies fails only the job it ran, after one more try in a
 fresh worker (`LocalPool`). Each member trains with
 `threads` torch threads (the cores shared among the workers), in every backend, so a search
-gives the same members whichever backend ran them (tested on the CPU).
+gives the same members whichever backend ran them (tested on the CPU). On GPUs, a placement
+(growdsl/search/placement.py) gives each worker, or each Ray task, its device; a member's payload
+always comes back on the CPU.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from growdsl.plugins import load_plugins
 from growdsl.run.config import TrainConfig
 from growdsl.run.datasets import Splits
 from growdsl.run.member import Payload, train_member
-from growdsl.search.methods import Backend
+from growdsl.search.placement import Backend, DeviceQueue, Slot, per_gpu
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class MemberResult:
     metrics: dict[str, Any] | None
     error: str | None = None
     seconds: float = 0.0  # the job's own wall time
+    device: str | None = None  # the device a placement gave it (None: the config's)
 
 
 @dataclass(frozen=True)
@@ -72,22 +75,48 @@ class TrainingContext:
     plugins: tuple[str, ...] = ()  # loaded by each job first: a worker process starts without them
 
 
-def run_job(context: TrainingContext, job: MemberJob) -> MemberResult:
-    """Train one member (in whatever process this runs); its error, if it raises, is the result."""
+def run_job(context: TrainingContext, job: MemberJob, slot: Slot | None = None) -> MemberResult:
+    """Train one member (in whatever process this runs), on `slot`'s device when a placement gave
+    it one; its error, if it raises, is the result. The payload comes back on the CPU."""
     threads = torch.get_num_threads()
     torch.set_num_threads(context.threads)
     start = time.perf_counter()
+    device = slot.device if slot is not None else None
     try:
         load_plugins(context.plugins)
         config = job.config or context.config
         config = config if job.seed is None else dataclasses.replace(config, seed=job.seed)
         grow = context.grow if job.grows else None
-        payload, metrics = train_member(job.payload, context.data, config, job.epochs, grow=grow)
+        if slot is not None and slot.share < 1 and torch.cuda.is_available():
+            _limit_memory(slot)
+        payload, metrics = train_member(
+            job.payload, context.data, config, job.epochs, grow=grow, device=device
+        )
     except Exception as e:  # noqa: BLE001 - a member's failure is data for the search, not a crash of it
-        return MemberResult(job.member, None, None, f"{type(e).__name__}: {e}", time.perf_counter() - start)
+        error = f"{type(e).__name__}: {e}"
+        return MemberResult(job.member, None, None, error, time.perf_counter() - start, device)
     finally:
         torch.set_num_threads(threads)
-    return MemberResult(job.member, payload, metrics, None, time.perf_counter() - start)
+    return MemberResult(job.member, on_cpu(payload), metrics, None, time.perf_counter() - start, device)
+
+
+def _limit_memory(slot: Slot) -> None:
+    """A member may take `slot.share` of its GPU's memory (this process's whole use of it), so a
+    member that outgrows its share fails alone instead of its neighbours on the GPU."""
+    device = torch.device(slot.device)
+    torch.cuda.set_per_process_memory_fraction(slot.share, device.index or 0)
+
+
+def on_cpu(value: Any) -> Any:
+    """`value` with every tensor in it (in dicts, lists and tuples) moved to the CPU: a member's
+    payload leaves its worker as plain CPU tensors, whatever device it trained on."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(v) for v in value)
+    return value
 
 
 def threads_per_member(workers: int) -> int:
@@ -95,14 +124,14 @@ def threads_per_member(workers: int) -> int:
 
 
 class InProcess:
-    """Members one after another in this process."""
+    """Members one after another in this process (on `slot`'s device when placed)."""
 
-    def __init__(self, context: TrainingContext) -> None:
-        self.context = context
+    def __init__(self, context: TrainingContext, slot: Slot | None = None) -> None:
+        self.context, self.slot = context, slot
 
     def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
         for job in jobs:
-            yield run_job(self.context, job)
+            yield run_job(self.context, job, self.slot)
 
     def close(self) -> None:
         pass
@@ -111,14 +140,14 @@ class InProcess:
 RETRIES = 1  # a job whose worker process died runs once more in a fresh worker before it fails
 
 
-def _worker_main(context: TrainingContext, conn: Connection) -> None:
-    """A worker process: jobs in, results out, one at a time, until the pipe closes."""
+def _worker_main(context: TrainingContext, conn: Connection, slot: Slot | None) -> None:
+    """A worker process: jobs in, results out, one at a time (on `slot`), until the pipe closes."""
     while True:
         try:
             job = conn.recv()
         except (EOFError, OSError):  # the search closed the pool
             return
-        conn.send(run_job(context, job))
+        conn.send(run_job(context, job, slot))
 
 
 def _receive(conn: Connection) -> MemberResult | None:
@@ -133,6 +162,7 @@ def _receive(conn: Connection) -> MemberResult | None:
 class _Worker:
     process: multiprocessing.process.BaseProcess
     conn: Connection
+    slot: Slot | None  # where its members train (a GPU slot it holds for its life), or None
     job: MemberJob | None = None  # the job it runs now
 
 
@@ -143,19 +173,31 @@ class LocalPool:
     Each worker runs one job at a time and the pool knows which, so a worker that dies (killed,
     out of memory) fails only its own job: a fresh worker takes its place, the job runs once more
     there (a kill from outside is not the member's fault, and the same payload trains to the same
-    result), and only a second death makes it a crash. The other workers never notice."""
+    result), and only a second death makes it a crash. The other workers never notice.
 
-    def __init__(self, context: TrainingContext, workers: int) -> None:
-        self.context, self.workers = context, workers
+    With a `DeviceQueue` (growdsl/search/placement.py), each worker takes one slot from it when it
+    starts and holds it for its life: no more workers start than the queue has slots, and a dead
+    worker's slot goes back to the queue for the fresh worker in its place."""
+
+    def __init__(
+        self, context: TrainingContext, workers: int, queue: DeviceQueue | None = None, share: float = 1.0
+    ) -> None:
+        self.context, self.queue, self.share = context, queue, share
+        self.workers = min(workers, queue.slots) if queue is not None else workers
         self.spawn = multiprocessing.get_context("spawn")
-        self.pool = [self._start() for _ in range(workers)]
+        self.pool = [self._start() for _ in range(self.workers)]
 
     def _start(self) -> _Worker:
+        slot = Slot(self.queue.take(), self.share) if self.queue is not None else None
         ours, theirs = self.spawn.Pipe()
-        process = self.spawn.Process(target=_worker_main, args=(self.context, theirs), daemon=True)
+        process = self.spawn.Process(target=_worker_main, args=(self.context, theirs, slot), daemon=True)
         process.start()
         theirs.close()
-        return _Worker(process, ours)
+        return _Worker(process, ours, slot)
+
+    def _release(self, worker: _Worker) -> None:
+        if self.queue is not None and worker.slot is not None:
+            self.queue.give_back(worker.slot.device)
 
     def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
         todo = iter(jobs)
@@ -198,6 +240,7 @@ class LocalPool:
         job = worker.job
         assert job is not None
         worker.conn.close()
+        self._release(worker)
         fresh = self._start()
         self.pool[self.pool.index(worker)] = fresh
         deaths[job.member] = deaths.get(job.member, 0) + 1
@@ -214,6 +257,8 @@ class LocalPool:
             worker.process.join(timeout=10)
             if worker.process.is_alive():
                 worker.process.kill()
+            self._release(worker)
+        self.pool = []
 
 
 @dataclass(frozen=True)
@@ -267,21 +312,71 @@ def connect(backend: Backend, workers: int, quiet: bool, in_process: bool = Fals
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = f"at {backend.address!r}" if backend.address else "on this machine"
         raise RunError(f"cannot reach a Ray cluster {where}: {e}".rstrip(": ")) from None
+    try:
+        check_ray_gpus(backend, ray.cluster_resources())
+    except RunError:
+        ray.shutdown()  # started here: nothing else uses it
+        raise
     return Cluster(started=True)
 
 
+def check_ray_gpus(backend: Backend, resources: dict[str, float]) -> None:
+    """A RunError when each member asks for a GPU share the cluster's `resources` (Ray's
+    `cluster_resources()`) cannot give: Ray would keep its tasks waiting for ever."""
+    gpus = resources.get("GPU", 0)
+    if backend.gpu_share is not None and gpus < backend.gpu_share:
+        where = f"at {backend.address!r}" if backend.address else "started on this machine"
+        raise RunError(
+            f"backend ray(gpus_per_member: {backend.gpu_share:g}) asks that share of a GPU for each "
+            f"member, and the Ray cluster {where} has {gpus:g} GPUs: its members would wait for ever"
+        )
+
+
+def check_placement(backend: Backend, device: str, in_process: bool = False) -> None:
+    """Before anything is written: the members' `device` (train.device or --device) leaves the
+    GPU to a backend that places members on GPUs, and a local placement's GPUs are on this
+    machine (a RunError otherwise). `in_process` (every member here, on `device`): nothing to check."""
+    if backend.gpu_share is None or in_process:
+        return
+    if device == "cpu" or device.startswith("cuda:"):
+        raise RunError(
+            f"the backend places each member on a GPU, and the members' device is {device} "
+            "(train.device or --device): use cuda or auto"
+        )
+    if backend.name != "local":
+        return
+    named = f"backend local(gpus: [{', '.join(str(g) for g in backend.gpus)}])"
+    if not torch.cuda.is_available():
+        raise RunError(f"{named} places members on GPUs, and CUDA is not available on this machine")
+    count = torch.cuda.device_count()
+    missing = [g for g in backend.gpus if g >= count]
+    if missing:
+        raise RunError(f"{named} names GPU {missing[0]}, and this machine has {count} CUDA device(s)")
+
+
+def device_queue(backend: Backend) -> DeviceQueue | None:
+    """The slots of a local placement on GPUs (None without one)."""
+    if backend.name != "local" or backend.gpu_share is None:
+        return None
+    return DeviceQueue([f"cuda:{g}" for g in backend.gpus], per_gpu(backend.gpu_share))
+
+
 class RayPool:
-    """Members as Ray tasks, one CPU each, on the cluster `connect` joined or started (stopped
-    after the search when it started it). The context is put in Ray's object store once. At most
+    """Members as Ray tasks, one CPU each (and `gpu_share` of a GPU: Ray's `num_gpus`, the GPU it
+    assigns being the task's `cuda`), on the cluster `connect` joined or started (stopped after
+    the search when it started it). The context is put in Ray's object store once. At most
     `workers` tasks are in flight: a job is drawn when one ends, as a local pool draws it when a
     worker is free (a random search draws its trials lazily)."""
 
-    def __init__(self, context: TrainingContext, cluster: Cluster, workers: int) -> None:
+    def __init__(
+        self, context: TrainingContext, cluster: Cluster, workers: int, gpu_share: float | None = None
+    ) -> None:
         import ray
 
         self.ray, self.cluster, self.workers = ray, cluster, workers
         self.context = ray.put(context)
-        self.task = ray.remote(num_cpus=1)(run_job)
+        self.task = ray.remote(**ray_resources(gpu_share))(run_job)
+        self.slot = Slot("cuda", gpu_share) if gpu_share is not None else None
 
     def run(self, jobs: Iterable[MemberJob]) -> Iterator[MemberResult]:
         todo = iter(jobs)
@@ -290,7 +385,7 @@ class RayPool:
         def submit() -> None:
             job = next(todo, None)
             if job is not None:
-                pending[self.task.remote(self.context, job)] = job
+                pending[self.task.remote(self.context, job, self.slot)] = job
 
         for _ in range(self.workers):
             submit()
@@ -309,11 +404,19 @@ class RayPool:
             self.ray.shutdown()
 
 
+def ray_resources(gpu_share: float | None) -> dict[str, float]:
+    """What each member's Ray task asks for: 1 CPU, and `gpu_share` of a GPU when given."""
+    return {"num_cpus": 1} if gpu_share is None else {"num_cpus": 1, "num_gpus": gpu_share}
+
+
 def make_backend(
     backend: Backend, context: TrainingContext, workers: int, cluster: Cluster | None = None
 ) -> InProcess | LocalPool | RayPool:
     """The backend the search block asks for (`ray`: on the cluster `connect` made); `local` with
-    one worker trains in this process."""
+    one worker trains in this process (on the first GPU of a placement)."""
     if backend.name == "ray":
-        return RayPool(context, cluster or connect(backend, workers, quiet=False), workers)
-    return LocalPool(context, workers) if workers > 1 else InProcess(context)
+        return RayPool(context, cluster or connect(backend, workers, quiet=False), workers, backend.gpu_share)
+    queue, share = device_queue(backend), backend.gpu_share or 1.0
+    if workers > 1:
+        return LocalPool(context, workers, queue, share)
+    return InProcess(context, Slot(queue.take(), share) if queue is not None else None)

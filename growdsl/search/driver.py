@@ -58,6 +58,7 @@ from growdsl.search.backends import (
     InProcess,
     MemberJob,
     TrainingContext,
+    check_placement,
     connect,
     make_backend,
     threads_per_member,
@@ -97,6 +98,7 @@ def run_search(
     reference a parallel backend must match). `device` overrides `train.device`."""
     setup = _setup(spec, device, quiet)  # the spec's mistakes and the data before any folder is made
     refuse_to_overwrite(spec.file, out)
+    check_placement(setup.search.backend, setup.config.device, in_process)  # before the folder, too
     cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)  # before the folder
     # --force over an earlier search: its state, log and members go too, so the folder holds one search
     run_dir = make_run_dir(out, setup.space.root, force=force, leftovers=(*SEARCH_FILES, MEMBERS))
@@ -124,6 +126,7 @@ def resume_search(
     state = _load_state(run_dir)
     check_identity(run_dir, state, STATE)
     setup = _setup(lang.parse_text(state["spec"], str(run_dir / SPEC)), device, quiet, state["spec"])
+    check_placement(setup.search.backend, setup.config.device, in_process)
     cluster = connect(setup.search.backend, setup.search.workers, quiet, in_process)
     write_text(run_dir / SPEC, setup.text)  # a search killed before its spec was written has it now
     method = search_factory(state["method"])(setup)
@@ -242,7 +245,8 @@ def _record(method: Search, state: dict[str, Any], done: Finished) -> None:
     fields = method.record(state, done)
     where = {method.round_name: state["leg"] + 1, "member": done.job.member}
     if done.result.payload is None:
-        state["log"].append({"event": "crash", **where, "error": done.result.error, **fields})
+        placed = {"device": done.result.device} if done.result.device else {}
+        state["log"].append({"event": "crash", **where, "error": done.result.error, **placed, **fields})
     else:
         state["log"].append({"event": "evaluate", **where, **fields, **scores(done.result, done.fitness)})
 

@@ -11,7 +11,6 @@ option.
 from __future__ import annotations
 
 import importlib.util
-import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,9 +18,10 @@ from growdsl.errors import SpecError
 from growdsl.ir.graph import ArchGraph
 from growdsl.lang.ast import Call, Name, Num, SearchDecl, TrainBlock, Value
 from growdsl.lang.suggest import not_implemented_message, unknown_name_message
-from growdsl.options import BadValue, Option, integer, number, read_options, string
+from growdsl.options import BadValue, Option, integer, number, read_options
 from growdsl.run.hparams import open_hparams
 from growdsl.search.constraints import broken, ceilings, read_where
+from growdsl.search.placement import Backend, check_device, concurrency, read_backend
 from growdsl.search.space import positions
 
 KNOWN_SEARCHES: dict[str, str] = {
@@ -43,24 +43,6 @@ if TYPE_CHECKING:
     from growdsl.search.stopping import Rule
 
 RAY_HINT = "install Ray with: pip install growdsl[ray] (or pip install ray)"
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Where members train: `local` (worker processes here) or `ray` (at `address`, or a Ray
-    instance started for the run when None)."""
-
-    name: str
-    address: str | None = None
-
-
-def _backend(value: Value) -> Backend:
-    if isinstance(value, Name) and value.id in ("local", "ray"):
-        return Backend(value.id)
-    if isinstance(value, Call) and value.name == "ray":
-        opts = read_options(value, {"address": Option(None, string, "an existing cluster")}, "ray option")
-        return Backend("ray", opts["address"])
-    raise BadValue('local, ray, or ray(address: "auto")')
 
 
 def _mode(value: Value) -> str:
@@ -104,8 +86,8 @@ per-trial fitness grow with them), and a larger count is far more likely a slip
 (`trials: 1000000`) than a plan."""
 
 COMMON_OPTIONS = {  # every search's: the loop reads them
-    "backend": Option(Backend("local"), _backend, "where members train: local or ray"),
-    "workers": Option(None, integer(1), "members trained at once (default: the CPU cores)"),
+    "backend": Option(Backend("local"), read_backend, "where members train: local or ray, GPUs too"),
+    "workers": Option(None, integer(1), "members trained at once (default: the CPU cores, or the GPU slots)"),
     "where": Option((), read_where, "bounds every member satisfies: params <= 200k, flops < 5M, or a list"),
 }
 SEARCH_OPTIONS: dict[str, dict[str, Option]] = {
@@ -156,7 +138,8 @@ class SearchConfig:
 
     @property
     def workers(self) -> int:
-        return self.options["workers"] or os.cpu_count() or 1
+        """Members trained at once at most (growdsl/search/placement.py: `concurrency`)."""
+        return concurrency(self.backend, self.options["workers"])
 
 
 def search_config(decl: SearchDecl) -> SearchConfig:
@@ -190,6 +173,7 @@ def check_search(
     if decl is None:
         return
     config = search_config(decl)
+    check_device(decl.method.keywords.get("backend"), train)
     hypers = open_hparams(train)
     if hypers and config.method in NO_HPARAMS:
         raise SpecError(

@@ -153,7 +153,7 @@ def summary(payload: Payload) -> str:
 
 def scores(result: MemberResult, fitness: float) -> dict[str, Any]:
     """What the log says of a trained member: its validation fitness (None when not finite), size,
-    training time and architecture."""
+    training time and architecture, and the device a placement gave it (docs/search.md)."""
     graph = ir.from_json(result.payload["graph"])
     return {
         "fitness": fitness if math.isfinite(fitness) else None,
@@ -161,4 +161,5 @@ def scores(result: MemberResult, fitness: float) -> dict[str, Any]:
         "flops": ir.flops(graph),
         "time": round(result.seconds, 3),
         "arch": summary(result.payload),
+        **({"device": result.device} if result.device else {}),  # where a placement put it
     }

@@ -1,19 +1,18 @@
 """growdsl/grow/collective.py, the statistics protocol of growth on several processes: every call
 is the identity in one process, and on 2 gloo ranks (started by torch's launcher) each does what
 its table says: shares cover the batch in order, sums and gathers equal one process's
-statistics, rank 0's decision reaches every rank, and a checksum mismatch names the tensor on
-every rank."""
+statistics, rank 0's decision reaches every rank (one the wire cannot carry stops them all),
+and a checksum mismatch names the tensor on every rank."""
 
 from __future__ import annotations
 
-import pickle
 import subprocess
-import sys
 from pathlib import Path
 
 import torch
 
 from growdsl.grow import collective
+from growdsl.run.distributed import launcher_command
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,17 +36,11 @@ def test_checksums_see_a_swap_of_two_entries():
     assert torch.equal(collective.checksums({"w": a}), collective.checksums({"w": a.clone()}))
 
 
-def test_a_decision_carries_each_tensor_without_the_storage_it_views():
-    rows = list(torch.randn(128, 257).unbind())  # a split's directions: views of one tensor
-    sent = collective._pickled({"directions": rows})
-    assert len(sent) < 2 * 128 * 257 * 4  # each row alone, not all 128 rows for each
-    got = pickle.loads(sent)["directions"]
-    assert all(torch.equal(a, b) for a, b in zip(got, rows, strict=True))
-
-
 RANKS = """
+from pathlib import Path
+
 import torch
-from growdsl.grow import collective
+from growdsl.grow import collective, wire
 from growdsl.lazy import F
 
 torch.distributed.init_process_group("gloo")
@@ -70,8 +63,14 @@ assert torch.allclose(w.grad, whole, atol=1e-6), (w.grad, whole)
 # rows gathered in rank order, uneven counts
 got = collective.gather_rows(torch.full((r + 1, 2), float(r)))
 assert torch.equal(got, torch.tensor([[0.0, 0.0], [1.0, 1.0], [1.0, 1.0]])), got
-# rank 0's decision everywhere
-assert collective.decided({"rank": r, "t": torch.tensor([r])})["rank"] == 0
+# rank 0's decision everywhere; one the wire cannot carry stops every rank
+got = collective.decided({"rank": r, "t": torch.tensor([r]), "path": Path("runs/x")})
+assert got["rank"] == 0 and torch.equal(got["t"], torch.tensor([0])) and got["path"] == Path("runs/x"), got
+try:
+    collective.decided((lambda: 0) if r == 0 else None)
+    raise SystemExit("a function was sent")
+except wire.NotSendable as e:
+    assert "function" in str(e), str(e)
 assert torch.equal(collective.from_rank0(torch.tensor([float(r)])), torch.tensor([0.0]))
 # a checksum mismatch stops every rank, naming the tensor
 same = {"a": torch.ones(3), "b": torch.ones(2)}
@@ -93,7 +92,7 @@ print("rank", r, "ok")
 def test_on_two_gloo_ranks_each_call_does_what_its_table_says(tmp_path):
     script = tmp_path / "ranks.py"
     script.write_text(RANKS)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    done = subprocess.run([*launcher, str(script)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    command = launcher_command(2, str(script))
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count(" ok") == 2

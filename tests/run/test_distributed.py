@@ -26,6 +26,7 @@ import torch
 from growdsl.lang import parse_text
 from growdsl.run import resume as resume_run
 from growdsl.run import run
+from growdsl.run.distributed import launcher_command
 from growdsl.run.rundir import read_history
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,8 +121,7 @@ def test_two_processes_take_the_path_level_step_one_takes(tmp_path):
     spec = spec_file(tmp_path, "pathlevel")
     script = tmp_path / "api_run.py"
     script.write_text(API_RUN)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
-    done = subprocess.run([*launcher, str(script), str(spec), str(tmp_path / "two")],
+    done = subprocess.run(launcher_command(2, str(script), str(spec), str(tmp_path / "two")),
                           cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     run(parse_text(spec.read_text(), str(spec)), tmp_path / "one", quiet=True, epochs_limit=2)
@@ -130,9 +130,8 @@ def test_two_processes_take_the_path_level_step_one_takes(tmp_path):
 
 def test_torchrun_runs_what_nproc_runs(tmp_path):
     spec = spec_file(tmp_path, "split", epochs=2)
-    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     done = subprocess.run(
-        [*launcher, "-m", "growdsl", "run", str(spec), "--out", str(tmp_path / "two"), "--quiet"],
+        launcher_command(2, "-m", "growdsl", "run", str(spec), "--out", str(tmp_path / "two"), "--quiet"),
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

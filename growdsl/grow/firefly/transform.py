@@ -40,6 +40,7 @@ from growdsl.grow.transform import (
     step_options,
     targets,
 )
+from growdsl.grow.wire import sendable
 from growdsl.ir.dataflow import DataFlow
 from growdsl.ir.edits import AppendCopy, Widen, apply_edit
 from growdsl.ir.graph import ArchGraph
@@ -65,6 +66,7 @@ FIREFLY_OPTIONS: dict[str, Option] = {
 _CHANGE_OLD = ("candidates", "deeper")  # options whose candidates change old neurons or paths
 
 
+@sendable
 @dataclass(frozen=True)
 class NewNeuron:
     """Payload: a fresh neuron's incoming row and bias, and its outgoing columns per consumer key
@@ -75,6 +77,7 @@ class NewNeuron:
     outgoing: dict[str, torch.Tensor]
 
 
+@sendable
 @dataclass(frozen=True)
 class Split:
     """Payload: split `neuron` whole, as the authors do: the neuron moves to `θ + u` and its one
@@ -85,6 +88,7 @@ class Split:
     u_bias: torch.Tensor | None
 
 
+@sendable
 @dataclass(frozen=True)
 class NewLayer:
     """Payload: a new copy of repeat `seq`; its tensors, keyed relative to the copy, are

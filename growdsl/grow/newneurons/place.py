@@ -8,9 +8,11 @@ from dataclasses import dataclass
 
 from growdsl.grow.net import Net
 from growdsl.grow.surgery import Carry, axes, incoming_keys
+from growdsl.grow.wire import sendable
 from growdsl.lazy import torch
 
 
+@sendable
 @dataclass(frozen=True)
 class NeuronValues:
     """A new neuron: `incoming` its row over the layer's inputs, then its bias when the layer has

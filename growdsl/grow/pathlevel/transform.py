@@ -34,6 +34,7 @@ from growdsl.grow.transform import (
     labels_option,
     targets,
 )
+from growdsl.grow.wire import sendable
 from growdsl.ir.cost import added_cost
 from growdsl.ir.edits import INPUT_SPLIT, Group
 from growdsl.ir.graph import ArchGraph
@@ -88,6 +89,7 @@ PATHLEVEL_OPTIONS: dict[str, Option] = {
 RELATIVE_TOL = 1e-5  # a loss gain below this share of the loss is rounding, not a gain
 
 
+@sendable
 @dataclass(frozen=True)
 class Payload:
     """What `init` needs: the replication noise's seed, and the input statistics of each

@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from growdsl.grow.splitting.eigen import EigenPairs
+from growdsl.grow.wire import sendable
 from growdsl.lazy import torch
 
 
+@sendable
 @dataclass(frozen=True)
 class Scheme:
     """Offsets δ_k (multiples of ε v) and outgoing weights w_k of the copies, the neuron first."""
