@@ -31,11 +31,11 @@ naming the type, rather than sent as code.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from pathlib import Path, PurePath
 from typing import Any, TypeVar
 
+from growdsl import strict_json
 from growdsl.errors import RunError
 from growdsl.lazy import torch
 
@@ -81,7 +81,7 @@ def pack_refusal(message: str) -> torch.Tensor:
 
 
 def _join(header: dict[str, Any], tensors: list[torch.Tensor]) -> torch.Tensor:
-    text = json.dumps(header, allow_nan=False, separators=(",", ":")).encode()
+    text = strict_json.dumps(header, separators=(",", ":")).encode()  # finite: non-finite floats are tagged
     start = bytearray(len(text).to_bytes(_LENGTH, "little") + text)
     parts = [torch.frombuffer(start, dtype=torch.uint8)]
     parts += [t.detach().reshape(-1).contiguous().cpu().view(torch.uint8) for t in tensors]
@@ -94,7 +94,7 @@ def unpack(buffer: torch.Tensor) -> Any:
     data = buffer.detach().cpu()
     try:
         size = int.from_bytes(bytes(data[:_LENGTH].tolist()), "little")
-        header = json.loads(bytes(data[_LENGTH : _LENGTH + size].numpy()).decode())
+        header = strict_json.loads(bytes(data[_LENGTH : _LENGTH + size].numpy()).decode())
         if "refused" in header:
             raise NotSendable(str(header["refused"]))
         tensors = _tensors(header["tensors"], data, _LENGTH + size)

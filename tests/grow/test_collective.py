@@ -37,6 +37,7 @@ def test_checksums_see_a_swap_of_two_entries():
 
 
 RANKS = """
+import os
 from pathlib import Path
 
 import torch
@@ -85,7 +86,7 @@ with collective.counted() as moved:
     collective.all_sum(torch.zeros(10))
 assert moved.bytes == 40 and moved.calls == 1
 torch.distributed.destroy_process_group()
-print("rank", r, "ok")
+os.write(1, f"rank {r} ok\\n".encode())  # one write: the two ranks' lines never interleave
 """
 
 
