@@ -12,16 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SPEC = """\
-data digits(test: 0.2, val: 0.15)
-block cell(c) {
-    linear(c) bn relu
-    branch add { linear(c) | identity }
-}
-model m { flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }
-train { epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 }
-search pathlevel(episodes: 2, batch: 2, epochs: 1, workers: 1)
-"""
+from cell_search import cell_search
+
+SPEC = cell_search("episodes: 2, batch: 2, epochs: 1, workers: 1")
 
 
 def _untimed(run_dir: Path) -> list[dict]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cell_search import cell_search
 from click.testing import CliRunner
 
 from growdsl import api
@@ -20,22 +21,12 @@ from growdsl.run.records import read_history
 from growdsl.search.driver import _setup, resume_search, run_search
 from growdsl.search.pathlevel import PathLevel, _child
 
-SPEC = """\
-data digits(test: 0.2, val: 0.15)
-block cell(c) {{
-    linear(c) bn relu
-    branch add {{ linear(c) | identity }}
-}}
-model m {{ flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }}
-train {{ epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 }}
-search pathlevel({options})
-"""
 OPTIONS = "episodes: 2, batch: 2, epochs: 1, workers: 1"
 
 
 def _write(folder: Path, options: str = OPTIONS) -> Path:
     path = folder / "cell.grow"
-    path.write_text(SPEC.format(options=options))
+    path.write_text(cell_search(options))
     return path
 
 
@@ -91,7 +82,7 @@ def test_a_pathlevel_search_logs_every_child_and_ends_with_the_best_one(referenc
 
 
 def test_a_child_trains_with_a_fresh_sgd_on_a_cosine_over_its_own_epochs(tmp_path):
-    spec = parse_text(SPEC.format(options="epochs: 2, child_lr: 0.02"), str(_write(tmp_path)))
+    spec = parse_text(cell_search("epochs: 2, child_lr: 0.02"), str(_write(tmp_path)))
     setup = _setup(spec, None)
     method = PathLevel(setup)
     base = initial_payload(setup.space, setup.config, 0, setup.config.epochs)
@@ -108,7 +99,7 @@ def test_a_child_trains_with_a_fresh_sgd_on_a_cosine_over_its_own_epochs(tmp_pat
 
 def test_resume_in_the_middle_samples_and_trains_the_same_children(reference, tmp_path):
     out = tmp_path / "run"
-    spec = parse_text(SPEC.format(options=OPTIONS), str(_write(tmp_path)))
+    spec = parse_text(cell_search(OPTIONS), str(_write(tmp_path)))
     stopped = run_search(spec, out, quiet=True, legs_limit=1, in_process=True)
     assert [line["event"] for line in stopped.history].count("evaluate") == 2
     resume_search(out, quiet=True, in_process=True)
@@ -118,7 +109,7 @@ def test_resume_in_the_middle_samples_and_trains_the_same_children(reference, tm
 
 def test_the_random_controller_samples_through_the_same_path_and_learns_nothing(tmp_path):
     options = "controller: random, episodes: 1, batch: 2, epochs: 1, workers: 1"
-    spec = parse_text(SPEC.format(options=options), str(_write(tmp_path, options)))
+    spec = parse_text(cell_search(options), str(_write(tmp_path, options)))
     run = run_search(spec, tmp_path / "run", quiet=True, in_process=True)
     log = _log(run.dir)
     assert sum(line["event"] == "evaluate" for line in log) == 2

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cell_search import cell_search
 from click.testing import CliRunner
 
 from growdsl import ir
@@ -22,21 +23,11 @@ from growdsl.search.controller import RandomPolicy
 from growdsl.search.decisions import sample_edits
 from growdsl.search.driver import run_search
 
-SPEC = """\
-data digits(test: 0.2, val: 0.15)
-block cell(c) {{
-    linear(c) bn relu
-    branch add {{ linear(c) | identity }}
-}}
-model m {{ flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }}
-train {{ epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 }}
-search pathlevel({options})
-"""
 BASE_PARAMS = 1582  # the spec's model, as `growdsl check` counts it
 
 
 def _graph() -> ir.ArchGraph:
-    spec = parse_text(SPEC.format(options="episodes: 1"), "cell.grow")
+    spec = parse_text(cell_search("episodes: 1"), "cell.grow")
     info = describe(spec.data)
     return ir.lower(spec, info.input_shape, info.classes)
 
@@ -79,7 +70,7 @@ def test_an_upper_bound_masks_the_choices_that_would_break_it():
 
 def _run(tmp_path: Path, options: str) -> list[dict]:
     path = tmp_path / "cell.grow"
-    path.write_text(SPEC.format(options=options))
+    path.write_text(cell_search(options))
     run = run_search(parse_text(path.read_text(), str(path)), tmp_path / "run", quiet=True, in_process=True)
     return [json.loads(x) for x in (run.dir / "search.jsonl").read_text().splitlines()]
 
@@ -106,7 +97,7 @@ def test_a_child_below_a_lower_bound_is_not_trained_and_scores_0(tmp_path):
 
 def test_a_base_net_above_an_upper_bound_is_refused_at_check(tmp_path):
     path = tmp_path / "cell.grow"
-    path.write_text(SPEC.format(options="episodes: 1, where: params < 1k"))
+    path.write_text(cell_search("episodes: 1, where: params < 1k"))
     result = CliRunner().invoke(main, ["check", str(path)])
     assert result.exit_code == 2, result.output
     assert "the base net breaks the bound `where: params < 1k`" in result.output

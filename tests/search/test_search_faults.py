@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cell_search import cell_search
 
 from growdsl.errors import CheckpointError
 from growdsl.lang import parse_text
@@ -166,16 +167,7 @@ def test_resume_refuses_another_searchs_state_removes_stale_files_and_starts_fro
     assert _stray(a) == [] and (a / "model.pt").is_file()
 
 
-PATHLEVEL = """\
-data digits(test: 0.2, val: 0.15)
-block cell(c) {
-    linear(c) bn relu
-    branch add { linear(c) | identity }
-}
-model m { flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }
-train { epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 device cpu }
-search pathlevel(episodes: 3, batch: 2, epochs: 1, workers: 1)
-"""
+PATHLEVEL = cell_search("episodes: 3, batch: 2, epochs: 1, workers: 1", "cpu")
 
 
 def test_a_pathlevel_search_killed_mid_episode_resumes_to_the_uninterrupted_result(tmp_path):

@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cell_search import cell_search
 
 from growdsl.lang import parse_text
 from growdsl.search.driver import LOG, run_search
@@ -48,16 +49,7 @@ model m {{
 train {{ epochs 2 batch 32 optimizer sgd(lr: 0.1, momentum: 0.9) seed 5 device cpu }}
 search {search}
 """
-PATHLEVEL = """\
-data digits(test: 0.2, val: 0.15)
-block cell(c) {
-    linear(c) bn relu
-    branch add { linear(c) | identity }
-}
-model m { flatten linear(12) relu cell(12) as c1 cell(12) as c2 linear(classes) }
-train { epochs 1 batch 128 optimizer adam(lr: 3e-3) seed 4 device cpu }
-search pathlevel(episodes: 2, batch: 2, epochs: 1, workers: 1)
-"""
+PATHLEVEL = cell_search("episodes: 2, batch: 2, epochs: 1, workers: 1", "cpu")
 CASES = {
     "random": SPACE.format(search="random(trials: 3, workers: 1)"),
     "pbt_mix": SPACE.format(search="pbt(population: 4, every: 1, replace: 0.25, mix: 0.5, workers: 1)"),
