@@ -38,7 +38,7 @@ the communication benchmark (benchmarks/ddp_growth.py).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -138,25 +138,23 @@ def _timed(nbytes: int) -> Iterator[None]:
 
 def all_sum(t: torch.Tensor) -> torch.Tensor:
     """`t` summed over the ranks, in place (and returned)."""
-    if not active():
-        return t
-    with _timed(t.numel() * t.element_size()):
-        dev = _comm_device()
-        moved = t if t.device == dev and t.is_contiguous() else t.contiguous().to(dev)
-        torch.distributed.all_reduce(moved)
-        if moved is not t:
-            t.copy_(moved)
-    return t
+    return _in_place(t, torch.distributed.all_reduce)
 
 
 def from_rank0(t: torch.Tensor) -> torch.Tensor:
     """Rank 0's values of `t` on every rank, in place (and returned)."""
+    return _in_place(t, lambda moved: torch.distributed.broadcast(moved, 0))
+
+
+def _in_place(t: torch.Tensor, collective: Callable[[torch.Tensor], Any]) -> torch.Tensor:
+    """`collective` applied to `t` in place: on a contiguous copy on the process group's device when
+    `t` is not one already, copied back after; `t` itself outside a distributed run."""
     if not active():
         return t
     with _timed(t.numel() * t.element_size()):
         dev = _comm_device()
         moved = t if t.device == dev and t.is_contiguous() else t.contiguous().to(dev)
-        torch.distributed.broadcast(moved, 0)
+        collective(moved)
         if moved is not t:
             t.copy_(moved)
     return t
