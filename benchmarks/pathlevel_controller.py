@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from growdsl import api, lang
+from growdsl.payoff.stats import t975
 
 SPEC = """\
 data digits(test: 0.2, val: 0.2)
@@ -77,13 +78,6 @@ search pathlevel(episodes: 1)
 """
 ARMS = ("treelstm", "random")
 SETTINGS = ("episodes", "batch", "epochs", "base_epochs")
-
-# two-sided 95% quantiles of Student's t (scipy is not a dependency)
-_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}
-
-
-def t975(df: float) -> float:
-    return _T975.get(int(df), 1.96 + 2.4 / max(df, 1.0))  # df >= 10: within 1% of the exact value
 
 
 def search(seed: int, arm: str, settings: dict[str, int], out: Path) -> dict:

@@ -44,6 +44,7 @@ import time
 from pathlib import Path
 
 from growdsl import api
+from growdsl.payoff.stats import t975
 
 SPECS = Path(__file__).parent / "specs"
 LABELS = {
@@ -56,9 +57,6 @@ LABELS = {
     "mutate": "mutation PBT (`mode: mutate`)",
     "random": "random search",
 }
-# two-sided 95% quantiles of Student's t by degrees of freedom (scipy is not a dependency)
-T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262,
-        10: 2.228, 11: 2.201, 12: 2.179, 13: 2.160, 14: 2.145, 15: 2.131, 19: 2.093, 29: 2.045}  # fmt: skip
 
 
 def searches(population: int, every: int, workers: int) -> dict[str, str]:
@@ -123,14 +121,9 @@ def report(results: dict[tuple[int, str], dict], arms: list[str], header: str) -
 
 def _paired(diffs: list[float]) -> str:
     mean, se = statistics.mean(diffs), statistics.stdev(diffs) / math.sqrt(len(diffs))
-    half = _t975(len(diffs) - 1) * se
+    half = t975(len(diffs) - 1) * se
     t = f"{mean / se:+.2f}" if se > 0 else "n/a"
     return f"{mean:+.4f} [{mean - half:+.4f}, {mean + half:+.4f}], t {t}"
-
-
-def _t975(df: int) -> float:
-    known = [d for d in T975 if d <= df]
-    return T975[max(known)] if df < 30 else 1.96 + 2.4 / df  # a smaller df is wider: conservative
 
 
 def _mean_sd(values: list[float]) -> str:

@@ -50,7 +50,12 @@ def paired(a: list[float], b: list[float]) -> Paired:
     se = s.sd / math.sqrt(s.n)
     if se == 0:
         return Paired(s.n, s.mean, 0.0, None, s.mean, s.mean)
+    half = t975(s.n - 1) * se
+    return Paired(s.n, s.mean, s.sd, s.mean / se, s.mean - half, s.mean + half)
+
+
+def t975(df: float) -> float:
+    """Student's t two-sided 95 % quantile at `df` degrees of freedom (any df > 0, Welch's too)."""
     from scipy.stats import t as student  # scikit-learn's dependency; imported only here
 
-    half = float(student.ppf(0.975, s.n - 1)) * se
-    return Paired(s.n, s.mean, s.sd, s.mean / se, s.mean - half, s.mean + half)
+    return float(student.ppf(0.975, df))

@@ -10,6 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 import pathlevel_controller as pc  # noqa: E402
 
+T2 = 4.302653  # Student t, two-sided 95 %, 2 degrees of freedom (to 7 digits, from tables)
 SETTINGS = {"episodes": 2, "batch": 2, "epochs": 1, "base_epochs": 4}
 
 
@@ -27,7 +28,7 @@ def test_the_paired_difference_is_the_mean_of_the_seeds_differences_with_its_t_i
     text = pc.report(records, SETTINGS)
     diffs = [a - b for a, b in late.values()]
     mean, se = statistics.mean(diffs), statistics.stdev(diffs) / 3**0.5
-    expected = f"{mean:+.4f} [{mean - 4.303 * se:+.4f}, {mean + 4.303 * se:+.4f}], t = {mean / se:.2f} (df 2)"
+    expected = f"{mean:+.4f} [{mean - T2 * se:+.4f}, {mean + T2 * se:+.4f}], t = {mean / se:.2f} (df 2)"
     assert f"second-half val, paired over 3 seeds: {expected}" in text
     assert "seeds [0, 1, 2]" in text and "40 per arm" not in text and "(4 per arm and seed)" in text
 
