@@ -45,7 +45,7 @@ from growdsl.run.datasets import Splits
 from growdsl.run.loop import evaluate
 from growdsl.run.member import initial_payload
 from growdsl.search.backends import MemberJob, TrainingContext, make_backend, threads_per_member
-from growdsl.search.methods import Backend
+from growdsl.search.placement import Backend
 
 ARMS = ("grown", "final_scratch", "uniform", "start", "sweep")
 BACKWARD_FACTOR = 3  # training FLOPs per sample: one forward and a backward of about two forwards
