@@ -135,7 +135,8 @@ def main() -> None:
         for name, transform in transforms.items():
             steps[name] = min(steps[name], _timed(lambda t=transform: _step(t, net, x, y), clock))
     cpu = platform.processor() or platform.machine()
-    where = torch.cuda.get_device_name() if x.device.type == "cuda" else f"{torch.get_num_threads()} threads, {cpu}"
+    threads = f"{torch.get_num_threads()} threads, {cpu}"
+    where = torch.cuda.get_device_name() if x.device.type == "cuda" else threads
     print(f"torch {torch.__version__}, {where}")
     timing = "CPU time" if args.cpu_time else "wall-clock time"
     print(f"{args.data}: train split {len(x)} rows, width {args.width}, fastest of {args.repeats}, {timing}")

@@ -1,21 +1,28 @@
-"""The growth benchmark suite (issue #11): does growth pay off at equal params, under the papers'
-protocol (grow at convergence, fresh optimizer, restarted schedule)?
+"""The growth benchmark suite (issues #11, #20): does growth pay off at equal FLOPs, under the
+papers' protocol (grow at convergence, fresh optimizer, restarted schedule)?
 
 Every arm is a whole `growdsl run` of a spec (written to a temp dir, run through `growdsl.api`);
 the synthetic teachers are generated here and read through `data csv(...)`. Seeds run in a pool
-of 2 processes with one torch thread each, so the tables reproduce exactly on a rerun.
+of 2 processes with one torch thread each, so a rerun on the same machine reproduces the tables
+exactly.
+
+Every method (`--methods`, default all of suite_tasks.METHODS: exact, fast, signed and random
+splitting, new random neurons, firefly, GradMax, TINY, Net2Net's widening) grows on every task
+under one protocol (grow at a plateau of the training loss, fresh optimizer, restarted schedule),
+and each grown net is paired by seed with (a) the uniform-width net of the nearest forward FLOPs
+and (b) its own final architecture, both trained from scratch for the same epochs. A method that
+refuses a task's model (GradMax and TINY grow linear layers only, into σ(0) = 0 activations) is
+a row with its reason.
 
 - T1, the splitting paper's 1-D toy: an RBF student (`linear(3..10) rbf linear(1, bias: false)`,
   i.e. input [x, 1]) fits an RBF teacher of 3 narrow units, full batch to convergence; one
-  neuron per step at a plateau of the training loss. Arms: exact, fast and random splitting,
-  new random neurons, firefly, and scratch nets of every size 3..10 trained for the whole run's
-  epochs. Reports the share of scratch students at the teacher's size left stuck (training MSE
-  above 10 % of the targets' variance) before anything else.
+  neuron per step at a plateau of the training loss; scratch nets of every size 3..10. Reports
+  the share of nets left stuck (training MSE above 10 % of the targets' variance).
 - T2: spirals (2 turns, noise 0.2) and a teacher–student task (Gaussian inputs labelled by a
-  random tanh MLP) with tanh MLPs growing from 4-4 towards 24-24 (`frac: 0.5` a step), plus the
-  fast-split run's final net from scratch and uniform-width nets at 4..24 from scratch.
-- T3: firefly against splitting at equal `frac` (T1, T2, and a digits CNN); the kinds firefly
-  chose are counted.
+  random tanh MLP) with tanh MLPs growing from 4-4 towards 24-24 (`frac: 0.5` a step), uniform
+  widths 4..24 from scratch.
+- T3: a digits CNN (`conv(4..16) bn relu conv(4..16) bn relu gap`), uniform widths 4..16 from
+  scratch; the kinds firefly chose are counted on every task.
 - The paired one-step test: from one converged 8-8 parent (same seed: same init and data order),
   one growth move of the same count, then the same fine-tuning.
 - Pareto: test accuracy and training loss against params at every growth stage, and the
@@ -24,16 +31,18 @@ of 2 processes with one torch thread each, so the tables reproduce exactly on a 
 
     python benchmarks/growth_suite.py [--quick] [--tasks rbf spirals teacher cnn one-step]
         [--methods NAME ...] [--plots DIR] [--workers 2] [--json FILE]
+    python benchmarks/growth_suite.py --from-json FILE [--tasks ...]   # the tables of a recorded run
 
-Grown arms are growth methods selected by name (`--methods`, suite_tasks.METHODS) through the
-transform registry: a method whose transform is not registered is left out with a message.
-Every final table has the arms' training compute (3 x forward FLOPs x samples, as
-`growdsl payoff` counts it) beside their accuracy and params.
+Every table has the arms' training compute (3 x forward FLOPs x samples, as `growdsl payoff`
+counts it); the one-protocol tables give 95 % intervals and t of the paired differences, and the
+output names the machine (runs are deterministic on one machine; CPU kernels differ between
+machines, so a rerun elsewhere reproduces within the intervals, not digit for digit).
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import multiprocessing
 import sys
 import tempfile
@@ -45,13 +54,11 @@ from typing import Any
 import suite_report as report
 import suite_tasks as st
 from suite_tasks import (
-    CNN_METHODS,
+    CNN_WIDTHS,
     PROTOCOLS,
-    T1_METHODS,
     T1_SIZES,
     T1_TEACHER_UNITS,
     T1_WHEN,
-    T2_METHODS,
     T2_WIDTHS,
 )
 
@@ -140,13 +147,21 @@ def run_job(job: Job) -> dict[str, Any]:
     """Run one spec as `growdsl run` does; return its epoch and growth records, final metrics,
     final.grow and the rows an epoch trains on (for FLOPs × samples)."""
     from growdsl import api
+    from growdsl.errors import GrowDSLError
     from growdsl.run import datasets
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "spec.grow"
         path.write_text(job.text)
         spec = api.load(path)
-        result = api.run_spec(spec, Path(tmp) / "run", quiet=True, force=True)
+        try:
+            result = api.run_spec(spec, Path(tmp) / "run", quiet=True, force=True)
+        except GrowDSLError as error:  # a method refusing the task's model: a row of the tables
+            return {
+                "key": job.key,
+                "error": str(error).replace(str(path), "spec.grow"),
+                "spec_text": job.text,
+            }
         return {
             "key": job.key,
             "epochs": [r for r in result.history if r["event"] == "epoch"],
@@ -166,9 +181,13 @@ def run_all(jobs: list[Job], workers: int) -> dict[tuple, dict]:
     with context.Pool(workers, initializer=_worker_init) as pool:
         for i, res in enumerate(pool.imap(run_job, jobs, chunksize=1), 1):
             results[res["key"]] = res
+            done = (
+                f"error: {res['error']}"
+                if "error" in res
+                else f"params {res['final']['params']}, {len(res['grows'])} grow lines"
+            )
             print(
-                f"  [{i}/{len(jobs)} {time.perf_counter() - start:.0f} s] {res['key']}: "
-                f"params {res['final']['params']}, {len(res['grows'])} grow lines",
+                f"  [{i}/{len(jobs)} {time.perf_counter() - start:.0f} s] {res['key']}: {done}",
                 file=sys.stderr,
                 flush=True,
             )
@@ -180,6 +199,9 @@ def run_all(jobs: list[Job], workers: int) -> dict[tuple, dict]:
 
 RBF_MODEL = "linear({w}) as hidden rbf linear(1, bias: false)"
 CNN_MODEL = "conv({w}) as c1 bn relu conv({w}) as c2 bn relu gap flatten linear(classes)"
+PART = {"rbf": "T1", "spirals": "T2", "teacher": "T2", "cnn": "T3"}
+MODEL = {"rbf": RBF_MODEL, "spirals": MLP, "teacher": MLP, "cnn": CNN_MODEL}
+GRID = {"rbf": T1_SIZES, "spirals": T2_WIDTHS, "teacher": T2_WIDTHS, "cnn": CNN_WIDTHS}
 
 
 @dataclass(frozen=True)
@@ -190,7 +212,7 @@ class Data:
     teacher: str
     rbf_variance: float
     spirals: str = "spirals(n: 2000, noise: 0.2, turns: 2)"
-    digits: str = "digits(test: 0.2)"
+    cnn: str = "digits(test: 0.2)"
 
 
 def make_data(root: Path) -> Data:
@@ -207,53 +229,68 @@ def make_data(root: Path) -> Data:
     )
 
 
-def _grow(when: str, arm: str, amount: str) -> str:
-    return f"{when} {st.AFTER_GROWTH} {st.method_call(arm, amount)}"
+@dataclass(frozen=True)
+class Suite:
+    """The spec text of every arm of the T1-T3 tasks under one protocol: the same data, training
+    and seed for a grown arm, the scratch nets of its task's grid, its final net from scratch and
+    its FLOP-matched uniform net."""
 
+    scale: Scale
+    data: Data
 
-def t1_jobs(scale: Scale, data: Data, methods: list[str]) -> list[Job]:
-    jobs = []
-    for s in range(scale.t1_seeds):
-        # full batch (500 rows > the training split) at a high lr: the loss levels off within the run
-        train = f"epochs {scale.t1_epochs} batch 500 loss mse optimizer adam(lr: 0.1) seed {s}"
-        for arm in methods:
-            grow = _grow(T1_WHEN, arm, "count: 1")
-            model = RBF_MODEL.format(w=f"{T1_SIZES[0]}..{T1_SIZES[-1]}")
-            jobs.append(Job(("T1", "rbf", arm, s), s, st.spec_text(data.rbf, model, train, grow)))
-        for w in T1_SIZES:
-            text = st.spec_text(data.rbf, RBF_MODEL.format(w=w), train)
-            jobs.append(Job(("T1", "rbf", "scratch", s, w), s, text))
-    return jobs
+    def seeds(self, task: str) -> range:
+        return range(self.scale.t1_seeds if task == "rbf" else self.scale.t2_seeds)
 
+    def train(self, task: str, seed: int) -> str:
+        if task == "rbf":  # full batch (500 rows > the training split) at a high lr: the loss levels off
+            return f"epochs {self.scale.t1_epochs} batch 500 loss mse optimizer adam(lr: 0.1) seed {seed}"
+        return TRAIN.format(e=self.scale.epochs(task), o=PROTOCOLS[task].optimizer, s=seed)
 
-def t2_jobs(scale: Scale, data: Data, methods: list[str]) -> list[Job]:
-    jobs = []
-    for task, call in (("spirals", data.spirals), ("teacher", data.teacher)):
-        for s in range(scale.t2_seeds):
-            train = TRAIN.format(e=scale.epochs(task), o=PROTOCOLS[task].optimizer, s=s)
-            for arm in methods:
-                grow = _grow(PROTOCOLS[task].when, arm, "frac: 0.5")
-                text = st.spec_text(call, MLP.format(w=f"{T2_WIDTHS[0]}..{T2_WIDTHS[-1]}"), train, grow)
-                jobs.append(Job(("T2", task, arm, s), s, text))
-            for w in T2_WIDTHS:
-                jobs.append(Job(("T2", task, "scratch", s, w), s, st.spec_text(call, MLP.format(w=w), train)))
-    return jobs
+    def grown(self, task: str, arm: str, seed: int) -> Job:
+        grid = GRID[task]
+        when, amount = (T1_WHEN, "count: 1") if task == "rbf" else (PROTOCOLS[task].when, "frac: 0.5")
+        grow = f"{when} {st.AFTER_GROWTH} {st.method_call(arm, amount)}"
+        model = MODEL[task].format(w=f"{grid[0]}..{grid[-1]}")
+        text = st.spec_text(getattr(self.data, task), model, self.train(task, seed), grow)
+        return Job((PART[task], task, arm, seed), seed, text)
 
+    def scratch(self, task: str, seed: int, width: int) -> Job:
+        text = st.spec_text(getattr(self.data, task), MODEL[task].format(w=width), self.train(task, seed))
+        return Job((PART[task], task, "scratch", seed, width), seed, text)
 
-def cnn_jobs(scale: Scale, data: Data, methods: list[str]) -> list[Job]:
-    jobs = []
-    for s in range(scale.t2_seeds):
-        train = TRAIN.format(e=scale.cnn_epochs, o=PROTOCOLS["cnn"].optimizer, s=s)
-        for arm in methods:
-            grow = _grow(PROTOCOLS["cnn"].when, arm, "frac: 0.5")
-            jobs.append(
-                Job(
-                    ("T3", "cnn", arm, s),
-                    s,
-                    st.spec_text(data.digits, CNN_MODEL.format(w="4..16"), train, grow),
-                )
-            )
-    return jobs
+    def first_phase(self, tasks: list[str], methods: list[str]) -> list[Job]:
+        """Every method and every width of the grid, for each seed of each task."""
+        jobs = []
+        for task in tasks:
+            for s in self.seeds(task):
+                jobs += [self.grown(task, arm, s) for arm in methods]
+                jobs += [self.scratch(task, s, w) for w in GRID[task]]
+        return jobs
+
+    def second_phase(self, results: dict[tuple, dict]) -> list[Job]:
+        """What needs the grown nets: each one's final net from scratch (its final.grow: same data,
+        training, seed), and the uniform-width net of the nearest forward FLOPs where the grid
+        lacks it. The matched width is written into the grown run's result (`matched_width`)."""
+        jobs, keys = [], set(results)
+        for key, res in list(results.items()):
+            if key[0] not in ("T1", "T2", "T3") or len(key) != 4 or "error" in res:
+                continue
+            part, task, arm, seed = key
+            jobs.append(Job((part, task, f"{arm}, final net from scratch", seed), seed, res["final_grow"]))
+            res["matched_width"] = st.width_for_params(res["epochs"][-1]["flops"], self.flops_at(task))
+            uniform = self.scratch(task, seed, res["matched_width"])
+            if uniform.key not in keys:
+                keys.add(uniform.key)
+                jobs.append(uniform)
+        return jobs
+
+    @functools.cached_property
+    def _flops(self) -> dict[str, Any]:
+        return {task: st.uniform_flops(lambda w, t=task: self.scratch(t, 0, w).text) for task in PART}
+
+    def flops_at(self, task: str) -> Any:
+        """Forward FLOPs per sample of the task's uniform net as a function of its width."""
+        return self._flops[task]
 
 
 ONE_STEP_COUNT = 4
@@ -278,36 +315,19 @@ def one_step_jobs(scale: Scale, data: Data) -> list[Job]:
     return jobs
 
 
-def second_phase_jobs(results: dict[tuple, dict]) -> list[Job]:
-    """What needs the first phase's nets: the fast-split run's final net from scratch (its
-    final.grow: same data, training, seed), and a uniform-width net at each grown net's params
-    where the grid of widths lacks one."""
-    jobs = []
-    for key, res in results.items():
-        if key[0] != "T2" or key[2] == "scratch":
-            continue
-        _, task, arm, seed = key
-        if arm == "split fast":
-            jobs.append(
-                Job(("T2", task, "split fast, final net from scratch", seed), seed, res["final_grow"])
-            )
-        w = st.width_for_params(res["epochs"][-1]["params"], st.uniform_mlp_params(task))
-        uniform = ("T2", task, "scratch", seed, w)
-        if uniform not in results and uniform not in {j.key for j in jobs}:
-            text = results[("T2", task, "scratch", seed, T2_WIDTHS[0])]["spec_text"]
-            jobs.append(Job(uniform, seed, text.replace(MLP.format(w=T2_WIDTHS[0]), MLP.format(w=w))))
-    return jobs
-
-
 # ---------------------------------------------------------------------------------------------
 
 
-def _selected(job: Job, tasks: set[str]) -> bool:
-    return (job.key[0] if job.key[0] == "one-step" else job.key[1]) in tasks
-
-
 def print_tables(results: dict[tuple, dict], tasks: set[str], rbf_variance: float, plots: Path) -> None:
-    """Every table of the selected tasks (markdown, to stdout) and their Pareto plots."""
+    """Every table of the selected tasks (markdown, to stdout) and their Pareto plots: first the
+    one-protocol table of every method on every task, then each part's own tables."""
+    everything, results = results, {k: v for k, v in results.items() if "error" not in v}
+    for task in (t for t in PART if t in tasks):
+        print(
+            f"### Every method under one protocol: {task}\n\n"
+            + report.protocol_table(everything, PART[task], task, regression=task == "rbf")
+            + "\n"
+        )
     if "rbf" in tasks:
         print(
             "### T1: is the scratch student stuck at the teacher's size?\n\n"
@@ -320,7 +340,6 @@ def print_tables(results: dict[tuple, dict], tasks: set[str], rbf_variance: floa
         print("\n### T2: final nets\n\n" + report.final_table(results, "T2", t2, regression=False))
     for task in t2:
         print(f"\n### T2, {task}: growth steps\n\n" + report.steps_table(results, "T2", task))
-        print(f"\n### T2, {task}: at equal params\n\n" + report.equal_params_table(results, task))
         target, table = report.compute_table(results, task)
         print(f"\n### T2, {task}: compute to reach test accuracy {target:.4f}\n\n" + table)
     if "cnn" in tasks:
@@ -333,6 +352,21 @@ def print_tables(results: dict[tuple, dict], tasks: set[str], rbf_variance: floa
         if task in tasks:
             path = report.pareto_plot(results, part, task, regression, plots / f"growth_suite_{task}.png")
             print(f"\nplot: {path}", file=sys.stderr)
+
+
+def machine() -> str:
+    """The CPU, its cores and torch's version: the tables' figures hold digit for digit on one
+    machine only (CPU kernels differ between machines)."""
+    import platform
+
+    import torch
+
+    model = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")),
+        platform.processor() or "unknown CPU",
+    ) if Path("/proc/cpuinfo").exists() else platform.processor() or "unknown CPU"  # fmt: skip
+    return f"{model}, {multiprocessing.cpu_count()} cores, torch {torch.__version__}"
 
 
 def main() -> None:
@@ -348,11 +382,20 @@ def main() -> None:
         "--methods",
         nargs="+",
         choices=st.METHODS,
-        help="the grown arms of T1, T2 and T3 (default: each part's own list, suite_tasks.py)",
+        help="the grown arms of T1, T2 and T3 (default: every method of suite_tasks.METHODS)",
     )
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--json", type=Path, help="also write every run's records here (strict JSON)")
+    parser.add_argument(
+        "--from-json", type=Path, help="print the tables of a run's --json file instead of running"
+    )
     args = parser.parse_args()
+    if args.from_json:
+        rows = strict_json.loads(args.from_json.read_text())
+        results = {tuple(row.pop("key")): row for row in rows}
+        with tempfile.TemporaryDirectory() as tmp:
+            print_tables(results, set(args.tasks), make_data(Path(tmp)).rbf_variance, args.plots or Path(tmp))
+        return
     scale = QUICK if args.quick else FULL
     tasks = set(args.tasks)
     start = time.perf_counter()
@@ -364,17 +407,13 @@ def main() -> None:
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
 
-        def chosen(default: tuple[str, ...]) -> list[str]:
-            return runnable(list(args.methods or default))
-
-        jobs = (
-            t1_jobs(scale, data, chosen(T1_METHODS))
-            + t2_jobs(scale, data, chosen(T2_METHODS))
-            + cnn_jobs(scale, data, chosen(CNN_METHODS))
-            + one_step_jobs(scale, data)
-        )
-        results = run_all([j for j in jobs if _selected(j, tasks)], args.workers)
-        results |= run_all(second_phase_jobs(results), args.workers)
+        suite = Suite(scale, data)
+        methods = runnable(list(args.methods or st.METHODS))
+        jobs = suite.first_phase([t for t in args.tasks if t in PART], methods)
+        if "one-step" in tasks:
+            jobs += one_step_jobs(scale, data)
+        results = run_all(jobs, args.workers)
+        results |= run_all(suite.second_phase(results), args.workers)
         if args.json:
             rows = [
                 {"key": list(key), **{k: v for k, v in res.items() if k != "key"}}
@@ -382,6 +421,7 @@ def main() -> None:
             ]
             args.json.write_text(strict_json.dumps(rows))
         print(f"## Growth suite ({'--quick' if args.quick else 'full'}, {' '.join(args.tasks)}): {scale}\n")
+        print(f"machine: {machine()}; {args.workers} workers of one torch thread each\n")
         print_tables(results, tasks, data.rbf_variance, plots)
     print(
         f"\n{len(results)} runs, {args.workers} workers, {time.perf_counter() - start:.0f} s in all",

@@ -13,6 +13,7 @@ import suite_tasks as st
 from suite_tasks import T1_SIZES, T1_TEACHER_UNITS, T2_WIDTHS
 
 from growdsl.payoff.measure import BACKWARD_FACTOR
+from growdsl.payoff.stats import paired, summarize, t975
 
 RBF_PARAMS_PER_UNIT = 3  # x and the bias in, one weight out (no output bias)
 STUCK_SHARE_OF_VARIANCE = 0.10  # stuck: final training MSE above 10 % of the targets' variance
@@ -197,32 +198,64 @@ def one_step_table(results: dict[tuple, dict]) -> str:
     return "\n".join(lines)
 
 
-def equal_params_table(results: dict[tuple, dict], task: str) -> str:
-    """Each grown arm's final net against the uniform-width net of the nearest params (the width
-    solver), trained from scratch for the same epochs, paired by seed."""
+def _interval(values: list[float], digits: int) -> str:
+    """The mean and its 95 % interval (Student's t over the seeds)."""
+    m = summarize(values)
+    if m.sd is None:
+        return f"{m.mean:.{digits}f}"
+    half = t975(m.n - 1) * m.sd / math.sqrt(m.n)
+    return f"{m.mean:.{digits}f} [{m.mean - half:.{digits}f}, {m.mean + half:.{digits}f}]"
+
+
+def _paired(a: list[float], b: list[float], digits: int) -> str:
+    """a − b paired by seed: the mean, its 95 % interval and t (docs/methods/payoff.md). The
+    differences are rounded to 10 decimals first: equal differences of accuracies (multiples of
+    1/rows) would otherwise carry float noise as a tiny sd and print an absurd t."""
+    d = paired([round(x - y, 10) for x, y in zip(a, b, strict=True)], [0.0] * len(a))
+    if d.low is None:
+        return f"{d.mean:+.{digits}f}"
+    t = "" if d.t is None else f", t {d.t:.2f}"
+    return f"{d.mean:+.{digits}f} [{d.low:+.{digits}f}, {d.high:+.{digits}f}]{t}"
+
+
+def protocol_table(results: dict[tuple, dict], part: str, task: str, regression: bool) -> str:
+    """Every method on one task under one protocol, paired by seed: its final net's test metric,
+    params and training compute, against (a) the uniform-width net of the nearest forward FLOPs
+    (`matched_width`, the FLOP-matched fixed-width baseline) and (b) its own final architecture,
+    both trained from scratch for the same epochs. A method that refused the task's model is a row
+    with its reason (`error`)."""
+    metric, digits = ("test MSE", 5) if regression else ("test accuracy", 4)
+    better = "lower is better" if regression else "higher is better"
     lines = [
-        "| task | grown arm | its params | uniform width at equal params | "
-        "Δ test accuracy (grown − uniform) | "
-        "Δ training loss |",
-        "| --- | --- | --- | --- | --- | --- |",
+        f"| method | seeds | {metric} [95 % CI] | params | "
+        "training compute, GFLOP (÷ FLOP-matched scratch's) | "
+        f"Δ {metric} vs FLOP-matched uniform [95 % CI], t | Δ vs its final net from scratch [95 % CI], t |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for arm in _grown(_arms(results, "T2", task)):
-        d_acc, d_loss, widths, params = [], [], set(), []
-        for key, run in sorted(results.items()):
-            if key[:3] != ("T2", task, arm):
-                continue
-            last = run["epochs"][-1]
-            w = st.width_for_params(last["params"], st.uniform_mlp_params(task))
-            ref = results[("T2", task, "scratch", key[3], w)]["epochs"][-1]
-            d_acc.append(last["acc"] - ref["acc"])
-            d_loss.append(last["loss"] - ref["loss"])
-            widths.add(w)
-            params.append(float(last["params"]))
+    for method in st.METHODS:
+        keys = sorted(k for k in results if k[:3] == (part, task, method))
+        if not keys:
+            continue
+        errors = sorted({results[k]["error"] for k in keys if "error" in results[k]})
+        if errors:
+            lines.append(f"| {method} | {len(keys)} | refused: {'; '.join(errors)} | | | | |")
+            continue
+        runs = [results[k] for k in keys]
+        uniform = [results[(part, task, "scratch", k[3], results[k]["matched_width"])] for k in keys]
+        final = [results[(part, task, f"{method}, final net from scratch", k[3])] for k in keys]
+        value = [_metric(r["epochs"][-1], regression) for r in runs]
+        compute = [training_compute(r) for r in runs]
+        ratio = statistics.mean(c / training_compute(u) for c, u in zip(compute, uniform, strict=True))
+        widths = sorted({r["matched_width"] for r in runs})
         lines.append(
-            f"| {task} | {arm} | {_mean_std(params, 0)} | {sorted(widths)} | {_mean_std(d_acc)} | "
-            f"{_mean_std(d_loss, 5)} |"
+            f"| {method} | {len(runs)} | {_interval(value, digits)} | "
+            f"{statistics.mean(r['epochs'][-1]['params'] for r in runs):.0f} | "
+            f"{statistics.mean(compute) / 1e9:.3g} ({ratio:.2f}x) | "
+            f"{_paired(value, [_metric(u['epochs'][-1], regression) for u in uniform], digits)} "
+            f"(widths {widths[0]}–{widths[-1]}) | "
+            f"{_paired(value, [_metric(f['epochs'][-1], regression) for f in final], digits)} |"
         )
-    return "\n".join(lines)
+    return f"{metric}: {better}.\n\n" + "\n".join(lines)
 
 
 def compute_table(results: dict[tuple, dict], task: str) -> tuple[float, str]:

@@ -8,6 +8,8 @@ table (`ONE_STEP_ARMS`): a new growth method or option (an `eps: auto`, say) is 
 from __future__ import annotations
 
 import csv
+import functools
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +80,8 @@ def write_csv(path: Path, x: np.ndarray, y: np.ndarray, target: str) -> Path:
 T1_TEACHER_UNITS = 3
 T1_TEACHER_WIDTH = (3.0, 5.0)  # narrow bumps (σ 0.2..0.33) 3 apart: most scratch students get stuck
 T1_SIZES = range(3, 11)
-T1_METHODS = ("split exact", "split fast", "random split", "new random neurons", "firefly")
-T2_METHODS = ("split fast", "random split", "new random neurons", "firefly")  # the default `--methods`
 T2_WIDTHS = (4, 8, 12, 18, 24)
-CNN_METHODS = ("split fast", "firefly", "new random neurons")
+CNN_WIDTHS = (4, 8, 12, 16)  # the CNN's scratch grid, over its range 4..16
 
 # When to grow. growdsl's plateau is absolute: `patience` epochs in a row whose training loss is
 # not below the best since the last step by more than `min_delta` (docs/language.md).
@@ -136,6 +136,23 @@ def width_for_params(params: int, count: Callable[[int], int], low: int = 1, hig
     return lo if params - count(lo) <= count(hi) - params else hi
 
 
+def spec_flops(text: str) -> int:
+    """Forward FLOPs per sample of a spec's model as lowered (a range at its low end), counted as
+    the run's epoch records count them (`ir.flops`)."""
+    from growdsl import api, ir
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "spec.grow"
+        path.write_text(text)
+        return ir.flops(api.lower(api.load(path)))
+
+
+def uniform_flops(text_at: Callable[[int], str]) -> Callable[[int], int]:
+    """FLOPs per sample of the uniform-width spec `text_at(w)` as a function of w (cached): what
+    `width_for_params` searches to place a FLOP-matched scratch net beside a grown one."""
+    return functools.lru_cache(maxsize=None)(lambda w: spec_flops(text_at(w)))
+
+
 def uniform_mlp_params(task: str) -> Callable[[int], int]:
     """Params of T2's `linear(w) tanh linear(w) tanh linear(classes)` on `task` as a function of w."""
     inputs, classes = (2, 2) if task == "spirals" else (8, 4)
@@ -153,10 +170,11 @@ def spec_text(data: str, model: str, train: str, grow: str | None = None) -> str
 
 AFTER_GROWTH = "after_growth(optimizer: fresh, schedule: restart)"
 
-# The growth methods, the suite's grown arms, each selected by name (`--methods`): the registered
-# transform it calls (growdsl/grow/registry.py) and that call's options; `{n}` is the per-step
-# amount the task sets (count or frac). A method whose transform this checkout does not register
-# is left out of a run with a message, so methods added to the registry slot in as rows here.
+# The growth methods, the suite's grown arms, each selected by name (`--methods`; every task runs
+# all of them by default): the registered transform it calls (growdsl/grow/registry.py) and that
+# call's options; `{n}` is the per-step amount the task sets (count or frac). A method whose
+# transform this checkout does not register is left out of a run with a message; one that refuses
+# a task's model (GradMax and TINY grow linear layers only) is reported with its reason.
 METHODS = {
     "split exact": ("split", "method: exact, eps: 0.1, {n}"),
     "split fast": ("split", "method: fast, eps: 0.1, {n}"),

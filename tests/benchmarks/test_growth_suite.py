@@ -382,3 +382,62 @@ def test_stuck_table_counts_scratch_and_grown_nets_above_the_threshold():
     table = suite_report.stuck_table(results, variance=1.0)  # threshold 0.1
     assert "| split fast, from 3 units | 1/2 | 0.2000 (7) 0.0500 (9) |" in table
     assert f"| scratch {st.T1_TEACHER_UNITS} (teacher's size) | 1/2 | 0.5000 0.0100 |" in table
+
+
+def test_uniform_flops_are_the_compilers_and_twice_the_mlps_weights():
+    def text(w: int) -> str:
+        return st.spec_text(
+            "spirals(n: 100)", f"linear({w}) tanh linear({w}) tanh linear(classes)", "epochs 1"
+        )
+
+    flops = st.uniform_flops(text)
+    for w in (3, 10):
+        biases = w + w + 2
+        assert flops(w) == 2 * (st.mlp_params(2, [w, w], 2) - biases)  # a multiply and an add a weight
+
+
+def _suite():
+    import growth_suite
+
+    data = growth_suite.Data(rbf="spirals(n: 100)", teacher="spirals(n: 100)", rbf_variance=1.0)
+    return growth_suite, growth_suite.Suite(growth_suite.QUICK, data)
+
+
+def test_second_phase_adds_each_grown_nets_final_net_and_its_flop_matched_width():
+    growth_suite, suite = _suite()
+    flops_at_10 = suite.flops_at("spirals")(10)  # width 10 is not on the grid (4, 8, 12, 18, 24)
+    grown = {"epochs": [{"flops": flops_at_10 + 1}], "final_grow": "the final net's spec"}
+    refused = {"error": "spec.grow:4:1: gradmax cannot grow m.c1"}
+    results = {("T2", "spirals", "split fast", 0): grown, ("T3", "cnn", "gradmax", 0): refused}
+    results |= {j.key: {} for j in suite.first_phase(["spirals"], []) if j.key[3] == 0}
+    jobs = {j.key: j for j in suite.second_phase(results)}
+    assert grown["matched_width"] == 10
+    assert set(jobs) == {
+        ("T2", "spirals", "split fast, final net from scratch", 0),
+        ("T2", "spirals", "scratch", 0, 10),
+    }
+    assert jobs[("T2", "spirals", "split fast, final net from scratch", 0)].text == "the final net's spec"
+    assert "linear(10) as h1" in jobs[("T2", "spirals", "scratch", 0, 10)].text
+    assert jobs[("T2", "spirals", "scratch", 0, 10)].text == suite.scratch("spirals", 0, 10).text
+
+
+def test_protocol_table_pairs_every_method_with_its_matched_and_final_nets():
+    import suite_report
+
+    def run(acc: float, flops: int) -> dict:
+        return {"epochs": [_epoch(1, flops, 0.1, acc)], "grows": [], "rows": 10}
+
+    results = {}
+    for s, (grown, uniform, final) in enumerate([(0.80, 0.70, 0.81), (0.90, 0.82, 0.90), (0.85, 0.75, 0.87)]):
+        results[("T2", "teacher", "split fast", s)] = run(grown, 50) | {"matched_width": 8}
+        results[("T2", "teacher", "scratch", s, 8)] = run(uniform, 100)
+        results[("T2", "teacher", "split fast, final net from scratch", s)] = run(final, 100)
+        results[("T2", "teacher", "gradmax", s)] = {"error": "gradmax cannot grow m.c1: a conv"}
+    table = suite_report.protocol_table(results, "T2", "teacher", regression=False)
+    rows = {line.split(" | ")[0][2:]: line for line in table.splitlines() if line.startswith("| ")}
+    # grown − uniform: 0.10, 0.08, 0.10 (mean 0.0933, sd 0.01155, t = 0.0933 / (0.01155 / √3) = 14.0)
+    assert "+0.0933 [+0.0646, +0.1220], t 14.00 (widths 8–8)" in rows["split fast"]
+    # grown − final: −0.01, 0, −0.02
+    assert "-0.0100 [-0.0348, +0.0148], t -1.73 |" in rows["split fast"]
+    assert "(0.50x)" in rows["split fast"]  # half the FLOP-matched scratch net's compute
+    assert "refused: gradmax cannot grow m.c1: a conv" in rows["gradmax"]
