@@ -124,10 +124,12 @@ def register_benchmark_transforms() -> None:
     registry.register_transform("randomgrow", RandomGrowth.from_call)
 
 
-def _worker_init() -> None:
+def _worker_init(threads: int = 1) -> None:
+    """A worker's torch threads (1 by default: each run's reductions then happen in one order, so
+    a rerun on this machine is digit for digit the same) and the benchmark's own transform."""
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     register_benchmark_transforms()
 
 
@@ -173,12 +175,12 @@ def run_job(job: Job) -> dict[str, Any]:
         }
 
 
-def run_all(jobs: list[Job], workers: int) -> dict[tuple, dict]:
-    """Every job in a pool of `workers` processes, one torch thread each; results by key."""
+def run_all(jobs: list[Job], workers: int, threads: int = 1) -> dict[tuple, dict]:
+    """Every job in a pool of `workers` processes, `threads` torch threads each; results by key."""
     results: dict[tuple, dict] = {}
     start = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_worker_init) as pool:
+    with context.Pool(workers, initializer=_worker_init, initargs=(threads,)) as pool:
         for i, res in enumerate(pool.imap(run_job, jobs, chunksize=1), 1):
             results[res["key"]] = res
             done = (
@@ -385,6 +387,13 @@ def main() -> None:
         help="the grown arms of T1, T2 and T3 (default: every method of suite_tasks.METHODS)",
     )
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads per worker (another count sums in another order: a stand-in for another "
+        "machine's kernels, to see which conclusions survive float-level differences)",
+    )
     parser.add_argument("--json", type=Path, help="also write every run's records here (strict JSON)")
     parser.add_argument(
         "--from-json", type=Path, help="print the tables of a run's --json file instead of running"
@@ -412,8 +421,8 @@ def main() -> None:
         jobs = suite.first_phase([t for t in args.tasks if t in PART], methods)
         if "one-step" in tasks:
             jobs += one_step_jobs(scale, data)
-        results = run_all(jobs, args.workers)
-        results |= run_all(suite.second_phase(results), args.workers)
+        results = run_all(jobs, args.workers, args.threads)
+        results |= run_all(suite.second_phase(results), args.workers, args.threads)
         if args.json:
             rows = [
                 {"key": list(key), **{k: v for k, v in res.items() if k != "key"}}
@@ -421,7 +430,7 @@ def main() -> None:
             ]
             args.json.write_text(strict_json.dumps(rows))
         print(f"## Growth suite ({'--quick' if args.quick else 'full'}, {' '.join(args.tasks)}): {scale}\n")
-        print(f"machine: {machine()}; {args.workers} workers of one torch thread each\n")
+        print(f"machine: {machine()}; {args.workers} workers of {args.threads} torch thread(s) each\n")
         print_tables(results, tasks, data.rbf_variance, plots)
     print(
         f"\n{len(results)} runs, {args.workers} workers, {time.perf_counter() - start:.0f} s in all",
