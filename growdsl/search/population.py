@@ -36,6 +36,7 @@ from growdsl.search.inherit import child_payload, searl_weight_mutation
 from growdsl.search.pbt import plan_exploit, rank
 from growdsl.search.protocol import Best, Finished, Job, Setup, new_member
 from growdsl.search.registry import register_search
+from growdsl.search.searchlog import read_log
 from growdsl.search.space import graft_all, mix, mutate
 from growdsl.search.stopping import Rule, decide
 from growdsl.search.strata import Strata
@@ -125,7 +126,7 @@ class Population:
     def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
         """The lineage (GraphML) and the population's picture, for the report."""
         write_lineage(run_dir, state)
-        figure = population_figure(state["log"], [tuple(e) for e in state["lineage"]], best.member)
+        figure = population_figure(read_log(run_dir), [tuple(e) for e in state["lineage"]], best.member)
         save_png(figure, run_dir / POPULATION_PNG)
         caption = (
             f"the population: validation fitness over the legs, and the lineage (member {best.member} won)"
