@@ -1,10 +1,13 @@
-"""A search's log is appended to, never rewritten (growdsl/search/searchlog.py): a resumed search
-cuts the log back to what its state covers (a torn last line, lines written after the last save)
-or writes again what the state holds and the log lost, so it ends with the uninterrupted search's
-log and winner."""
+"""A search's log is appended to, never rewritten (growdsl/search/searchlog.py), and its state holds
+what the members still to train need, not the search's past: each finished trial costs the bytes
+of its own files, whatever the number finished before it, as the operating system counts them.
+A resumed search cuts the log back to what its state covers (a torn last line, lines written
+after the last save) or writes again what the state holds and the log lost, so it ends with the
+uninterrupted search's log and winner."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 
@@ -18,12 +21,53 @@ from growdsl.search.random_search import RandomSearch
 from growdsl.search.searchlog import in_member_order, read_log
 from growdsl.strict_json import dumps
 
+TRIALS = 40
+# one architecture size whatever is drawn, so every trial's files are the same size
 SPEC = """\
 data spirals(n: 60, val: 0.25)
 model m {{ linear(8) choice {{ tanh | relu }} linear(classes) }}
-train {{ epochs 1 batch 64 optimizer sgd(lr: 0.1) seed 2 device cpu }}
+train {{ epochs {epochs} batch 64 optimizer sgd(lr: 0.1) seed 2 device cpu }}
 search {search}
 """
+PROC_IO = Path("/proc/self/io")
+
+
+def _written() -> int:
+    """The bytes this process has handed to write() so far (Linux's `wchar`): real writes, whatever
+    code made them."""
+    counters = dict(line.split(": ") for line in PROC_IO.read_text().splitlines())
+    return int(counters["wchar"])
+
+
+@pytest.mark.skipif(not PROC_IO.exists(), reason="needs Linux's /proc/self/io")
+def test_each_finished_trial_writes_as_many_bytes_whatever_the_number_finished_before_it(
+    tmp_path, monkeypatch
+):
+    """Between two trials' `record` calls the loop writes the first one's files: the state, its log
+    line, its history. When the log was rewritten after each trial, and the state held it, those
+    bytes grew by two log lines and more per trial finished before (about 280 bytes here); now
+    they grow by the 3 bytes a trial adds to the round's list of finished members (`partial.done`,
+    what resume skips), which torch.save's 64-byte alignment turns into a step now and then."""
+    marks: list[int] = []
+    record = RandomSearch.record
+
+    def counted(self, state, done):
+        marks.append(_written())
+        return record(self, state, done)
+
+    monkeypatch.setattr(RandomSearch, "record", counted)
+    spec = parse_text(SPEC.format(search=f"random(trials: {TRIALS}, workers: 1)", epochs=1), "r.grow")
+    run = run_search(spec, tmp_path / "run", quiet=True, in_process=True)
+    per_trial = [b - a for a, b in itertools.pairwise(marks)]
+    assert len(per_trial) == TRIALS - 1
+    line = max(len(x) for x in (run.dir / LOG).read_text().splitlines())
+    assert min(per_trial) > line  # a trial's files were written in between: the count sees them
+    quarter = len(per_trial) // 4
+    early, late = sum(per_trial[:quarter]) / quarter, sum(per_trial[-quarter:]) / quarter
+    apart = len(per_trial) - quarter  # trials finished between the two quarters' middles
+    assert (late - early) / apart < 16, (early, late, apart)  # bytes more per trial finished
+
+
 PBT = "pbt(population: 3, every: 1, replace: 0.34, workers: 1)"
 RANDOM = "random(trials: 5, workers: 1)"
 
@@ -33,7 +77,7 @@ def _untimed(run_dir: Path) -> list[dict]:
 
 
 def _search(out: Path, search: str, **stop) -> Path:
-    spec = parse_text(SPEC.replace("epochs 1", "epochs 2").format(search=search), "s.grow")
+    spec = parse_text(SPEC.format(search=search, epochs=2), "s.grow")
     return run_search(spec, out, quiet=True, in_process=True, **stop).dir
 
 
