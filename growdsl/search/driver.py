@@ -178,7 +178,8 @@ def _search(
         _commit(run_dir, state)  # resumable from round 0, as a run is from epoch 0
     method.restore(state)
     rounds = method.rounds()
-    workers = min(setup.search.workers, method.width(state))
+    # no job left (0) when every round is done: a search killed while it finished resumes into its finish
+    workers = max(1, min(setup.search.workers, method.width(state)))
     context = TrainingContext(
         setup.data, method.config, setup.spec.grow, threads_per_member(workers), tuple(plugins.loaded())
     )

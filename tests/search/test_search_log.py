@@ -177,6 +177,14 @@ def test_a_state_of_format_2_holding_its_log_resumes_to_the_same_log(whole, tmp_
     _resumes_to(out, whole["random"])
 
 
+def test_a_search_killed_while_it_finished_resumes_into_its_finish(whole, tmp_path):
+    """Every round done and saved: nothing left to train (a random search's width is then 0), the
+    `best` line, which no state covers, cut and written anew."""
+    out = _search(tmp_path / "done", RANDOM)
+    (out / "model.pt").unlink()
+    _resumes_to(out, whole["random"])
+
+
 def test_a_rounds_lines_wait_for_the_lower_members_still_training():
     waiting = [{"member": m} for m in (7, 3, 5, 9)]
     assert in_member_order(waiting, [6, 8]) == 2 and [x["member"] for x in waiting] == [3, 5, 7, 9]
