@@ -109,13 +109,17 @@ def _append_next(run_dir: Path, state: dict[str, Any]) -> None:
 
 
 def _write(path: Path, lines: list[dict[str, Any]]) -> int:
-    """Append `lines`, flushed and fsync'd; the log's length after them."""
-    data = "".join(strict_json.dumps(line) + "\n" for line in lines).encode()
+    """Append `lines` in one write() (which a kill does not cut short, so a reader of a killed
+    search's log finds whole lines), fsync'd; the log's length after them."""
+    data = memoryview("".join(strict_json.dumps(line) + "\n" for line in lines).encode())
     try:
-        with open(path, "ab") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-            return f.tell()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            while data:  # a write may take less than it is given (a signal, a full disk)
+                data = data[os.write(fd, data) :]
+            os.fsync(fd)
+            return os.fstat(fd).st_size
+        finally:
+            os.close(fd)
     except OSError as e:  # a failed write names no file; the message should
         raise OSError(e.errno, e.strerror, str(path)) from e
