@@ -14,9 +14,11 @@ who won). The loop does the rest, the same for every method:
   with the method's fields, the trained members' histories are written
   (`members/<id>/history.jsonl`), the method's `after` runs, and the round's line
   (`{"event": <round name>, ..., "time": {"train", "compute", "after"}}`) closes it;
-- the state: after every round the search's state (the loop's keys and the method's, one dict)
-  is saved atomically in `search_state.pt`, so `growdsl resume DIR` goes on from the last finished
-  round and ends where the uninterrupted search ends;
+- the state: after every round (and every job, for a method that `saves_each_job`) the search's
+  state (the loop's keys and the method's, one dict) is saved atomically in `search_state.pt`,
+  so `growdsl resume DIR` goes on from the last save and ends where the uninterrupted search
+  ends; the log `search.jsonl` is appended to after each save, never rewritten, and cut back on
+  resume to what the state covers (`searchlog.py`);
 - the finish: the method's winner, tested once on the test split (a `best` line), becomes the
   run's result: `history.jsonl` (which replays to its architecture), `model.pt`, `final.grow`,
   `graph.json`, report, exports, and the method's own files.
@@ -32,7 +34,7 @@ from typing import Any
 
 import torch
 
-from growdsl import ir, lang, plugins, strict_json
+from growdsl import ir, lang, plugins
 from growdsl.errors import CheckpointError, RunError, SearchDivergedError
 from growdsl.export import write_atomically
 from growdsl.lang.ast import Spec
@@ -69,12 +71,23 @@ from growdsl.search.pbt import fitness_of
 from growdsl.search.progress import SearchProgress
 from growdsl.search.protocol import Finished, Job, Search, Setup, scores, summary
 from growdsl.search.registry import search_factory
+from growdsl.search.searchlog import (
+    LOG,
+    append,
+    commit,
+    in_member_order,
+    new_log,
+    read_log,
+    reconcile,
+    upgrade,
+)
 
 STATE = "search_state.pt"
-LOG = "search.jsonl"
 MEMBERS = "members"
 SEARCH_FILES = (STATE, LOG)  # written besides a run's files (and a method's own: `Search.files`)
-STATE_FORMAT = 2  # 2: one state layout for every method, the method's name in it
+# 2: one state layout for every method, the method's name in it; 3: the log appended to, the state
+# holding only the lines not written yet and the log's length before them (`searchlog.py`)
+STATE_FORMAT = 3
 
 
 def is_search_dir(run_dir: str | Path) -> bool:
@@ -106,8 +119,8 @@ def run_search(
     run_id = write_identity(run_dir, setup.text)
     name = setup.search.method
     state: dict[str, Any] = {"format": STATE_FORMAT, "method": name, "spec": setup.text, "run_id": run_id,
-                             "leg": 0, "next_id": 0, "log": [], "started": False}  # fmt: skip
-    _save(run_dir, state)  # a search from here on: a kill from now on leaves a state to resume from
+                             "leg": 0, "next_id": 0, **new_log(), "started": False}  # fmt: skip
+    _commit(run_dir, state)  # a search from here on: a kill from now on leaves a state to resume from
     write_text(run_dir / SPEC, setup.text)
     method = search_factory(name)(setup)
     return _search(setup, method, run_dir, state, quiet, legs_limit, in_process, cluster)
@@ -158,14 +171,15 @@ def _search(
 ) -> Run:
     """The rounds from `state` on (a new search's or a resumed one's), then the finish."""
     remove_stale(run_dir, method.files)
+    reconcile(run_dir, state)  # a resumed search's log is its state's: lines after the last save go
     if not state.get("started", True):  # the method's first members (a resumed search: now)
         method.start(state)
         state["started"] = True
-        _save(run_dir, state)  # resumable from round 0, as a run is from epoch 0
+        _commit(run_dir, state)  # resumable from round 0, as a run is from epoch 0
     method.restore(state)
-    _write_log(run_dir, state)  # a resumed search's log is its state's: lines after the last save go
     rounds = method.rounds()
-    workers = min(setup.search.workers, method.width(state))
+    # no job left (0) when every round is done: a search killed while it finished resumes into its finish
+    workers = max(1, min(setup.search.workers, method.width(state)))
     context = TrainingContext(
         setup.data, method.config, setup.spec.grow, threads_per_member(workers), tuple(plugins.loaded())
     )
@@ -179,25 +193,35 @@ def _search(
     finally:
         backend.close()
     if state["leg"] < rounds:  # stopped early: the state is there to resume from
-        return Run(run_dir, None, None, state["log"], {f"{method.round_name}s": state["leg"]})  # type: ignore[arg-type]
+        return Run(run_dir, None, None, read_log(run_dir), {f"{method.round_name}s": state["leg"]})  # type: ignore[arg-type]
     return _finish(setup, method, run_dir, state)
 
 
 def _round(method: Search, state: dict[str, Any], backend, run_dir: Path, progress, workers: int) -> None:
-    """One round (see the module docstring), its state saved at the end."""
+    """One round (see the module docstring), its state saved and its lines logged at the end (and
+    as each job finishes, for a method that `saves_each_job`)."""
     started = time.perf_counter()
     progress.start_round(state["leg"] + 1)
     jobs: dict[int, Job] = {}
     partial = state.get("partial")
     if partial is None or partial["leg"] != state["leg"]:  # a new round (not one resumed halfway)
-        partial = state["partial"] = {"leg": state["leg"], "done": [], "first": len(state["log"])}
+        # `done`: the members finished (and saved); `open`: those handed out and not finished
+        partial = state["partial"] = {"leg": state["leg"], "done": [], "open": []}
     as_they_finish = getattr(method, "saves_each_job", False)
+    saved = set(partial["done"])
 
     def handed() -> Iterator[MemberJob]:  # drawn when the backend asks: a job's note stays here
+        last = -1
         for job in method.jobs(state):
-            if job.member in partial["done"]:  # finished and saved before the search was stopped
+            if job.member in saved:  # finished and saved before the search was stopped
                 continue
+            if as_they_finish and job.member < last:  # the log's order rests on it (`in_member_order`)
+                raise RunError(f"the search method handed member {job.member} after {last}: "
+                               "a method that saves each job yields its jobs in member order")  # fmt: skip
             jobs[job.member] = job
+            last = job.member
+            if partial["open"] is not None and job.member not in partial["open"]:
+                partial["open"].append(job.member)
             progress.job_started(job.member, summary(job.payload))
             yield MemberJob(job.member, job.payload, job.epochs, job.config)
 
@@ -210,22 +234,19 @@ def _round(method: Search, state: dict[str, Any], backend, run_dir: Path, progre
         if as_they_finish:  # logged and saved now: a kill loses no finished job
             _record(method, state, done)
             partial["done"].append(done.job.member)
+            if partial["open"] is not None:
+                partial["open"].remove(done.job.member)
             _write_member(run_dir, done.job.member, result.payload or done.job.payload)
-            _save(run_dir, state)
-            _write_log(run_dir, state)  # after the state: the log never shows what resume would drop
+            _commit(run_dir, state, in_member_order(state["log"], partial["open"]))
     trained = time.perf_counter()
     finished.sort(key=lambda done: done.job.member)
     if not as_they_finish:
         for done in finished:
             _record(method, state, done)
             _write_member(run_dir, done.job.member, done.result.payload or done.job.payload)
-    # the round's lines in member order, whoever ran them and whenever they finished
-    state["log"][partial["first"] :] = sorted(
-        state["log"][partial["first"] :], key=lambda line: line["member"]
-    )
+    in_member_order(state["log"], [])  # the round's lines, whoever ran them and whenever they finished
     state["partial"] = None
     state["leg"] += 1
-    _write_log(run_dir, state)
     fields = method.after(state, finished)
     seconds = {
         "train": trained - started,
@@ -235,8 +256,7 @@ def _round(method: Search, state: dict[str, Any], backend, run_dir: Path, progre
     name = method.round_name
     timing = {k: round(v, 3) for k, v in seconds.items()}
     state["log"].append({"event": name, name: state["leg"], "workers": workers, **fields, "time": timing})
-    _write_log(run_dir, state)
-    _save(run_dir, state)
+    _commit(run_dir, state)
 
 
 def _record(method: Search, state: dict[str, Any], done: Finished) -> None:
@@ -255,7 +275,7 @@ def _finish(setup: Setup, method: Search, run_dir: Path, state: dict[str, Any]) 
     """The method's winner becomes the run's result, tested once on the test split."""
     best = method.best(state)
     if best is None:
-        errors = [line["error"] for line in state["log"] if line["event"] == "crash"]
+        errors = [line["error"] for line in read_log(run_dir) if line["event"] == "crash"]
         if errors and all(error.startswith("DivergenceError") for error in errors):
             raise SearchDivergedError(f"every member of the search diverged: see {run_dir / LOG}")
         raise RunError(f"every member of the search crashed or diverged: see {run_dir / LOG}")
@@ -263,8 +283,7 @@ def _finish(setup: Setup, method: Search, run_dir: Path, state: dict[str, Any]) 
     trained = state_from_payload(best.payload, config, device, config.epochs)
     test_loss, test_acc = evaluate(trained.model, to_device(setup.data, device).test, config.loss)
     line = {"event": "best", "member": best.member, "fitness": best.fitness}
-    state["log"].append({**line, "test_loss": test_loss, "test_acc": test_acc})
-    _write_log(run_dir, state)
+    append(run_dir, [{**line, "test_loss": test_loss, "test_acc": test_acc}])
     write_history(run_dir, trained.history)
     pictures = method.finish(state, run_dir, best)
     metrics = {"epochs": trained.epoch, "test_loss": test_loss, "test_acc": test_acc, "member": best.member}
@@ -287,8 +306,11 @@ def _own(run_dir: Path) -> None:
             remove_stale(folder)
 
 
-def _save(run_dir: Path, state: dict[str, Any]) -> None:
-    write_atomically(run_dir / STATE, lambda p: torch.save(state, p))
+def _commit(run_dir: Path, state: dict[str, Any], ready: int | None = None) -> None:
+    """Save the state atomically, then log the first `ready` of its lines not logged yet (all of
+    them when None; `searchlog.commit`)."""
+    ready = len(state["log"]) if ready is None else ready
+    commit(run_dir, state, ready, lambda: write_atomically(run_dir / STATE, lambda p: torch.save(state, p)))
 
 
 def _load_state(run_dir: Path) -> dict[str, Any]:
@@ -299,14 +321,12 @@ def _load_state(run_dir: Path) -> dict[str, Any]:
         state = torch.load(path, weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file is the same user-facing error
         raise CheckpointError(f"{path} cannot be read as a growdsl search state: {e}") from None
+    if isinstance(state, dict) and state.get("format") == 2:  # the log in the state: it moves out
+        upgrade(state)
+        state["format"] = STATE_FORMAT
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-        raise CheckpointError(f"{path} is not a growdsl search state of format {STATE_FORMAT}")
+        raise CheckpointError(f"{path} is not a growdsl search state of format 2 or {STATE_FORMAT}")
     return state
-
-
-def _write_log(run_dir: Path, state: dict[str, Any]) -> None:
-    text = "".join(strict_json.dumps(line) + "\n" for line in state["log"])
-    write_text(run_dir / LOG, text)
 
 
 def _write_member(run_dir: Path, member: int, payload: Payload) -> None:

@@ -11,11 +11,12 @@ and the OLDEST member dies, whatever its fitness (the regularization: a good arc
 only by being re-found, so no lucky evaluation lives forever). The winner is the fittest member
 ever trained, dead or alive (the paper reports the best model of the whole history).
 
-The state holds the living members' payloads in age order (`alive`, oldest first), every member's
-fitness, hyperparameters and birth round, the lineage's edges, the best member's payload, the next
-child (`pending`, made after a round so that a resumed search trains the same child) and the
-draws' generator. Each cycle is an `{"event": "evolve", ...}` line: the sample, the parent, the
-child, what was mutated, and the member removed.
+The state holds what the next cycles need: the living members' payloads in age order (`alive`,
+oldest first), their fitness and hyperparameters, the best member's (its payload kept apart), the
+next child (`pending`, made after a round so that a resumed search trains the same child) and the
+draws' generator; a dead member that is not the best is forgotten there. Each cycle is an
+`{"event": "evolve", ...}` line: the sample, the parent, the child, what was mutated, and the
+member removed; the lineage is read back from those lines at the finish.
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ from typing import Any
 from growdsl import ir
 from growdsl.search.hyper import Draft
 from growdsl.search.pbt import rank
-from growdsl.search.population import LINEAGE, add_member, member_best, rng_state, write_lineage
+from growdsl.search.population import LINEAGE, add_member, forget, member_best, rng_state, write_lineage
 from growdsl.search.protocol import Best, Finished, Job, Setup
 from growdsl.search.registry import register_search
+from growdsl.search.searchlog import read_log
 from growdsl.search.space import graft_all, mutate, positions
 
 
@@ -47,7 +49,7 @@ class Evolution:
 
     def start(self, state: dict[str, Any]) -> None:
         self.rng.seed(self.config.seed)
-        state.update(members={}, fitness={}, born={}, lineage=[], hparams={}, alive=[])
+        state.update(members={}, fitness={}, hparams={}, alive=[])
         state.update(pending=None, best=None, best_payload=None)
         for _ in range(self.size):
             state["alive"].append(add_member(self.setup, state, self.setup.members.draw(self.rng), self.rng))
@@ -81,6 +83,8 @@ class Evolution:
         if math.isfinite(done.fitness) and (best is None or done.fitness > state["fitness"][best]):
             state["best"] = member
             state["best_payload"] = payload
+            if best is not None and best not in state["alive"]:  # the best no longer: forgotten now
+                forget(state, best)
         return {"epoch": payload["epoch"], **fields}
 
     def after(self, state: dict[str, Any], done: list[Finished]) -> dict[str, Any]:
@@ -99,7 +103,9 @@ class Evolution:
         return member_best(self.setup, state, member, state["fitness"][member])
 
     def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
-        write_lineage(run_dir, state)
+        log = read_log(run_dir)
+        edges = [(line["parent"], line["child"]) for line in log if line["event"] == "evolve"]
+        write_lineage(run_dir, log, self.round_name, edges)
         return {}
 
     def _age(self, state: dict[str, Any]) -> None:
@@ -108,7 +114,10 @@ class Evolution:
         state["pending"] = None
         oldest = state["alive"].pop(0)
         state["alive"].append(cycle["child"])
-        del state["members"][oldest]  # the best member's payload is kept apart (`best_payload`)
+        if oldest == state["best"]:  # its payload is kept apart (`best_payload`), its records stay
+            del state["members"][oldest]
+        else:
+            forget(state, oldest)
         state["log"].append({"event": "evolve", "cycle": state["leg"] - 1, **cycle, "removed": oldest})
 
     def _next_child(self, state: dict[str, Any]) -> None:
@@ -120,7 +129,6 @@ class Evolution:
         values = state["hparams"][parent]
         draft = members.retry(lambda: self._mutant(graph, values), "mutated")
         child = add_member(self.setup, state, draft, rng)
-        state["lineage"].append([parent, child])
         made = {"sample": sorted(sampled), "parent": parent, "child": child, "mutated": draft.made}
         state["pending"] = made
 

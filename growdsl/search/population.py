@@ -10,8 +10,10 @@ budget being `train.epochs` (a child going on from its parent's epoch):
   the bottom share by children (`inherit.child_payload`, what they inherit: PBT-NAS's mixing with
   shrink-perturb, or one mutated position); the fittest member of the last leg wins.
 
-The state holds the members' payloads (`members`), their last fitness, the leg each was born in
-and the lineage's edges, and the draws' generator (`rng`, a `random.Random`'s state). A member's
+The state holds what the next legs need: the living members' payloads (`members`), their last
+fitness and settings, and the draws' generator (`rng`, a `random.Random`'s state); a member
+replaced by a child is forgotten there (`forget`). Who was born when and descends from whom is
+read back from the log at the finish (`lineage.graphml`, the population's picture). A member's
 history opens with the grafts that drew it from the space (`sample` lines), so it replays.
 """
 
@@ -36,6 +38,7 @@ from growdsl.search.inherit import child_payload, searl_weight_mutation
 from growdsl.search.pbt import plan_exploit, rank
 from growdsl.search.protocol import Best, Finished, Job, Setup, new_member
 from growdsl.search.registry import register_search
+from growdsl.search.searchlog import read_log
 from growdsl.search.space import graft_all, mix, mutate
 from growdsl.search.stopping import Rule, decide
 from growdsl.search.strata import Strata
@@ -76,7 +79,8 @@ class Population:
     def restore(self, state: dict[str, Any]) -> None:
         self.rng.setstate(rng_state(state["rng"]))
         # a state saved before members had settings and early stopping: none drawn, none stopped
-        state.setdefault("hparams", {member: {} for member in state["born"]})
+        if "hparams" not in state:  # (such a state knew every member's birth leg: `born`)
+            state["hparams"] = {member: {} for member in state["born"]}
         for key, empty in (("results", {}), ("stopped", []), ("rungs", {})):
             state.setdefault(key, empty)
 
@@ -124,8 +128,11 @@ class Population:
 
     def finish(self, state: dict[str, Any], run_dir: Path, best: Best) -> dict[str, Path]:
         """The lineage (GraphML) and the population's picture, for the report."""
-        write_lineage(run_dir, state)
-        figure = population_figure(state["log"], [tuple(e) for e in state["lineage"]], best.member)
+        log = read_log(run_dir)
+        exploits = [line for line in log if line["event"] == "exploit"]
+        edges = [(parent, line["child"]) for line in exploits for parent in line["parents"]]
+        write_lineage(run_dir, log, self.round_name, edges)
+        figure = population_figure(log, edges, best.member)
         save_png(figure, run_dir / POPULATION_PNG)
         caption = (
             f"the population: validation fitness over the legs, and the lineage (member {best.member} won)"
@@ -169,12 +176,10 @@ class Population:
             if members.hypers:
                 payload = retune(payload, members.config(draft.values))
                 payload["spec"] = members.spec_text(draft.values, state["spec"])
-            del state["members"][step.loser]
+            forget(state, step.loser)
             state["members"][child] = payload
             state["hparams"][child] = draft.values
             state["fitness"][child] = state["fitness"][step.parent1]
-            state["born"][child] = state["leg"]
-            state["lineage"] += [[p, child] for p in parents]
             state["log"].append(
                 {
                     "event": "exploit",
@@ -223,7 +228,7 @@ class Population:
 
 def new_population(state: dict[str, Any]) -> None:
     """A population's keys in a new search's `state`, with no member yet."""
-    state.update(members={}, fitness={}, born={}, lineage=[], hparams={})
+    state.update(members={}, fitness={}, hparams={})
     state.update(results={}, stopped=[], rungs={})  # early stopping's (`stopping.py`)
 
 
@@ -240,8 +245,15 @@ def add_member(setup: Setup, state: dict[str, Any], draft: Draft, rng: random.Ra
     ]
     state["members"][member] = payload
     state["hparams"][member] = draft.values
-    state["born"][member] = state["leg"]
     return member
+
+
+def forget(state: dict[str, Any], member: int) -> None:
+    """`member` will not train again and cannot win: its payload, fitness, settings and results
+    leave the state, which then holds what the search's living members need and not its past
+    (the log keeps that: `search.jsonl`)."""
+    for key in ("members", "fitness", "hparams", "results"):
+        state.get(key, {}).pop(member, None)
 
 
 def member_best(setup: Setup, state: dict[str, Any], member: int, fitness: float) -> Best:
@@ -267,14 +279,24 @@ def rng_state(value: Any) -> Any:
     return tuple(rng_state(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def write_lineage(run_dir: Path, state: dict[str, Any]) -> None:
-    """Who descends from whom, as GraphML: a node per member (born at which leg, last fitness),
-    an edge from each parent to its child."""
+def write_lineage(
+    run_dir: Path, log: list[dict[str, Any]], round_name: str, edges: list[tuple[int, int]]
+) -> None:
+    """Who descends from whom, as GraphML, from the search's log: a node per member trained (born
+    the round before its first `evaluate` or `crash` line: 0 for a first member, the exploit step's
+    or the cycle's for a child; its last fitness, -1 when none), an edge from each parent to its
+    child."""
+    born: dict[int, int] = {}
+    fitness: dict[int, float | None] = {}
+    for line in log:
+        if line["event"] in ("evaluate", "crash"):
+            born.setdefault(line["member"], line[round_name] - 1)
+            fitness[line["member"]] = line.get("fitness")  # None when not finite; a crash has none
     lineage = nx.DiGraph()
-    for member, leg in state["born"].items():
-        fitness = state["fitness"].get(member, -math.inf)
-        lineage.add_node(member, born=leg, fitness=fitness if math.isfinite(fitness) else -1.0)
-    lineage.add_edges_from((a, b) for a, b in state["lineage"])
+    for member in sorted(born):
+        last = fitness[member]
+        lineage.add_node(member, born=born[member], fitness=-1.0 if last is None else last)
+    lineage.add_edges_from(edges)
     write_atomically(run_dir / LINEAGE, lambda p: nx.write_graphml(lineage, p))
 
 

@@ -96,11 +96,14 @@ class Search(Protocol):
     files: tuple[str, ...]  # the files `finish` writes into the run folder
     config: TrainConfig  # the settings every job trains under, and the winner is loaded with
     # optional `saves_each_job = True`: the round's jobs are independent, so the loop records, logs
-    # and saves each as it finishes (a kill loses no finished job) instead of once a round
+    # and saves each as it finishes (a kill loses no finished job) instead of once a round; `jobs`
+    # then yields them in member order (a finished member's line waits for the lower members')
 
     def start(self, state: dict[str, Any]) -> None:
         """Put a new search's first members (and anything else the method keeps) into `state`,
-        which holds the loop's keys: `leg` (rounds done, 0), `next_id` (see `new_member`), `log`."""
+        which holds the loop's keys: `leg` (rounds done, 0), `next_id` (see `new_member`), `log`
+        (the lines not in `search.jsonl` yet: a method appends its own there, and reads the file,
+        `searchlog.read_log`, for the lines before)."""
 
     def restore(self, state: dict[str, Any]) -> None:
         """Make the live objects the method keeps between calls from `state`: called once per
