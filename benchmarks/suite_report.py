@@ -98,7 +98,8 @@ def final_table(results: dict[tuple, dict], part: str, tasks: list[str], regress
 def stuck_table(results: dict[tuple, dict], variance: float) -> str:
     """How many T1 nets end with a training MSE above 10 % of the targets' variance: the scratch
     students of each size (the teacher is realisable at its own size, so the rest is a bad local
-    fit), then the grown arms, which all start at the teacher's size (their final size in units)."""
+    fit), then the grown arms, which all start at the teacher's size, and their final nets from
+    scratch (their final size in units)."""
     threshold = STUCK_SHARE_OF_VARIANCE * variance
     lines = ["| net | stuck seeds | training MSE per seed |", "| --- | --- | --- |"]
     for arm, runs in _arms(results, "T1", "rbf").items():
@@ -106,8 +107,8 @@ def stuck_table(results: dict[tuple, dict], variance: float) -> str:
         mse = [f"{v:.4f}" for v in losses]
         if arm.startswith("scratch"):
             name = arm + (" (teacher's size)" if arm == f"scratch {T1_TEACHER_UNITS}" else "")
-        else:
-            name = f"{arm}, from {T1_SIZES[0]} units"
+        else:  # a grown net, or a grown net's final size from scratch: its size in brackets
+            name = arm if "from scratch" in arm else f"{arm}, from {T1_SIZES[0]} units"
             mse = [
                 f"{v} ({r['epochs'][-1]['params'] // RBF_PARAMS_PER_UNIT})"
                 for v, r in zip(mse, runs, strict=True)
