@@ -84,6 +84,13 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def _usable_cpus() -> int:
+    """The default worker count: the cores this process may use (imported only when needed)."""
+    from growdsl.run.cpus import usable_cpus
+
+    return usable_cpus()
+
+
 @click.group()
 @click.version_option(package_name="growdsl")
 def main() -> None:
@@ -350,8 +357,8 @@ def compare(run_dirs: tuple[Path, ...], plot: Path | None) -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1),
-    default=lambda: os.cpu_count() or 1,
-    help="Worker processes (default: the CPU count); the cores are shared among them.",
+    default=_usable_cpus,
+    help="Worker processes (default: the cores this process may use); the cores are shared among them.",
 )
 @click.option(
     "--json",

@@ -35,6 +35,7 @@ from typing import Any, TypeVar
 from growdsl.errors import GrowDSLError, RunError
 from growdsl.grow import collective
 from growdsl.lazy import nn, torch
+from growdsl.run.cpus import usable_cpus
 
 TIMEOUT_ENV = "GROWDSL_RANK_TIMEOUT"
 T = TypeVar("T")
@@ -201,7 +202,7 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     from torch.distributed.run import get_args_parser, run
 
     args = get_args_parser().parse_args([*launcher_args(nproc), "-m", "growdsl", *argv])
-    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, usable_cpus() // nproc)))
     try:
         run(args)
     except ChildFailedError as failed:

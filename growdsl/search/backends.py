@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import multiprocessing
-import os
 import socket
 import time
 from collections.abc import Iterable, Iterator
@@ -32,6 +31,7 @@ from growdsl.errors import RunError
 from growdsl.lang.ast import GrowBlock
 from growdsl.plugins import load_plugins
 from growdsl.run.config import TrainConfig
+from growdsl.run.cpus import usable_cpus
 from growdsl.run.datasets import Splits
 from growdsl.run.member import Payload, train_member
 from growdsl.search.placement import Backend, DeviceQueue, Slot, per_gpu
@@ -120,7 +120,7 @@ def on_cpu(value: Any) -> Any:
 
 
 def threads_per_member(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // workers)
+    return max(1, usable_cpus() // workers)
 
 
 class InProcess:

@@ -24,7 +24,6 @@ turns it into numbers and devices, without torch (`growdsl check` states the con
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -138,7 +137,9 @@ def gpu_slots(gpus: Sequence[int], share: float) -> int:
 
 
 def default_workers() -> int:
-    return os.cpu_count() or 1
+    from growdsl.run.cpus import usable_cpus  # only when a search starts: `check` stays light
+
+    return usable_cpus()
 
 
 class DeviceQueue:
