@@ -275,9 +275,17 @@ def _finish(setup: Setup, method: Search, run_dir: Path, state: dict[str, Any]) 
     """The method's winner becomes the run's result, tested once on the test split."""
     best = method.best(state)
     if best is None:
-        errors = [line["error"] for line in read_log(run_dir) if line["event"] == "crash"]
+        lines = read_log(run_dir)
+        errors = [line["error"] for line in lines if line["event"] == "crash"]
         if errors and all(error.startswith("DivergenceError") for error in errors):
             raise SearchDivergedError(f"every member of the search diverged: see {run_dir / LOG}")
+        skipped = [line for line in lines if line["event"] == "skip"]
+        if skipped and not errors:  # nothing trained: every member broke a `where:` bound
+            bounds = ", ".join(sorted({f"`{line['bound']}`" for line in skipped}))
+            raise RunError(
+                f"no member of the search was trained: all {len(skipped)} broke the bound {bounds} of "
+                f"`where:` (loosen it, or widen the choices): see {run_dir / LOG}"
+            )
         raise RunError(f"every member of the search crashed or diverged: see {run_dir / LOG}")
     config, device = best.config or method.config, torch.device("cpu")
     trained = state_from_payload(best.payload, config, device, config.epochs)

@@ -102,3 +102,12 @@ def test_a_base_net_above_an_upper_bound_is_refused_at_check(tmp_path):
     assert result.exit_code == 2, result.output
     assert "the base net breaks the bound `where: params < 1k`" in result.output
     assert "cell.grow:8:38" in result.output
+
+
+def test_a_search_whose_every_child_breaks_a_lower_bound_says_so(tmp_path):
+    from growdsl.errors import RunError
+
+    with pytest.raises(
+        RunError, match=r"no member of the search was trained: all 2 broke the bound `params > 100k`"
+    ):
+        _run(tmp_path, "episodes: 1, batch: 2, epochs: 1, workers: 1, where: params > 100k")
