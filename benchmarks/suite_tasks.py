@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,11 +139,9 @@ def spec_flops(text: str) -> int:
     """Forward FLOPs per sample of a spec's model as lowered (a range at its low end), counted as
     the run's epoch records count them (`ir.flops`)."""
     from growdsl import api, ir
+    from growdsl.lang import parse_text
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "spec.grow"
-        path.write_text(text)
-        return ir.flops(api.lower(api.load(path)))
+    return ir.flops(api.lower(parse_text(text, "uniform.grow")))
 
 
 def uniform_flops(text_at: Callable[[int], str]) -> Callable[[int], int]:

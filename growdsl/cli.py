@@ -18,6 +18,7 @@ import click
 from growdsl import strict_json
 from growdsl.errors import GrowDSLError
 from growdsl.export.formats import FORMATS, RETIRED
+from growdsl.run.cpus import usable_cpus
 
 SET_HELP = "Override a setting, validated like the spec: train.epochs=5, data.test=0.3 (repeatable)."
 PLUGIN_HELP = (
@@ -82,13 +83,6 @@ def _user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             sys.exit(130)
 
     return wrapper
-
-
-def _usable_cpus() -> int:
-    """The default worker count: the cores this process may use (imported only when needed)."""
-    from growdsl.run.cpus import usable_cpus
-
-    return usable_cpus()
 
 
 @click.group()
@@ -357,7 +351,7 @@ def compare(run_dirs: tuple[Path, ...], plot: Path | None) -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1),
-    default=_usable_cpus,
+    default=usable_cpus,
     help="Worker processes (default: the cores this process may use); the cores are shared among them.",
 )
 @click.option(

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from growdsl.errors import SpecError
 from growdsl.lang.ast import Call, ListValue, Name, Str, TrainBlock, Value
 from growdsl.options import BadValue, Option, integer, number, read_options, string
+from growdsl.run.cpus import usable_cpus
 
 
 @dataclass(frozen=True)
@@ -136,12 +137,6 @@ def gpu_slots(gpus: Sequence[int], share: float) -> int:
     return len(gpus) * per_gpu(share)
 
 
-def default_workers() -> int:
-    from growdsl.run.cpus import usable_cpus  # only when a search starts: `check` stays light
-
-    return usable_cpus()
-
-
 class DeviceQueue:
     """The slots of a placement: `per_device` members on each of `devices` at once. `take` hands
     out the device with the fewest members on it (the first listed among equals), `give_back`
@@ -180,11 +175,11 @@ class DeviceQueue:
 
 def concurrency(backend: Backend, workers: int | None) -> int:
     """Members a search trains at once at most (its rounds may hold fewer): `workers` (default
-    the CPU cores, or with `gpus` the slots), never more than the GPUs' slots."""
+    the cores this process may use, or with `gpus` the slots), never more than the GPUs' slots."""
     if backend.name == "local" and backend.gpu_share is not None:
         slots = gpu_slots(backend.gpus, backend.gpu_share)
         return min(workers or slots, slots)
-    return workers or default_workers()
+    return workers or usable_cpus()
 
 
 def describe(backend: Backend, workers: int | None) -> str:
